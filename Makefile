@@ -4,27 +4,38 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run demo test test-slow test-browser lint bench clean
+.PHONY: venv run test test-slow test-browser browser lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
 
+## Headless Chromium for the dashboard tests (Debian's package); the tests skip
+## with a clear reason when it cannot be installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v apt-get >/dev/null 2>&1 && \
+	  { command -v chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium could not be installed: browser tests will skip"; } || true
+
 ## The main job: API + local worker + a λ-vs-width comparison on a bundled dataset.
 run: $(STAMP)
 	$(VENV)/bin/shrinknets demo
 
-## The default test run (fast; PostgreSQL tests run when the server is up).
-test: $(STAMP)
+## The default test run (PostgreSQL at 127.0.0.1:5432; Chromium installed when missing).
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) browser
 	$(PY) -m pytest -q -m slow
+
+test-browser: $(STAMP) browser
+	$(PY) -m pytest -q -m browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shrinknets_core studies service tests bench
@@ -32,6 +43,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/removal_speed.py
+	$(PY) bench/search_efficiency.py
+	$(PY) bench/service_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

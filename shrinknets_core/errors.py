@@ -1,0 +1,27 @@
+"""The one exception family of :mod:`shrinknets_core`.
+
+Every error the library raises on purpose derives from :class:`ShrinkNetsError`, so
+callers (the studies layer, the service) can catch the family in one place.
+:class:`StopTraining` is deliberately *not* an error: a callback raises it to end a
+training run cleanly.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "DatasetError", "ShrinkNetsError", "StopTraining"]
+
+
+class ShrinkNetsError(Exception):
+    """Base class of every error raised on purpose by :mod:`shrinknets_core`."""
+
+
+class ConfigError(ShrinkNetsError, ValueError):
+    """A bad argument; the message names the field, the value and the allowed range."""
+
+
+class DatasetError(ShrinkNetsError):
+    """A missing or malformed data file; the message names the file, the problem, the fix."""
+
+
+class StopTraining(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by a training callback to end training cleanly after the current step."""
