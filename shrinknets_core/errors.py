@@ -23,5 +23,5 @@ class DatasetError(ShrinkNetsError):
     """A missing or malformed data file; the message names the file, the problem, the fix."""
 
 
-class StopTraining(Exception):  # noqa: N818 - a control-flow signal, not an error
+class StopTraining(Exception):
     """Raised by a training callback to end training cleanly after the current step."""

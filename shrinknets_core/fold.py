@@ -1,0 +1,103 @@
+"""Fold a trained ShrinkNet into a plain network for inference.
+
+The switches disappear: with ``g = β·alive`` the gate of a group,
+
+- Switch after a producer without norm: ``g·(W x + b) = (diag(g) W) x + g·b`` — scale
+  the producer's rows and bias;
+- Switch after BatchNorm: ``g·BN(h) = (g·γ)(h − μ)/σ + g·b`` — scale the norm's affine
+  (exact in eval mode, where BN uses its running statistics);
+- InputSwitch: ``A·diag(g)·x[:, index]`` — scale ``A``'s columns and keep a column
+  selection in front.
+
+Dead neurons are first removed physically (on a copy), so the result is as small as
+the live network.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from .models import ShrinkNet
+from .removal import remove_dead
+from .switches import InputSwitch, Switch
+
+__all__ = ["SelectColumns", "fold"]
+
+
+class SelectColumns(nn.Module):
+    """Keeps input columns ``index`` (int64 buffer) of ``(N, F)`` inputs."""
+
+    index: Tensor
+
+    def __init__(self, index: Tensor):
+        super().__init__()
+        self.register_buffer("index", index.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.index_select(1, self.index)
+
+
+def fold(model: ShrinkNet) -> nn.Sequential:
+    """A plain ``nn.Sequential`` (eval mode) computing ``model``'s eval-mode outputs.
+
+    ``model`` itself is left untouched. For CNNs the first module reshapes flat
+    ``(N, C·H·W)`` inputs to images, as :class:`ShrinkNet` does.
+
+    Returns:
+        The folded network; it accepts the same inputs as ``model``.
+    """
+    net = copy.deepcopy(model)
+    net.removal_log = []
+    remove_dead(net)
+    modules: list[nn.Module] = []
+    if net.spec.kind == "cnn":
+        assert net.spec.image_shape is not None
+        modules.append(_FlatToImage(net.spec.image_shape))
+    layers = list(net.layers)
+    with torch.no_grad():
+        for i, m in enumerate(layers):
+            if isinstance(m, InputSwitch):
+                consumer = layers[i + 1]
+                assert isinstance(consumer, nn.Linear)
+                consumer.weight.mul_(m.gate().view(1, -1))
+                if m.num_features != m.in_features:
+                    modules.append(SelectColumns(m.index))
+                continue
+            if isinstance(m, Switch):
+                _fold_into(layers[i - 1], m.gate())
+                continue
+            modules.append(m)
+    folded = nn.Sequential(*modules)
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    return folded.eval()
+
+
+def _fold_into(previous: nn.Module, gate: Tensor) -> None:
+    """Scale the outputs of ``previous`` (producer or norm) by ``gate``."""
+    if isinstance(previous, nn.modules.batchnorm._BatchNorm):
+        assert previous.weight is not None and previous.bias is not None
+        previous.weight.mul_(gate)
+        previous.bias.mul_(gate)
+        return
+    assert isinstance(previous, nn.Linear | nn.Conv2d)
+    shape = [-1] + [1] * (previous.weight.dim() - 1)
+    previous.weight.mul_(gate.view(shape))
+    if previous.bias is not None:
+        previous.bias.mul_(gate)
+
+
+class _FlatToImage(nn.Module):
+    """``(N, C·H·W)`` → ``(N, C, H, W)``; 4-D inputs pass through."""
+
+    def __init__(self, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.image_shape = image_shape
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return x.view(x.shape[0], *self.image_shape)
+        return x
