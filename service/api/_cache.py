@@ -1,0 +1,61 @@
+"""An in-process cache of figures and metrics computed from finished studies.
+
+A finished study never changes, so its plots and comparison metrics are computed once
+per process. Keys include the number of finished trials, so a study that somehow gains
+trials (a retried trial completing after a restart) is recomputed rather than served
+stale. Running studies are never cached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["ResultCache"]
+
+
+class ResultCache:
+    """A small thread-safe LRU map from a hashable key to a computed JSON-ready value.
+
+    Args:
+        max_entries: How many values to keep; the least recently used is dropped first.
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_compute(self, key: Hashable | None, compute: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, computing and storing it on a miss.
+
+        Args:
+            key: The cache key, or None to compute without caching (running studies).
+            compute: Builds the value; called outside the lock.
+
+        Returns:
+            The value (shared between callers: treat it as read-only).
+        """
+        if key is None:
+            return compute()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

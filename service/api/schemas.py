@@ -1,0 +1,237 @@
+"""Request and response models of the HTTP API (they are also its OpenAPI schema).
+
+Requests that create studies take :class:`studies.spec.StudySpec` itself, so the API
+accepts exactly what the CLI accepts; everything below describes responses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ComparisonCreated",
+    "ComparisonDetail",
+    "ComparisonOut",
+    "ComparisonPage",
+    "DatasetList",
+    "DatasetOut",
+    "ErrorBody",
+    "ErrorOut",
+    "FrontPoint",
+    "HealthOut",
+    "ProgressOut",
+    "StudyCreated",
+    "StudyDetail",
+    "StudyOut",
+    "StudyPage",
+    "TrialOut",
+    "TrialPage",
+    "WorkerOut",
+]
+
+
+class ErrorBody(BaseModel):
+    """One problem with a request."""
+
+    code: str = Field(description="stable machine-readable code, e.g. validation_error")
+    message: str = Field(description="what is wrong, the value and the fix")
+    field: str | None = Field(None, description="dotted request field, e.g. search.n_trials")
+    allowed: str | None = Field(None, description="the accepted range or values of the field")
+    details: list[ErrorBody] | None = Field(None, description="every problem, when several")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (401, "bearer token missing or wrong"),
+        (403, "server is read-only"),
+        (404, "no such resource"),
+        (422, "invalid input; names the field and the allowed range"),
+        (503, "database unreachable"),
+    )
+}
+"""Documented error responses shared by every route."""
+
+
+class ProgressOut(BaseModel):
+    """Trial counts of a study against its budget."""
+
+    complete: int
+    running: int
+    failed: int
+    pruned: int
+    waiting: int
+    budget: int
+    done: int = Field(description="complete + pruned: trials counted against the budget")
+    fraction: float = Field(description="done / budget, in [0, 1]")
+
+
+class StudyOut(BaseModel):
+    """A study as listed."""
+
+    id: str
+    name: str = Field(description="the spec's name")
+    study_name: str = Field(description="the Optuna study name (optuna studies --storage URL)")
+    kind: str
+    dataset: str
+    status: Literal["queued", "running", "finished", "cancelled"]
+    n_trials: int
+    comparison_id: str | None
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    progress: ProgressOut | None = Field(None, description="null if the Optuna study is gone")
+    links: dict[str, str]
+
+
+class TrialOut(BaseModel):
+    """One Optuna trial with the results the worker stored as user attributes."""
+
+    number: int
+    state: str
+    values: list[float | None] | None = Field(description="objective values, in spec order")
+    params: dict[str, Any] = Field(description="the sampled parameters (λ or widths)")
+    attrs: dict[str, Any] = Field(description="results: params, final_widths, cost, ...")
+    datetime_start: datetime | None
+    datetime_complete: datetime | None
+    duration_s: float | None
+
+
+class FrontPoint(BaseModel):
+    """One point of the (validation loss, parameter count) Pareto front."""
+
+    trial_number: int
+    val_loss: float
+    params: int
+
+
+class StudyDetail(StudyOut):
+    """A study with its spec, best trials and Pareto front."""
+
+    spec: dict[str, Any]
+    best_trials: list[TrialOut] = Field(
+        description="lowest validation loss (single objective) or Optuna's best trials"
+    )
+    pareto_front: list[FrontPoint]
+
+
+class StudyCreated(BaseModel):
+    """Answer to POST /studies."""
+
+    id: str
+    name: str
+    study_name: str
+    kind: str
+    status: str
+    links: dict[str, str]
+
+
+class StudyPage(BaseModel):
+    """One page of studies."""
+
+    items: list[StudyOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class TrialPage(BaseModel):
+    """One page of a study's trials, by trial number."""
+
+    items: list[TrialOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class ComparisonOut(BaseModel):
+    """A λ-search study and a width-search study on one spec."""
+
+    id: str
+    name: str
+    created_at: datetime
+    status: Literal["queued", "running", "finished", "cancelled"]
+    lambda_study: StudyOut
+    width_study: StudyOut
+    links: dict[str, str]
+
+
+class ComparisonDetail(ComparisonOut):
+    """A comparison with its spec and metrics (``studies.compare_studies``)."""
+
+    spec: dict[str, Any]
+    metrics: dict[str, Any] = Field(
+        description="Pareto fronts, hypervolumes, compute curves of both sides (a = λ, b = width)"
+    )
+
+
+class ComparisonCreated(BaseModel):
+    """Answer to POST /comparisons."""
+
+    id: str
+    name: str
+    lambda_study_id: str
+    width_study_id: str
+    links: dict[str, str]
+
+
+class ComparisonPage(BaseModel):
+    """One page of comparisons."""
+
+    items: list[ComparisonOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class DatasetOut(BaseModel):
+    """A dataset a spec can name: bundled with the package or uploaded."""
+
+    name: str
+    origin: Literal["bundled", "uploaded"]
+    task: str | None
+    n_rows: int | None
+    n_features: int | None
+    n_outputs: int | None
+    label: str
+    stand_in_for: str | None = None
+    source: str | None = None
+    licence: str | None = None
+    requires_file: bool = False
+    size_bytes: int | None = None
+    spec: dict[str, Any] = Field(description="what to put in a StudySpec's 'dataset' field")
+
+
+class DatasetList(BaseModel):
+    """Every dataset a study can use."""
+
+    items: list[DatasetOut]
+
+
+class WorkerOut(BaseModel):
+    """A worker process seen by heartbeat."""
+
+    worker_id: str
+    host: str
+    device: str
+    last_seen: datetime | None = None
+    study_id: str | None = None
+    trial_number: int | None = None
+
+
+class HealthOut(BaseModel):
+    """Answer to GET /healthz (503 with an error body when the database is unreachable)."""
+
+    status: Literal["ok"]
+    storage: str = Field(description="database backend, e.g. sqlite or postgresql")
+    schema_version: int | None = None
+    workers: list[WorkerOut]

@@ -1,0 +1,223 @@
+"""``/studies``: create, list, inspect, cancel and delete studies; trials, exports, plots.
+
+Routes only validate, call the storage functions and shape the answer; training happens
+in worker processes, never here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from service.api import _views as views
+from service.api._spec_checks import check_spec
+from service.api.deps import BackendDep, CacheDep, PageDep, SettingsDep, WriteAccess
+from service.api.errors import ApiError
+from service.api.schemas import (
+    ERROR_RESPONSES,
+    StudyCreated,
+    StudyDetail,
+    StudyOut,
+    StudyPage,
+    TrialPage,
+)
+from service.storage import (
+    STUDY_STATUSES,
+    cancel_study,
+    create_study_record,
+    delete_study,
+    get_study_record,
+    list_study_records,
+)
+from studies.spec import StudySpec
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSES)
+
+StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
+_KINDS = ("lambda", "width", "lambda_path", "target_size")
+_FIGURE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}}, "description": "plotly figure JSON"}
+}
+
+
+@router.post(
+    "", status_code=201, response_model=StudyCreated, dependencies=[WriteAccess],
+    name="create_study",
+)
+def create_study(
+    spec: StudySpec, request: Request, backend: BackendDep, settings: SettingsDep
+) -> StudyCreated:
+    """Queue a study; workers run its trials. All or nothing: on error nothing is stored."""
+    spec = check_spec(spec, settings)
+    record = create_study_record(backend.storage, backend.engine, spec)
+    return StudyCreated(
+        id=record.id, name=spec.name, study_name=record.study_name, kind=record.kind,
+        status=record.status, links=views.study_links(request, record),
+    )
+
+
+@router.get("", response_model=StudyPage, name="list_studies")
+def list_studies(
+    request: Request,
+    backend: BackendDep,
+    page: PageDep,
+    status: Annotated[
+        str | None, Query(description="queued, running, finished or cancelled")
+    ] = None,
+    kind: Annotated[
+        str | None, Query(description="lambda, width, lambda_path or target_size")
+    ] = None,
+) -> StudyPage:
+    """Studies, newest first, optionally filtered by status and kind."""
+    for field, value, allowed in (("status", status, STUDY_STATUSES), ("kind", kind, _KINDS)):
+        if value is not None and value not in allowed:
+            raise ApiError(
+                422, "validation_error", f"{field}: {value!r} is not one of {', '.join(allowed)}",
+                field=field, allowed="one of: " + ", ".join(allowed),
+            )
+    records, total = list_study_records(
+        backend.engine, status=status, kind=kind, offset=page.offset, limit=page.limit
+    )
+    return StudyPage(
+        items=[views.study_out(request, backend, r) for r in records],
+        total=total, offset=page.offset, limit=page.limit,
+    )
+
+
+@router.get("/{study_id}", response_model=StudyDetail, name="get_study")
+def get_study(study_id: StudyId, request: Request, backend: BackendDep) -> StudyDetail:
+    """A study: spec, status, progress, best trials and the (loss, size) Pareto front."""
+    record = get_study_record(backend.engine, study_id)
+    trials = views.load_trials(backend, record)
+    multi = len(record.spec.get("search", {}).get("objectives", ["val_loss"])) > 1
+    summary = views.study_out(request, backend, record)
+    return StudyDetail(
+        **summary.model_dump(),
+        spec=record.spec,
+        best_trials=[views.trial_out(t) for t in views.best_trials(trials, multi_objective=multi)],
+        pareto_front=views.front_points(trials),
+    )
+
+
+@router.post(
+    "/{study_id}/cancel", response_model=StudyOut, dependencies=[WriteAccess],
+    name="cancel_study",
+)
+def cancel(study_id: StudyId, request: Request, backend: BackendDep) -> StudyOut:
+    """Cancel: no new trial starts; running trials stop at their next epoch."""
+    record = cancel_study(backend.engine, study_id)
+    return views.study_out(request, backend, record)
+
+
+@router.delete(
+    "/{study_id}", status_code=204, response_class=Response, dependencies=[WriteAccess],
+    name="delete_study",
+)
+def delete(study_id: StudyId, backend: BackendDep) -> Response:
+    """Delete a study and its trials (409 if it belongs to a comparison)."""
+    delete_study(backend.storage, backend.engine, study_id)
+    return Response(status_code=204)
+
+
+@router.get("/{study_id}/trials", response_model=TrialPage, name="list_trials")
+def list_trials(study_id: StudyId, backend: BackendDep, page: PageDep) -> TrialPage:
+    """The study's trials by number, without the per-epoch history (see trials.json)."""
+    record = get_study_record(backend.engine, study_id)
+    trials = views.load_trials(backend, record)
+    chunk = trials[page.offset : page.offset + page.limit]
+    return TrialPage(
+        items=[views.trial_out(t) for t in chunk], total=len(trials),
+        offset=page.offset, limit=page.limit,
+    )
+
+
+def _attachment(name: str) -> dict[str, str]:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return {"Content-Disposition": f'attachment; filename="{safe}"'}
+
+
+@router.get("/{study_id}/trials.json", name="export_trials_json")
+def export_trials_json(study_id: StudyId, request: Request, backend: BackendDep) -> Response:
+    """Every trial with its full per-epoch history, and the study's spec, as one JSON file."""
+    record = get_study_record(backend.engine, study_id)
+    trials = views.load_trials(backend, record)
+    body = {
+        "study": views.study_out(request, backend, record).model_dump(mode="json"),
+        "spec": record.spec,
+        "trials": [views.trial_out(t, history=True).model_dump(mode="json") for t in trials],
+    }
+    return Response(
+        json.dumps(views.json_safe(body), allow_nan=False), media_type="application/json",
+        headers=_attachment(f"{record.study_name}-trials.json"),
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(views.json_safe(value), allow_nan=False)
+    return "" if value is None else value
+
+
+@router.get(
+    "/{study_id}/trials.csv", name="export_trials_csv",
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per trial"}},
+)
+def export_trials_csv(study_id: StudyId, backend: BackendDep) -> Response:
+    """One row per trial: state, objective values, sampled parameters and results.
+
+    Lists (e.g. ``final_widths``) are JSON-encoded cells; the per-epoch history is only
+    in ``trials.json``.
+    """
+    record = get_study_record(backend.engine, study_id)
+    rows = [views.trial_out(t) for t in views.load_trials(backend, record)]
+    objectives = record.spec.get("search", {}).get("objectives", ["val_loss"])
+    param_keys = sorted({k for r in rows for k in r.params})
+    attr_keys = sorted({k for r in rows for k in r.attrs})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["number", "state", *(f"value_{o}" for o in objectives), "datetime_start",
+         "datetime_complete", "duration_s", *(f"param_{k}" for k in param_keys),
+         *(f"attr_{k}" for k in attr_keys)]
+    )
+    for r in rows:
+        values = list(r.values or []) + [None] * len(objectives)
+        writer.writerow(
+            [r.number, r.state, *(_cell(v) for v in values[: len(objectives)]),
+             _cell(r.datetime_start.isoformat() if r.datetime_start else None),
+             _cell(r.datetime_complete.isoformat() if r.datetime_complete else None),
+             _cell(r.duration_s), *(_cell(r.params.get(k)) for k in param_keys),
+             *(_cell(r.attrs.get(k)) for k in attr_keys)]
+        )
+    return Response(
+        out.getvalue(), media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"{record.study_name}-trials.csv"),
+    )
+
+
+@router.get("/{study_id}/plots/{name}", name="study_plot", responses=_FIGURE)
+def study_plot(
+    study_id: StudyId,
+    name: Annotated[str, Path(description="size-space, pareto, compute, widths or lambda")],
+    backend: BackendDep,
+    cache: CacheDep,
+) -> Response:
+    """One plotly figure (JSON) of the study; figures of finished studies are cached."""
+    plot = views.plot_function(name)
+    record = get_study_record(backend.engine, study_id)
+    progress = views.progress_of(backend, record)
+    key = None
+    if record.status == "finished" and progress is not None:
+        key = ("study-plot", record.id, name.replace("_", "-"), progress.done + progress.failed)
+
+    def build() -> str:
+        figure = plot(views.load_study(backend, record))
+        return str(figure.to_json())
+
+    return Response(cache.get_or_compute(key, build), media_type="application/json")

@@ -1,0 +1,305 @@
+"""The ``shrinknets`` command: ``serve``, ``worker``, ``demo``, and (when installed) ``train``,
+``study`` and ``paper``.
+
+``serve`` runs the API (uvicorn, ``service.app:create_app``) plus N local worker
+processes on one storage and shuts all of them down together; ``demo`` starts
+``serve`` on a free port, posts a λ-vs-width comparison over HTTP and prints its
+progress, summary and dashboard URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from service.errors import ServiceError
+from service.settings import Settings
+
+__all__ = ["DEMO_SPEC", "build_parser", "free_port", "main"]
+
+_log = logging.getLogger("service.cli")
+
+#: The demo's comparison: small enough for a couple of minutes on two CPU cores.
+DEMO_SPEC: dict[str, Any] = {
+    "name": "demo digits",
+    "dataset": {"name": "digits"},
+    "architecture": {"kind": "mlp", "depth": 2, "max_width": 64},
+    "training": {"epochs": 20, "batch_size": 64, "lr": 3e-3},
+    "search": {"n_trials": 16, "sampler": "tpe", "seed": 0,
+               "objectives": ["val_loss", "params"], "lam_min": 1e-4, "lam_max": 3e-1},
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+# -- serve ----------------------------------------------------------------------------
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.storage import init_schema, make_engine, open_storage
+    from service.worker import WorkerPool, child_devices
+
+    settings = _settings(host=args.host, port=args.port, workers=args.workers,
+                         storage_url=args.storage)
+    settings.check_safe_to_serve()
+    # Create the tables once before the API and the workers race to do it.
+    open_storage(settings.storage_url, heartbeat_interval=settings.heartbeat_interval_s,
+                 grace_period=settings.grace_period_s)
+    init_schema(make_engine(settings.storage_url))
+    pool = WorkerPool(settings.storage_url, child_devices(args.device, settings.workers))
+    stop = threading.Event()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host,
+                                           port=settings.port, log_level="info"))
+    # uvicorn re-raises the signal that stopped it once its own handlers are removed; ours
+    # then only records it, so the workers below are always stopped too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _sig, _frame: stop.set())
+    pool.start()
+    supervisor = threading.Thread(target=pool.supervise, args=(stop,), daemon=True)
+    supervisor.start()
+    print(f"shrinknets: API on http://{settings.host}:{settings.port} "
+          f"(docs /docs), {settings.workers} worker(s), storage {_redact(settings.storage_url)}",
+          flush=True)
+    try:
+        server.run()  # returns after SIGINT/SIGTERM (uvicorn's graceful shutdown)
+    finally:
+        stop.set()
+        supervisor.join(timeout=10)
+        pool.stop()
+    return 0
+
+
+def _redact(url: str) -> str:
+    import sqlalchemy
+
+    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
+
+
+# -- demo -----------------------------------------------------------------------------
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"the server exited with code {proc.returncode} during start-up")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise ServiceError(f"the server did not answer {url} within {timeout_s:.0f} s")
+
+
+def _progress_line(detail: dict[str, Any]) -> str:
+    parts = []
+    for key in ("lambda_study", "width_study"):
+        study = detail[key]
+        p = study.get("progress") or {}
+        parts.append(f"{study['kind']}: {p.get('done', 0)}/{study['n_trials']} done, "
+                     f"{p.get('running', 0)} running ({study['status']})")
+    return " | ".join(parts)
+
+
+def _summary(detail: dict[str, Any]) -> str:
+    metrics = detail.get("metrics") or {}
+    lines = []
+    for side, key in (("a", "lambda_study"), ("b", "width_study")):
+        s = metrics.get(side) or {}
+        best = s.get("best_val_loss")
+        lines.append(
+            f"  {detail[key]['kind']:<12} complete {s.get('n_complete', '?')}, best val loss "
+            f"{best if best is None else f'{best:.4f}'}, hypervolume "
+            f"{s.get('hypervolume', float('nan')):.4g}, compute {s.get('total_cost_macs', 0):.3g} "
+            f"MACs, {s.get('total_wall_time_s', 0):.1f} s, Pareto front "
+            f"{[(round(p['val_loss'], 3), p['params']) for p in s.get('front', [])]}"
+        )
+    ratio = metrics.get("hypervolume_ratio_a_over_b")
+    lines.append(f"  hypervolume ratio λ/width: {ratio if ratio is None else f'{ratio:.3f}'}")
+    return "\n".join(lines)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import httpx
+
+    settings = _settings(storage_url=args.storage)
+    port = args.port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port",
+           str(port), "--workers", str(args.workers), "--storage", settings.storage_url]
+    proc = subprocess.Popen(cmd)
+    headers = {}
+    if settings.api_token is not None:
+        headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"
+    try:
+        _wait_http(f"{base}/healthz", proc, timeout_s=90)
+        spec = dict(DEMO_SPEC, training={**DEMO_SPEC["training"], "epochs": args.epochs},
+                    search={**DEMO_SPEC["search"], "n_trials": args.trials})
+        answer = httpx.post(f"{base}/api/v1/comparisons", json=spec, headers=headers, timeout=30)
+        if answer.status_code != 201:
+            raise ServiceError(f"POST /api/v1/comparisons answered {answer.status_code}: "
+                               f"{answer.text[:500]}")
+        cid = answer.json()["id"]
+        print(f"demo: comparison {cid} queued (λ search vs width search on digits)", flush=True)
+        last = ""
+        while True:
+            detail = httpx.get(f"{base}/api/v1/comparisons/{cid}", timeout=120).json()
+            line = _progress_line(detail)
+            if line != last:
+                print(f"demo: {line}", flush=True)
+                last = line
+            statuses = {detail["lambda_study"]["status"], detail["width_study"]["status"]}
+            if statuses <= {"finished", "cancelled"}:
+                break
+            if proc.poll() is not None:
+                raise ServiceError(f"the server exited with code {proc.returncode}")
+            time.sleep(2)
+        print("demo: finished\n" + _summary(detail), flush=True)
+        print(f"demo: dashboard {base}/comparisons/{cid}", flush=True)
+        if args.exit_when_done:
+            return 0
+        print("demo: serving until Ctrl-C", flush=True)
+        proc.wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+# -- worker ---------------------------------------------------------------------------
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from service.worker import run_from_args
+
+    return run_from_args(args)
+
+
+# -- parser ---------------------------------------------------------------------------
+def _optional(parsers: argparse._SubParsersAction[argparse.ArgumentParser], module: str,
+              attr: str, add: Callable[[Any, Any], None]) -> None:
+    """Register commands from another package if it is installed and importable."""
+    try:
+        hook = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        _log.debug("%s.%s unavailable: %s", module, attr, e)
+        return
+    add(parsers, hook)
+
+
+def _add_train(parsers: argparse._SubParsersAction[argparse.ArgumentParser],
+               train_demo: Callable[..., str]) -> None:
+    p = parsers.add_parser("train", help="train one ShrinkNet on a bundled dataset (no service)")
+    p.add_argument("--dataset", default="digits", help="bundled dataset name")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--lam", type=float, default=None, help="λ: larger gives a smaller network")
+    p.add_argument("--hidden", default=None, help="starting widths, e.g. 256,256")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=None)
+
+    def run(args: argparse.Namespace) -> int:
+        kwargs: dict[str, Any] = {k: getattr(args, k) for k in ("epochs", "lam", "device", "seed")
+                                  if getattr(args, k) is not None}
+        if args.hidden:
+            kwargs["hidden"] = tuple(int(w) for w in args.hidden.split(","))
+        print(train_demo(args.dataset, **kwargs))
+        return 0
+
+    p.set_defaults(func=run)
+
+
+_OWN_COMMANDS = ("serve", "worker", "demo")
+
+
+def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
+    """The ``shrinknets`` parser.
+
+    Args:
+        optional: Also register ``train``, ``study`` and ``paper`` from the other packages
+            when they are importable (they load torch; ``serve``/``worker``/``demo`` skip
+            them so a worker pool's parent and the API start fast).
+    """
+    from service.worker import add_worker_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="shrinknets", description="ShrinkNets: train, search, serve and compare.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="API + local worker processes on one storage")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1; "
+                       "a non-loopback host needs SHRINKNETS_API_TOKEN)")
+    serve.add_argument("--port", type=int, default=None, help="default 8000")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="local worker processes (default SHRINKNETS_WORKERS or 1; "
+                       "0 = API only)")
+    serve.add_argument("--device", default="auto", help="device of the local workers")
+    serve.add_argument("--storage", metavar="URL", default=None,
+                       help="storage URL (default SHRINKNETS_STORAGE_URL or "
+                       "<data_dir>/shrinknets.db)")
+    serve.set_defaults(func=_cmd_serve)
+
+    worker = sub.add_parser("worker", help="run trials of queued studies (any machine)")
+    add_worker_arguments(worker)
+    worker.set_defaults(func=_cmd_worker)
+
+    demo = sub.add_parser("demo", help="serve + a λ-vs-width comparison on digits, with progress")
+    demo.add_argument("--port", type=int, default=None, help="default: a free port")
+    demo.add_argument("--workers", type=int, default=1)
+    demo.add_argument("--trials", type=int, default=DEMO_SPEC["search"]["n_trials"],
+                      help="trials per study")
+    demo.add_argument("--epochs", type=int, default=DEMO_SPEC["training"]["epochs"])
+    demo.add_argument("--storage", metavar="URL", default=None)
+    demo.add_argument("--exit-when-done", action="store_true",
+                      help="stop the server once the comparison finished (tests, CI)")
+    demo.set_defaults(func=_cmd_demo)
+
+    if optional:
+        _optional(sub, "shrinknets_core._demo", "train_demo", _add_train)
+        _optional(sub, "studies.cli", "add_study_commands", lambda s, hook: hook(s))
+        _optional(sub, "studies.paper.cli", "add_paper_commands", lambda s, hook: hook(s))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shrinknets`` command. Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(optional=command not in _OWN_COMMANDS).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s [%(process)d] %(message)s")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        return int(args.func(args) or 0)
+    except (ServiceError, ValueError) as e:
+        print(f"shrinknets {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

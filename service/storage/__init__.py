@@ -1,0 +1,80 @@
+"""Persistence in plain functions over one Optuna RDB database (SQLite or PostgreSQL).
+
+The Optuna storage is the single source of truth for studies and trials; the
+service's own tables (``snk_*``) live in the same database. One engine per process
+(:func:`make_engine`), one storage per process (:func:`open_storage`).
+"""
+
+from service.storage._claim import (
+    claim_path,
+    claim_trial,
+    db_lock,
+    fail_trial,
+    finish_trial,
+    reap_stale_trials,
+    release_path,
+)
+from service.storage._engine import make_engine, normalise_url, open_storage, session_scope
+from service.storage._progress import Progress, study_progress, trial_state_counts
+from service.storage._records import (
+    STUDY_STATUSES,
+    ComparisonRecord,
+    StudyRecord,
+    StudyStatus,
+    cancel_study,
+    create_comparison,
+    create_study_record,
+    delete_comparison,
+    delete_study,
+    get_comparison_record,
+    get_study_record,
+    list_comparison_records,
+    list_study_records,
+    runnable_study_records,
+    set_study_status,
+)
+from service.storage._schema import SCHEMA_VERSION, init_schema
+from service.storage._workers import (
+    WorkerInfo,
+    forget_worker,
+    live_workers,
+    record_worker_heartbeat,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STUDY_STATUSES",
+    "ComparisonRecord",
+    "Progress",
+    "StudyRecord",
+    "StudyStatus",
+    "WorkerInfo",
+    "cancel_study",
+    "claim_path",
+    "claim_trial",
+    "create_comparison",
+    "create_study_record",
+    "db_lock",
+    "delete_comparison",
+    "delete_study",
+    "fail_trial",
+    "finish_trial",
+    "forget_worker",
+    "get_comparison_record",
+    "get_study_record",
+    "init_schema",
+    "list_comparison_records",
+    "list_study_records",
+    "live_workers",
+    "make_engine",
+    "normalise_url",
+    "open_storage",
+    "reap_stale_trials",
+    "record_worker_heartbeat",
+    "release_path",
+    "runnable_study_records",
+    "session_scope",
+    "set_study_status",
+    "study_progress",
+    "trial_state_counts",
+]

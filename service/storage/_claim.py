@@ -1,0 +1,327 @@
+"""Atomic trial claims: the exact budget across processes and machines.
+
+Every step that decides how many trials a study has — counting, ``study.ask()``,
+``study.tell()``, failing stale trials and enqueueing their retries — runs under
+one lock per database:
+
+* PostgreSQL: ``pg_advisory_xact_lock(NAMESPACE, key)`` held by a transaction of our
+  own engine while Optuna's connections do the work (workers on any machine);
+* SQLite: an inter-process file lock ``<db file>.lock`` next to the database. A second
+  SQLite write transaction would deadlock with Optuna's own, so the lock is outside
+  the database.
+
+Budget rule. ``WAITING + RUNNING + COMPLETE + PRUNED`` trials count against
+``n_trials``; ``FAIL`` trials do not, so a crashed trial is replaced. A trial whose
+heartbeat stopped is failed (``optuna.storages.fail_stale_trials``) and Optuna's
+``RetryHeartbeatStaleTrialCallback`` enqueues a WAITING copy with the same parameters, so
+the count stays the same; ``study.ask()`` pops WAITING trials before sampling new
+ones, so retries run first. A trial stopped by SIGTERM is failed and re-enqueued the
+same way; a trial that raised is failed without a copy (the next claim samples
+anew). Because ``tell`` also runs under the lock and first checks the trial is still
+RUNNING, a slow worker whose trial was failed meanwhile cannot add an extra trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import optuna
+from filelock import FileLock
+from optuna.trial import TrialState
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from service.storage._engine import retry_callback, session_scope, sqlite_path
+from service.storage._progress import trial_state_counts
+from service.storage._records import StudyRecord, set_study_status
+from service.storage._schema import StudyRow
+
+if TYPE_CHECKING:
+    from studies.spec import StudySpec
+
+__all__ = [
+    "LOCK_NAMESPACE",
+    "MAX_EXTRA_FAILURES",
+    "claim_path",
+    "claim_trial",
+    "db_lock",
+    "fail_trial",
+    "finish_trial",
+    "reap_stale_trials",
+    "release_path",
+]
+
+_log = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
+#: A study stops (finished, with ``error``) after ``n_trials + MAX_EXTRA_FAILURES`` failures.
+MAX_EXTRA_FAILURES = 5
+_LOCK_TIMEOUT_S = 120.0
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def db_lock(engine: Engine, *, key: int) -> Iterator[None]:
+    """Hold the database-wide lock ``key`` (0: schema creation; study id: claims).
+
+    Args:
+        engine: Engine of the database.
+        key: Lock key; on PostgreSQL each key is an independent advisory lock, on SQLite
+            all keys share the file lock (claims are short).
+
+    Raises:
+        filelock.Timeout: the SQLite lock was not free within 120 s.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                {"ns": LOCK_NAMESPACE, "key": key},
+            )
+            try:
+                yield
+            finally:
+                conn.rollback()  # ends the transaction, releasing the lock
+        return
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        with FileLock(f"{path}.lock", timeout=_LOCK_TIMEOUT_S):
+            yield
+        return
+    lock = _thread_locks.setdefault(str(engine.url), threading.Lock())
+    with lock:
+        yield
+
+
+def _study(storage: optuna.storages.RDBStorage, record: StudyRecord) -> optuna.Study | None:
+    """The study with the sampler and pruner of its spec (None when deleted meanwhile)."""
+    from studies.execute import open_study
+
+    try:
+        return open_study(record.study_name, storage)
+    except KeyError:
+        return None
+
+
+def _reseed(study: optuna.Study, spec: StudySpec, number: int) -> None:
+    """Give the sampler a seed derived from the spec's seed and the trial number.
+
+    Every worker process loads the study with the spec's seed; without this, each
+    process's first random (start-up) sample would be identical. Optuna samples a
+    trial's parameters lazily (at ``suggest_*``), so reseeding after ``ask`` applies.
+    """
+    from studies.execute import make_sampler
+    from studies.spec import load_spec
+
+    data = spec.model_dump(mode="json")
+    seed = (spec.search.seed * 100_003 + number) % (2**31 - 1)
+    data["search"] = {**data["search"], "seed": seed}
+    study.sampler = make_sampler(load_spec(data))
+
+
+def _status(engine: Engine, record: StudyRecord) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            text(f"SELECT status FROM {StudyRow.__tablename__} WHERE id = :id"), {"id": record.id}
+        ).scalar()
+
+
+def _fail_stale(study: optuna.Study, *, retry: bool = True) -> None:
+    """Fail RUNNING trials without a recent heartbeat; ``retry`` enqueues their copies."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if retry:
+            optuna.storages.fail_stale_trials(study)
+            return
+        storage = study._storage
+        assert isinstance(storage, optuna.storages.RDBStorage)
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            try:
+                storage.set_trial_user_attr(trial_id, "failure_reason", "heartbeat lost")
+                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
+
+
+def _close_if_done(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, study: optuna.Study
+) -> bool:
+    counts = trial_state_counts(storage, study._study_id)
+    done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+    if done >= record.n_trials:
+        set_study_status(storage, engine, record.id, "finished")
+        return True
+    if counts[TrialState.FAIL] >= record.n_trials + MAX_EXTRA_FAILURES:
+        set_study_status(
+            storage, engine, record.id, "finished",
+            error=f"stopped after {counts[TrialState.FAIL]} failed trials "
+            f"({done} of {record.n_trials} finished); see the trials' failure_reason attr",
+        )
+        return True
+    return False
+
+
+def claim_trial(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord
+) -> optuna.Trial | None:
+    """Start one trial of ``record`` if its budget allows, atomically across workers.
+
+    Fails stale trials first (their retries are enqueued), then pops a WAITING retry or
+    asks a new trial when ``WAITING + RUNNING + COMPLETE + PRUNED < n_trials``. The new
+    trial's first heartbeat is recorded before the lock is released, so a worker
+    killed from here on leaves a trial that :func:`reap_stale_trials` fails.
+
+    Args:
+        storage: Storage from :func:`open_storage` (heartbeat enabled).
+        engine: Engine of the same database.
+        record: The study (its status is re-read under the lock).
+
+    Returns:
+        The RUNNING trial, or None when the study is cancelled, finished, deleted or
+        has no budget left. A queued study becomes ``running``.
+    """
+    study = _study(storage, record)
+    if study is None:
+        return None
+    with db_lock(engine, key=study._study_id):
+        if _status(engine, record) not in ("queued", "running"):
+            return None
+        _fail_stale(study)
+        if _close_if_done(storage, engine, record, study):
+            return None
+        counts = trial_state_counts(storage, study._study_id)
+        used = sum(counts[s] for s in (TrialState.WAITING, TrialState.RUNNING,
+                                       TrialState.COMPLETE, TrialState.PRUNED))
+        if counts[TrialState.WAITING] == 0 and used >= record.n_trials:
+            return None
+        from studies.execute import ask_trial
+        from studies.spec import load_spec
+
+        spec = load_spec(record.spec)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Heartbeat.*")
+            trial = ask_trial(study, spec)
+        _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
+        storage.record_heartbeat(trial._trial_id)
+        if record.status == "queued" or _status(engine, record) == "queued":
+            set_study_status(storage, engine, record.id, "running")
+        return trial
+
+
+def finish_trial(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord,
+    trial: optuna.Trial, *, values: Sequence[float] | None = None,
+    state: TrialState = TrialState.COMPLETE,
+) -> bool:
+    """Tell a claimed trial's result and mark the study finished when its budget is reached.
+
+    Args:
+        values: The objective values (COMPLETE) or None (PRUNED).
+        state: ``COMPLETE`` or ``PRUNED``.
+
+    Returns:
+        False when the trial was no longer RUNNING (failed by the heartbeat meanwhile,
+        or its study deleted): its result is dropped and the retry counts instead.
+    """
+    with db_lock(engine, key=trial.study._study_id):
+        try:
+            if storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                return False
+            trial.study.tell(trial, values=values if state == TrialState.COMPLETE else None,
+                             state=state)
+        except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
+            return False
+        _close_if_done(storage, engine, record, trial.study)
+        return True
+
+
+def fail_trial(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord,
+    trial: optuna.Trial, *, reason: str, retry: bool,
+) -> None:
+    """Mark a claimed trial FAIL with user attr ``failure_reason``.
+
+    Args:
+        reason: Stored as the trial's ``failure_reason`` (``cancelled``,
+            ``worker stopped``, or the error message).
+        retry: Enqueue a WAITING copy with the same parameters (for interruptions that
+            say nothing about the parameters: SIGTERM). At most 3 retries per trial.
+    """
+    with db_lock(engine, key=trial.study._study_id):
+        try:
+            if storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+                return
+            storage.set_trial_user_attr(trial._trial_id, "failure_reason", reason[:2000])
+            trial.study.tell(trial, state=TrialState.FAIL)
+            if retry:
+                frozen = storage.get_trial(trial._trial_id)
+                retry_callback()(trial.study, frozen)
+        except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
+            return
+        _close_if_done(storage, engine, record, trial.study)
+
+
+def reap_stale_trials(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord
+) -> None:
+    """Fail ``record``'s RUNNING trials whose heartbeat is older than the grace period
+    (and enqueue their retries), then close the study if its budget is reached."""
+    study = _study(storage, record)
+    if study is None:
+        return
+    with db_lock(engine, key=study._study_id):
+        runnable = _status(engine, record) in ("queued", "running")
+        _fail_stale(study, retry=runnable)
+        if runnable:
+            _close_if_done(storage, engine, record, study)
+
+
+def claim_path(
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, worker_id: str,
+    *, stale_after_s: float,
+) -> optuna.Study | None:
+    """Make ``worker_id`` the owner of a ``lambda_path`` study (one training, one worker).
+
+    A study owned by another worker whose heartbeat is fresher than ``stale_after_s`` is
+    left alone. When the previous owner is gone (crash, SIGTERM) the path is taken over:
+    ``run_lambda_path`` keeps the steps already stored (each one a finished trial) and
+    trains only the missing ones, so the study still ends with exactly ``n_trials``.
+
+    Returns:
+        The study to run ``run_lambda_path`` on, or None.
+    """
+    from service.storage._schema import WorkerRow, utcnow
+
+    study = _study(storage, record)
+    if study is None:
+        return None
+    with db_lock(engine, key=study._study_id), session_scope(engine) as session:
+        row = session.get(StudyRow, record.id)
+        if row is None or row.status not in ("queued", "running"):
+            return None
+        if row.owner not in (None, worker_id):
+            owner = session.get(WorkerRow, row.owner)
+            if owner is not None and (utcnow() - owner.last_seen).total_seconds() < stale_after_s:
+                return None
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            try:
+                storage.set_trial_user_attr(frozen._trial_id, "failure_reason", "λ path owner lost")
+                storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
+        row.owner, row.status = worker_id, "running"
+        study.set_user_attr("status", "running")
+    return study
+
+
+def release_path(engine: Engine, record: StudyRecord, worker_id: str) -> None:
+    """Drop ``worker_id``'s ownership of a ``lambda_path`` study."""
+    with session_scope(engine) as session:
+        row = session.get(StudyRow, record.id)
+        if row is not None and row.owner == worker_id:
+            row.owner = None

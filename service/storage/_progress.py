@@ -1,0 +1,91 @@
+"""Trial counts per state, read with one GROUP BY instead of loading every trial."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.storages._rdb import models as optuna_models
+from optuna.trial import TrialState
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from service.errors import StorageUnavailableError
+
+if TYPE_CHECKING:
+    from service.storage._records import StudyRecord
+
+__all__ = ["Progress", "study_progress", "trial_state_counts"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a study is.
+
+    Attributes:
+        complete: Trials finished with values.
+        running: Trials being trained now.
+        failed: Failed trials (crashes, cancellations); they do not use up budget.
+        pruned: Pruned trials (they use up budget).
+        waiting: Retries enqueued after a failure, not yet picked up.
+        budget: The study's ``n_trials``.
+    """
+
+    complete: int
+    running: int
+    failed: int
+    pruned: int
+    budget: int
+    waiting: int = 0
+
+    @property
+    def done(self) -> int:
+        """Trials that count as finished against the budget."""
+        return self.complete + self.pruned
+
+    @property
+    def fraction(self) -> float:
+        """``done / budget`` in [0, 1]."""
+        return min(1.0, self.done / self.budget) if self.budget else 1.0
+
+    def to_dict(self) -> dict[str, int | float]:
+        return {**asdict(self), "done": self.done, "fraction": self.fraction}
+
+
+def trial_state_counts(storage: optuna.storages.RDBStorage, study_id: int) -> dict[TrialState, int]:
+    """Number of trials of Optuna study ``study_id`` in each state (absent states: 0)."""
+    try:
+        with Session(storage.engine) as session:
+            rows = session.execute(
+                select(optuna_models.TrialModel.state, func.count())
+                .where(optuna_models.TrialModel.study_id == study_id)
+                .group_by(optuna_models.TrialModel.state)
+            ).all()
+    except SQLAlchemyError as e:
+        raise StorageUnavailableError(f"cannot count trials: {e}") from e
+    counts = dict.fromkeys(TrialState, 0)
+    for state, n in rows:
+        counts[TrialState(state) if not isinstance(state, TrialState) else state] = int(n)
+    return counts
+
+
+def study_progress(storage: optuna.storages.RDBStorage, record: StudyRecord) -> Progress:
+    """The trial counts of ``record``'s Optuna study against its budget.
+
+    Raises:
+        NotFoundError: the Optuna study was deleted.
+    """
+    from service.errors import NotFoundError
+
+    try:
+        study_id = storage.get_study_id_from_name(record.study_name)
+    except KeyError as e:
+        raise NotFoundError("study", record.id) from e
+    counts = trial_state_counts(storage, study_id)
+    return Progress(
+        complete=counts[TrialState.COMPLETE], running=counts[TrialState.RUNNING],
+        failed=counts[TrialState.FAIL], pruned=counts[TrialState.PRUNED],
+        waiting=counts[TrialState.WAITING], budget=record.n_trials,
+    )

@@ -1,0 +1,369 @@
+"""Studies and comparisons: the service's rows beside their Optuna studies.
+
+A study exists for the API and the workers once its ``snk_studies`` row is
+committed; the Optuna study is created first and deleted again if the row cannot
+be written, so a failure never leaves a half-created study visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import optuna
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from service.errors import ConflictError, NotFoundError
+from service.storage._engine import session_scope
+from service.storage._schema import ComparisonRow, StudyRow, utcnow
+
+if TYPE_CHECKING:
+    from studies.spec import StudySpec
+
+__all__ = [
+    "STUDY_STATUSES",
+    "ComparisonRecord",
+    "StudyRecord",
+    "StudyStatus",
+    "cancel_study",
+    "create_comparison",
+    "create_study_record",
+    "delete_comparison",
+    "delete_study",
+    "get_comparison_record",
+    "get_study_record",
+    "list_comparison_records",
+    "list_study_records",
+    "runnable_study_records",
+    "set_study_status",
+]
+
+_log = logging.getLogger(__name__)
+
+StudyStatus = Literal["queued", "running", "finished", "cancelled"]
+STUDY_STATUSES: tuple[str, ...] = ("queued", "running", "finished", "cancelled")
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as the service sees it.
+
+    Attributes:
+        id: Public id used in URLs (12 hex digits).
+        study_name: The Optuna study name (``<spec name>-<kind>-<id>``), readable in
+            ``optuna studies --storage URL``.
+        kind: ``lambda``, ``width``, ``lambda_path`` or ``target_size``.
+        dataset: Dataset name of the spec.
+        status: ``queued`` → ``running`` → ``finished``; or ``cancelled``.
+        n_trials: The exact trial budget.
+        comparison_id: The comparison this study belongs to, if any.
+        created_at: Naive UTC creation time.
+        spec: The study spec as JSON.
+        finished_at: When the budget was reached (naive UTC), else None.
+        error: Why the study stopped early (e.g. every trial failing), else None.
+    """
+
+    id: str
+    study_name: str
+    kind: str
+    dataset: str
+    status: str
+    n_trials: int
+    comparison_id: str | None
+    created_at: datetime
+    spec: dict[str, Any] = field(repr=False)
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """A λ study and a width study run on one spec."""
+
+    id: str
+    name: str
+    lambda_study_id: str
+    width_study_id: str
+    created_at: datetime
+    spec: dict[str, Any] = field(repr=False)
+
+
+def _record(row: StudyRow) -> StudyRecord:
+    return StudyRecord(
+        id=row.id, study_name=row.study_name, kind=row.kind, dataset=row.dataset,
+        status=row.status, n_trials=row.n_trials, comparison_id=row.comparison_id,
+        created_at=row.created_at, spec=dict(row.spec), finished_at=row.finished_at,
+        error=row.error,
+    )
+
+
+def _new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:80] or "study"
+
+
+def _as_spec(spec: StudySpec | dict[str, Any]) -> StudySpec:
+    from studies.spec import StudySpec, load_spec
+
+    return spec if isinstance(spec, StudySpec) else load_spec(spec)
+
+
+def _with_kind(spec: StudySpec, kind: str) -> StudySpec:
+    from studies.spec import load_spec
+
+    data = spec.model_dump(mode="json")
+    data["search"] = {**data["search"], "kind": kind}
+    return load_spec(data)
+
+
+def _new_row(spec: StudySpec, storage: optuna.storages.BaseStorage, rid: str,
+             comparison_id: str | None, created: list[str]) -> StudyRow:
+    from studies.execute import create_study
+
+    kind = spec.search.kind
+    study_name = f"{_slug(spec.name)}-{kind}-{rid}"
+    study = create_study(spec, storage, study_name=study_name)
+    created.append(study_name)
+    study.set_user_attr("service_id", rid)
+    study.set_user_attr("status", "queued")
+    if comparison_id is not None:
+        study.set_user_attr("comparison_id", comparison_id)
+    return StudyRow(
+        id=rid, study_name=study_name, kind=kind, dataset=spec.dataset.name, status="queued",
+        n_trials=spec.search.n_trials, comparison_id=comparison_id,
+        spec=spec.model_dump(mode="json"), created_at=utcnow(),
+    )
+
+
+def _undo(storage: optuna.storages.BaseStorage, created: list[str]) -> None:
+    for name in created:
+        with contextlib.suppress(Exception):
+            optuna.delete_study(study_name=name, storage=storage)
+
+
+def create_study_record(
+    storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any],
+    *, comparison_id: str | None = None,
+) -> StudyRecord:
+    """Create the Optuna study (spec and summary in its user attrs) and its row.
+
+    Args:
+        storage: The Optuna storage of ``engine``'s database.
+        engine: Engine from :func:`make_engine` on the same URL.
+        spec: A validated ``StudySpec`` or its JSON (validated with ``load_spec``).
+        comparison_id: The comparison this study belongs to.
+
+    Returns:
+        The new record, status ``queued``.
+
+    Raises:
+        ConfigError: the spec JSON is invalid (from ``studies.spec.load_spec``).
+        StorageUnavailableError: the database failed; nothing was created.
+    """
+    spec = _as_spec(spec)
+    created: list[str] = []
+    try:
+        row = _new_row(spec, storage, _new_id(), comparison_id, created)
+        with session_scope(engine) as session:
+            session.add(row)
+    except BaseException:
+        _undo(storage, created)
+        raise
+    return _record(row)
+
+
+def create_comparison(
+    storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any]
+) -> ComparisonRecord:
+    """Create a λ study and a width study on one spec, all or nothing.
+
+    The λ side keeps ``search.kind`` when it is ``lambda_path``, else uses ``lambda``;
+    the width side uses ``width``. Both share every other field (dataset, architecture,
+    training, budget, seed).
+
+    Raises:
+        ConfigError: the spec is invalid.
+        StorageUnavailableError: the database failed; nothing was created.
+    """
+    spec = _as_spec(spec)
+    lam_kind = "lambda_path" if spec.search.kind == "lambda_path" else "lambda"
+    cid = _new_id()
+    created: list[str] = []
+    try:
+        lam_row = _new_row(_with_kind(spec, lam_kind), storage, _new_id(), cid, created)
+        width_row = _new_row(_with_kind(spec, "width"), storage, _new_id(), cid, created)
+        comparison = ComparisonRow(
+            id=cid, name=spec.name, spec=spec.model_dump(mode="json"), created_at=utcnow(),
+        )
+        with session_scope(engine) as session:
+            session.add(comparison)
+            session.flush()  # the study rows reference it
+            session.add_all([lam_row, width_row])
+    except BaseException:
+        _undo(storage, created)
+        raise
+    return ComparisonRecord(
+        id=cid, name=comparison.name, lambda_study_id=lam_row.id, width_study_id=width_row.id,
+        created_at=comparison.created_at, spec=dict(comparison.spec),
+    )
+
+
+def get_study_record(engine: Engine, id: str) -> StudyRecord:
+    """The study with public id ``id``. Raises :class:`NotFoundError` when there is none."""
+    with session_scope(engine) as session:
+        row = session.get(StudyRow, id)
+        if row is None:
+            raise NotFoundError("study", id)
+        return _record(row)
+
+
+def list_study_records(
+    engine: Engine, *, status: str | None = None, kind: str | None = None,
+    offset: int = 0, limit: int = 50,
+) -> tuple[list[StudyRecord], int]:
+    """One page of studies, newest first, and the total matching the filters."""
+    query = select(StudyRow)
+    if status is not None:
+        query = query.where(StudyRow.status == status)
+    if kind is not None:
+        query = query.where(StudyRow.kind == kind)
+    with session_scope(engine) as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(StudyRow.created_at.desc(), StudyRow.id).offset(offset).limit(limit)
+        ).all()
+        return [_record(r) for r in rows], int(total)
+
+
+def runnable_study_records(engine: Engine) -> list[StudyRecord]:
+    """Queued and running studies, oldest first (the order workers serve them)."""
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(StudyRow).where(StudyRow.status.in_(("queued", "running")))
+            .order_by(StudyRow.created_at, StudyRow.id)
+        ).all()
+        return [_record(r) for r in rows]
+
+
+def set_study_status(
+    storage: optuna.storages.BaseStorage | None, engine: Engine, id: str, status: str,
+    *, error: str | None = None,
+) -> StudyRecord:
+    """Move a study to ``status`` (a cancelled or finished study keeps its status).
+
+    Also mirrors the status into the Optuna study's ``status`` user attr so
+    ``optuna studies`` shows it. Raises :class:`NotFoundError`.
+    """
+    if status not in STUDY_STATUSES:
+        raise ValueError(f"status={status!r} is not one of {STUDY_STATUSES}")
+    with session_scope(engine) as session:
+        row = session.get(StudyRow, id, with_for_update=True)
+        if row is None:
+            raise NotFoundError("study", id)
+        if row.status not in ("finished", "cancelled") and row.status != status:
+            row.status = status
+            if status in ("finished", "cancelled"):
+                row.finished_at = utcnow()
+            if error is not None:
+                row.error = error
+        record = _record(row)
+    if storage is not None:
+        try:
+            study_id = storage.get_study_id_from_name(record.study_name)
+            storage.set_study_user_attr(study_id, "status", record.status)
+        except KeyError:
+            _log.warning("Optuna study %s is gone; status kept in snk_studies only",
+                         record.study_name)
+    return record
+
+
+def cancel_study(engine: Engine, id: str) -> StudyRecord:
+    """Cancel a queued or running study: no new trial starts, running ones stop at
+    their next epoch. Cancelling a finished or cancelled study changes nothing.
+
+    Raises:
+        NotFoundError: no study has this id.
+    """
+    return set_study_status(None, engine, id, "cancelled")
+
+
+def delete_study(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> None:
+    """Delete a study: its row first (it vanishes for API and workers), then the Optuna study.
+
+    Raises:
+        NotFoundError: no study has this id.
+        ConflictError: the study belongs to a comparison (delete the comparison instead).
+    """
+    with session_scope(engine) as session:
+        row = session.get(StudyRow, id)
+        if row is None:
+            raise NotFoundError("study", id)
+        if row.comparison_id is not None:
+            raise ConflictError(
+                f"study {id!r} belongs to comparison {row.comparison_id!r}; delete the "
+                "comparison to delete both of its studies"
+            )
+        study_name = row.study_name
+        session.delete(row)
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=study_name, storage=storage)
+
+
+def _comparison(row: ComparisonRow, studies: list[StudyRow]) -> ComparisonRecord:
+    by_kind = {s.kind: s.id for s in studies}
+    return ComparisonRecord(
+        id=row.id, name=row.name,
+        lambda_study_id=by_kind.get("lambda", by_kind.get("lambda_path", "")),
+        width_study_id=by_kind.get("width", ""), created_at=row.created_at, spec=dict(row.spec),
+    )
+
+
+def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
+    """The comparison with public id ``id``. Raises :class:`NotFoundError`."""
+    with session_scope(engine) as session:
+        row = session.get(ComparisonRow, id)
+        if row is None:
+            raise NotFoundError("comparison", id)
+        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
+        return _comparison(row, list(studies))
+
+
+def list_comparison_records(
+    engine: Engine, *, offset: int = 0, limit: int = 50
+) -> list[ComparisonRecord]:
+    """Comparisons, newest first."""
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(ComparisonRow).order_by(ComparisonRow.created_at.desc(), ComparisonRow.id)
+            .offset(offset).limit(limit)
+        ).all()
+        studies = session.scalars(
+            select(StudyRow).where(StudyRow.comparison_id.in_([r.id for r in rows]))
+        ).all()
+        return [_comparison(r, [s for s in studies if s.comparison_id == r.id]) for r in rows]
+
+
+def delete_comparison(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> None:
+    """Delete a comparison and both of its studies. Raises :class:`NotFoundError`."""
+    with session_scope(engine) as session:
+        row = session.get(ComparisonRow, id)
+        if row is None:
+            raise NotFoundError("comparison", id)
+        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
+        names = [s.study_name for s in studies]
+        for s in studies:
+            session.delete(s)
+        session.flush()
+        session.delete(row)
+    for name in names:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)

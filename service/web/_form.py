@@ -1,0 +1,191 @@
+"""Field definitions of the new study / comparison form, with the server's limits.
+
+The form posts the same spec JSON as the API (``studies.StudySpec``): each input's
+``name`` is the dotted path of its spec field (``architecture.max_width``), which is also
+what the API names in a 4xx error's ``field``, so the page shows the error next to the
+input. Ranges, defaults and choices are read from ``StudySpec``'s JSON schema, then
+tightened by the deployment limits in the settings (``max_width`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from service.settings import Settings
+from studies.spec import StudySpec
+
+__all__ = ["FormField", "FormGroup", "form_groups", "form_limits"]
+
+# settings attribute -> the spec field it limits
+_SETTINGS_LIMITS = {
+    "max_width": "architecture.max_width",
+    "max_depth": "architecture.depth",
+    "max_epochs": "training.epochs",
+    "max_trials": "search.n_trials",
+}
+
+_CHOICE_LABELS = {
+    "lambda": "λ search (ShrinkNets)", "width": "width search", "lambda_path": "λ path",
+    "target_size": "target size", "mlp": "MLP", "cnn": "small CNN (image data)",
+    "relu": "ReLU", "leaky_relu": "leaky ReLU", "adam": "Adam", "sgd": "SGD",
+    "adamw": "AdamW", "adagrad": "Adagrad", "tpe": "TPE", "nsga2": "NSGA-II",
+}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the form.
+
+    Attributes:
+        name: dotted spec path, e.g. ``"training.epochs"``.
+        label: what the user reads.
+        type: ``int``, ``float``, ``str``, ``bool`` or ``list`` (comma separated).
+        default: initial value (``None``: empty).
+        minimum, maximum: the allowed range, shown as ``min``/``max`` and in the hint.
+        choices: ``(value, label)`` pairs for a select.
+        hint: help text under the input.
+        only_for: show only for this target/search kind (``study``, ``target_size``).
+        required: the input must not be empty.
+    """
+
+    name: str
+    label: str
+    type: str
+    default: Any = None
+    minimum: float | int | None = None
+    maximum: float | int | None = None
+    choices: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+    only_for: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class FormGroup:
+    """A fieldset: one spec section such as ``architecture``."""
+
+    key: str
+    label: str
+    fields: list[FormField] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return StudySpec.model_json_schema()
+
+
+def _property(name: str) -> dict[str, Any]:
+    """The JSON-schema property of a dotted spec field, with an ``anyOf`` null unwrapped."""
+    schema = _schema()
+    props: dict[str, Any] = schema["properties"]
+    *sections, leaf = name.split(".")
+    for section in sections:
+        node = props[section]
+        ref = node.get("$ref") or next(o["$ref"] for o in node["anyOf"] if "$ref" in o)
+        props = schema["$defs"][ref.rsplit("/", 1)[1]]["properties"]
+    prop = dict(props[leaf])
+    for option in prop.pop("anyOf", []):
+        if option.get("type") != "null":
+            prop.update(option)
+    return prop
+
+
+def form_limits(settings: Settings) -> dict[str, float]:
+    """The upper limits this server enforces, by dotted spec field.
+
+    Args:
+        settings: the service ``Settings``; its ``max_width``, ``max_depth``,
+            ``max_epochs``, ``max_trials`` tighten ``StudySpec``'s own maxima.
+
+    Returns:
+        e.g. ``{"architecture.max_width": 1024, "training.epochs": 500, ...}``.
+    """
+    limits: dict[str, float] = {}
+    for attr, name in _SETTINGS_LIMITS.items():
+        spec_max = _property(name).get("maximum")
+        setting = getattr(settings, attr)
+        values = [v for v in (spec_max, setting) if isinstance(v, int | float)]
+        if values:
+            limits[name] = min(values)
+    return limits
+
+
+def _show(value: float) -> str:
+    """A limit as people read it: ``1,024``, ``1e-07``, ``0.5``."""
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+def _field(name: str, label: str, *, limits: dict[str, float], hint: str = "",
+           **overrides: Any) -> FormField:
+    prop = _property(name)
+    kind = {"integer": "int", "number": "float", "boolean": "bool", "array": "list"}.get(
+        str(prop.get("type")), "str"
+    )
+    minimum = prop.get("minimum")
+    maximum = limits.get(name, prop.get("maximum"))
+    choices = tuple((str(v), _CHOICE_LABELS.get(str(v), str(v))) for v in prop.get("enum", ()))
+    if minimum is not None and maximum is not None:
+        hint = f"{_show(minimum)} – {_show(maximum)}" + (f"; {hint}" if hint else "")
+    default = prop.get("default")
+    if isinstance(default, int | float) and maximum is not None and default > maximum:
+        default = maximum  # the spec's default is over this server's limit
+    values: dict[str, Any] = {
+        "name": name, "label": label, "type": kind, "default": default,
+        "minimum": minimum, "maximum": maximum, "choices": choices, "hint": hint,
+    }
+    values.update(overrides)
+    return FormField(**values)
+
+
+def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) -> list[FormGroup]:
+    """The form's fieldsets.
+
+    Args:
+        limits: from :func:`form_limits`.
+        datasets: ``(name, label)`` pairs for the dataset select (the page's script adds
+            uploaded datasets from ``GET api/v1/datasets``).
+
+    Returns:
+        The fieldsets in display order.
+    """
+    def f(name: str, label: str, **overrides: Any) -> FormField:
+        return _field(name, label, limits=limits, **overrides)
+
+    objectives = (("val_loss", "validation loss"), ("val_loss,params", "loss and parameters"))
+    return [
+        FormGroup("basics", "Study", [
+            f("name", "Name", type="str", required=True, default="",
+              hint="letters, digits, '-', '_', '.', spaces; up to 100"),
+            f("dataset.name", "Dataset", choices=tuple(datasets),
+              default=datasets[0][0] if datasets else None),
+            f("search.kind", "Search kind",
+              hint="for a comparison, the λ side: λ path stays, others become λ search"),
+        ]),
+        FormGroup("architecture", "Network", [
+            f("architecture.kind", "Kind"),
+            f("architecture.depth", "Hidden layers", hint="2 draws the size space"),
+            f("architecture.max_width", "Max width per layer"),
+            f("architecture.activation", "Activation"),
+        ]),
+        FormGroup("training", "Training", [
+            f("training.epochs", "Epochs"),
+            f("training.batch_size", "Batch size"),
+            f("training.optimizer", "Optimizer"),
+            f("training.lr", "Learning rate"),
+            f("training.lam2", "λ₂ (weight decay)", hint="> 0 needed by the method"),
+        ]),
+        FormGroup("search", "Search", [
+            f("search.n_trials", "Trials per study"),
+            f("search.sampler", "Sampler"),
+            f("search.seed", "Seed"),
+            f("search.objectives", "Objectives", type="list", choices=objectives,
+              default="val_loss,params"),
+            f("search.lam_min", "λ min", hint="log scale"),
+            f("search.lam_max", "λ max"),
+            f("search.target_params", "Target parameters", only_for="target_size"),
+        ]),
+    ]

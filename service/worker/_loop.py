@@ -1,0 +1,190 @@
+"""One worker process: claim a trial, train it, report it, repeat.
+
+The process records two heartbeats from a background thread every
+``heartbeat_interval_s``: its ``snk_workers`` row (what it is running, for
+``/healthz`` and the dashboard) and Optuna's per-trial heartbeat of the trial it
+trains (Optuna records those only inside ``study.optimize``, which workers do not
+use). A trial whose heartbeat stops (``kill -9``, power loss) is failed after
+``grace_period_s`` by whichever worker next claims from that study, and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from sqlalchemy import text
+
+from service.settings import Settings
+from service.storage import (
+    StudyRecord,
+    claim_trial,
+    fail_trial,
+    finish_trial,
+    forget_worker,
+    init_schema,
+    make_engine,
+    open_storage,
+    record_worker_heartbeat,
+    runnable_study_records,
+)
+from service.worker._path import run_path
+from service.worker._pool import PARENT_PID_ENV
+
+__all__ = ["REASON_CANCELLED", "REASON_STOPPED", "Worker"]
+
+_log = logging.getLogger(__name__)
+
+REASON_CANCELLED = "cancelled"
+REASON_STOPPED = "worker stopped"
+
+
+class Worker:
+    """The loop of one worker process (``run_worker`` with ``concurrency=1``).
+
+    Args:
+        settings: Storage URL, heartbeat interval and grace period, poll period.
+        device: The resolved torch device this process trains on.
+        stop_event: Set by SIGTERM/SIGINT: the current trial stops at its next epoch,
+            is marked FAIL (``failure_reason="worker stopped"``) with a WAITING retry, and
+            the loop returns.
+    """
+
+    def __init__(self, settings: Settings, *, device: str, stop_event: threading.Event) -> None:
+        self.settings = settings
+        self.device = device
+        self.stop_event = stop_event
+        self.storage = open_storage(
+            settings.storage_url,
+            heartbeat_interval=settings.heartbeat_interval_s,
+            grace_period=settings.grace_period_s,
+        )
+        self.engine = make_engine(settings.storage_url)
+        init_schema(self.engine)
+        self.host = socket.gethostname()
+        self.worker_id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
+        # (study, Optuna trial id, trial number) being trained; ids None for a λ path
+        self._current: tuple[StudyRecord, int | None, int | None] | None = None
+        self._beat_stop = threading.Event()
+        self._beat_thread = threading.Thread(target=self._beat_loop, daemon=True)
+        self.trials_run = 0
+
+    # -- heartbeats -----------------------------------------------------------------
+    def _beat(self) -> None:
+        current = self._current
+        if current is not None and current[1] is not None:
+            self.storage.record_heartbeat(current[1])
+        record_worker_heartbeat(
+            self.engine, self.worker_id, host=self.host, device=self.device, pid=os.getpid(),
+            study_id=current[0].id if current else None,
+            trial_number=current[2] if current else None,
+        )
+
+    def _beat_loop(self) -> None:
+        while not self._beat_stop.wait(self.settings.heartbeat_interval_s):
+            try:
+                self._beat()
+            except Exception as e:  # a missed beat is retried next interval
+                _log.warning("heartbeat failed: %s", e)
+
+    # -- main loop --------------------------------------------------------------------
+    def run(self) -> int:
+        """Serve runnable studies until ``stop_event`` is set. Returns the exit code 0."""
+        _log.info("worker %s on %s, storage %s", self.worker_id, self.device,
+                  self.engine.url.render_as_string(hide_password=True))
+        self._beat()
+        self._beat_thread.start()
+        try:
+            while not self.stop_event.is_set():
+                if self._orphaned():
+                    _log.warning("the process that started this worker is gone; stopping")
+                    break
+                if not self._step():
+                    self.stop_event.wait(self.settings.worker_poll_s)
+        finally:
+            self._beat_stop.set()
+            self._beat_thread.join(timeout=5)
+            try:
+                forget_worker(self.engine, self.worker_id)
+            except Exception as e:
+                _log.warning("could not remove the worker row: %s", e)
+        _log.info("worker %s stopped after %d trial(s)", self.worker_id, self.trials_run)
+        return 0
+
+    def _orphaned(self) -> bool:
+        parent = os.environ.get(PARENT_PID_ENV)
+        return parent is not None and os.getppid() != int(parent)
+
+    def _step(self) -> bool:
+        """Run one unit of work (a trial or a λ path); False when there was none."""
+        for record in runnable_study_records(self.engine):
+            if self.stop_event.is_set():
+                return True
+            if record.kind == "lambda_path":
+                if run_path(self, record):
+                    return True
+                continue
+            trial = claim_trial(self.storage, self.engine, record)
+            if trial is None:
+                continue
+            self._run_trial(record, trial)
+            return True
+        return False
+
+    def study_status(self, record: StudyRecord) -> str | None:
+        """The study's current status (None when it was deleted)."""
+        with self.engine.connect() as conn:
+            status = conn.execute(
+                text("SELECT status FROM snk_studies WHERE id = :id"), {"id": record.id}
+            ).scalar()
+        return None if status is None else str(status)
+
+    def epoch_check(self, record: StudyRecord) -> Any:
+        """The ``on_epoch`` callback: raise ``StopTraining`` on SIGTERM or cancellation."""
+        from shrinknets_core.errors import StopTraining
+
+        def on_epoch(_epoch: Any) -> None:
+            if self.stop_event.is_set():
+                raise StopTraining(REASON_STOPPED)
+            if self.study_status(record) in (None, "cancelled"):
+                raise StopTraining(REASON_CANCELLED)
+
+        return on_epoch
+
+    def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
+        from studies.execute import TrialStopped, run_trial
+        from studies.spec import load_spec
+
+        self._current = (record, trial._trial_id, trial.number)
+        started = time.monotonic()
+        _log.info("study %s trial %d: start", record.study_name, trial.number)
+        try:
+            values = run_trial(trial.study, trial, load_spec(record.spec), device=self.device,
+                               on_epoch=self.epoch_check(record))
+        except TrialStopped:
+            reason = REASON_STOPPED if self.stop_event.is_set() else REASON_CANCELLED
+            fail_trial(self.storage, self.engine, record, trial, reason=reason,
+                       retry=reason == REASON_STOPPED)
+            _log.info("study %s trial %d: %s", record.study_name, trial.number, reason)
+        except optuna.TrialPruned:
+            finish_trial(self.storage, self.engine, record, trial, state=TrialState.PRUNED)
+        except Exception as e:
+            _log.exception("study %s trial %d failed", record.study_name, trial.number)
+            fail_trial(self.storage, self.engine, record, trial,
+                       reason=f"{type(e).__name__}: {e}", retry=False)
+        else:
+            told = finish_trial(self.storage, self.engine, record, trial, values=values)
+            _log.info("study %s trial %d: %s in %.1f s", record.study_name, trial.number,
+                      "complete" if told else "dropped (failed by heartbeat meanwhile)",
+                      time.monotonic() - started)
+        finally:
+            self._current = None
+            self.trials_run += 1
+

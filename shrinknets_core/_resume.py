@@ -1,0 +1,82 @@
+"""Resumable training: what ``Trainer.state_dict`` saves and how ``load_state_dict`` restores it.
+
+A shrunk network cannot take a fresh model's ``load_state_dict`` directly: its removals are
+replayed first (:func:`~shrinknets_core.removal.replay_removals`), then the optimizer is
+pointed at the replayed parameters and its saved state (Adam moments etc.) loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from shrinknets_core._history import EpochRecord
+from shrinknets_core._optim import weight_parameters
+from shrinknets_core.errors import ConfigError
+from shrinknets_core.removal import RemovalRecord, replay_removals
+
+if TYPE_CHECKING:
+    from shrinknets_core.trainer import Trainer
+
+__all__ = ["load_trainer_state", "trainer_state"]
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """Model, removal log, optimizer, dead rule, scheduler, counters, history, RNG."""
+    return {
+        "model": trainer.model.state_dict(),
+        "removal_log": [r.to_dict() for r in trainer.model.removal_log],
+        "optimizer": trainer.optimizer.state_dict(),
+        "dead_rule": trainer.dead_rule.state_dict(),
+        "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "best_val": trainer.best_val,
+        "bad_epochs": trainer.bad_epochs,
+        "history": [r.to_dict() for r in trainer.history],
+        "torch_rng": torch.get_rng_state(),
+        "config": trainer.config.to_dict(),
+    }
+
+
+def load_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
+    """Restore :func:`trainer_state` output into a trainer built on a fresh model.
+
+    Raises:
+        ConfigError: the trainer's model already has removals that are not a prefix of the
+            saved log, or its optimizer has several param groups (cannot be re-pointed).
+    """
+    log = [RemovalRecord.from_dict(d) for d in state["removal_log"]]
+    done = len(trainer.model.removal_log)
+    if [r.to_dict() for r in trainer.model.removal_log] != [r.to_dict() for r in log[:done]]:
+        raise ConfigError(
+            "load_state_dict: the trainer's model has a removal log that is not a prefix of "
+            "the saved one; build a fresh model with build_model(spec) and a new Trainer"
+        )
+    if log[done:]:
+        replay_removals(trainer.model, log[done:])
+        _repoint_optimizer(trainer)
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.dead_rule.load_state_dict(state["dead_rule"])
+    if trainer.scheduler is not None and state["scheduler"] is not None:
+        trainer.scheduler.load_state_dict(state["scheduler"])
+    trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])
+    trainer.best_val, trainer.bad_epochs = float(state["best_val"]), int(state["bad_epochs"])
+    trainer.history = [EpochRecord.from_dict(d) for d in state["history"]]
+    torch.set_rng_state(state["torch_rng"])
+
+
+def _repoint_optimizer(trainer: Trainer) -> None:
+    """Point the optimizer's single param group at the model's (replayed) parameters."""
+    optimizer = trainer.optimizer
+    if len(optimizer.param_groups) != 1:
+        raise ConfigError(
+            "load_state_dict after removals needs a weight optimizer with one param group; "
+            f"this one has {len(optimizer.param_groups)}"
+        )
+    model = trainer.model
+    params = weight_parameters(model) if trainer.beta_prox else list(model.parameters())
+    optimizer.param_groups[0]["params"] = list(params)
+    optimizer.state.clear()

@@ -1,0 +1,345 @@
+"""Running studies: what a worker calls (ask, run, tell) and the in-process runner.
+
+A study's spec lives in the Optuna storage (study user attribute ``spec``), so any process
+can rebuild the same sampler and pruner with :func:`open_study` and run trials with
+:func:`ask_trial` / :func:`run_trial` / ``study.tell``. Each trial stores, as user
+attributes readable by the ``optuna`` CLI: ``history`` (one dict per epoch: widths,
+val_loss, val_accuracy, params, macs_per_sample, wall_time_s, cost_macs, ...; updated
+every epoch so progress is visible), ``final_widths``, ``params``, ``cost_macs``,
+``cost_inputs``, ``wall_time_s``, ``lam`` (λ kinds) and ``dataset`` (the dataset's label,
+which says "stand-in for …" where it is one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from shrinknets_core.errors import ConfigError, ShrinkNetsError, StopTraining
+from shrinknets_core.trainer import EpochRecord
+from studies._search_space import suggest, train_config
+from studies.lambda_path import run_lambda_path
+from studies.objectives import EpochHook, objective_values, result_attrs, train_trial
+from studies.spec import StudySpec, load_spec
+from studies.target_size import TargetSizeSampler
+
+__all__ = [
+    "KIND_LABELS",
+    "TrialStopped",
+    "ask_trial",
+    "create_study",
+    "make_pruner",
+    "make_sampler",
+    "open_study",
+    "run_lambda_path",
+    "run_study",
+    "run_trial",
+    "spec_of",
+]
+
+KIND_LABELS = {
+    "lambda": "λ search",
+    "width": "width search",
+    "lambda_path": "λ path",
+    "target_size": "target size",
+}
+
+
+class TrialStopped(ShrinkNetsError):
+    """``run_trial`` ended because an ``on_epoch`` callback raised ``StopTraining``.
+
+    The trial's partial history is stored; the caller decides its state (e.g. tell it
+    ``FAIL`` or leave it for a retry).
+    """
+
+
+def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    """The sampler the spec asks for, seeded with ``search.seed``."""
+    search = spec.search
+    if search.kind == "target_size":
+        assert search.target_params is not None  # guaranteed by SearchSpec validation
+        return TargetSizeSampler(search.target_params, seed=search.seed)
+    if search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=search.seed)
+    if search.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=search.seed)
+    return optuna.samplers.TPESampler(seed=search.seed, multivariate=True)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """``MedianPruner`` (after 2 complete trials, 1 warm-up epoch) or no pruning."""
+    if spec.search.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    return optuna.pruners.NopPruner()
+
+
+def _directions(spec: StudySpec) -> list[optuna.study.StudyDirection]:
+    return [optuna.study.StudyDirection.MINIMIZE] * len(spec.search.objectives)
+
+
+def create_study(
+    spec: StudySpec, storage: str | BaseStorage, *, study_name: str | None = None
+) -> optuna.Study:
+    """Create a new Optuna study for a spec and store the spec in it.
+
+    Study user attributes: ``spec`` (the spec as a JSON object), ``kind``, ``dataset``,
+    ``n_trials``, ``label`` (e.g. "λ search") and ``objectives``.
+
+    Args:
+        spec: the validated spec.
+        storage: an Optuna storage or URL.
+        study_name: defaults to ``spec.name``.
+
+    Raises:
+        optuna.exceptions.DuplicatedStudyError: a study of that name exists.
+    """
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name or spec.name,
+        sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
+        directions=_directions(spec),
+    )
+    attrs: dict[str, Any] = {
+        "spec": spec.model_dump(mode="json"),
+        "kind": spec.search.kind,
+        "dataset": spec.dataset.name,
+        "n_trials": spec.search.n_trials,
+        "label": KIND_LABELS[spec.search.kind],
+        "objectives": list(spec.search.objectives),
+    }
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def spec_of(study: optuna.Study) -> StudySpec:
+    """The spec stored in a study by :func:`create_study`.
+
+    Raises:
+        ConfigError: the study has no (valid) ``spec`` attribute — it was not created here.
+    """
+    raw = study.user_attrs.get("spec")
+    if raw is None:
+        raise ConfigError(
+            f"study {study.study_name!r} has no 'spec' user attribute; "
+            "create it with studies.create_study"
+        )
+    return load_spec(raw)
+
+
+def open_study(study_name: str, storage: str | BaseStorage) -> optuna.Study:
+    """Load an existing study with the sampler and pruner its stored spec asks for.
+
+    Raises:
+        KeyError: no study of that name (from Optuna).
+        ConfigError: the study has no valid spec.
+    """
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    spec = spec_of(study)
+    study.sampler = make_sampler(spec)
+    study.pruner = make_pruner(spec)
+    return study
+
+
+def ask_trial(study: optuna.Study, spec: StudySpec) -> optuna.Trial:
+    """Create the next trial (``study.ask()``); :func:`run_trial` samples its parameters.
+
+    For ``target_size`` studies loaded without :func:`open_study`, the bisection sampler
+    is installed first (it keeps no state, so replacing the sampler is safe).
+
+    Raises:
+        ConfigError: the spec's kind is ``lambda_path`` (use :func:`run_lambda_path`).
+    """
+    if spec.search.kind == "lambda_path":
+        raise ConfigError(
+            "search.kind 'lambda_path' has no independent trials; run it with run_lambda_path"
+        )
+    if spec.search.kind == "target_size" and not isinstance(study.sampler, TargetSizeSampler):
+        study.sampler = make_sampler(spec)
+    return study.ask()
+
+
+class _PruneCheck:
+    """Reports each epoch's val loss to Optuna; stops training when the pruner says so."""
+
+    stop_reason = "pruned"
+
+    def __init__(self, trial: optuna.Trial, *, report: bool) -> None:
+        self.trial = trial
+        self.report = report
+        self.pruned = False
+
+    def __call__(self, record: EpochRecord) -> None:
+        if not self.report:
+            return
+        self.trial.report(float(record.val_loss), record.epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            raise StopTraining(f"pruned by Optuna at epoch {record.epoch}")
+
+
+def trial_seed(spec: StudySpec, number: int) -> int:
+    """Seed of trial ``number``: weights init and batch order (same for both searches)."""
+    return (spec.search.seed * 100_003 + number) % (2**31 - 1)
+
+
+def run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    spec: StudySpec,
+    *,
+    device: str | None = None,
+    on_epoch: EpochHook | None = None,
+) -> list[float]:
+    """Sample a trial's parameters, train it, store its attributes, return its objectives.
+
+    Args:
+        study: the trial's study.
+        trial: a trial from :func:`ask_trial` (or ``study.ask()``).
+        spec: the study's spec.
+        device: overrides ``training.device`` (e.g. ``"cuda:1"`` for this worker).
+        on_epoch: called with each :class:`EpochRecord` after the trial's own bookkeeping;
+            raising ``StopTraining`` cancels the trial.
+
+    Returns:
+        ``[val_loss]`` or ``[val_loss, params]`` for ``study.tell``.
+
+    Raises:
+        TrialStopped: ``on_epoch`` raised ``StopTraining``.
+        optuna.TrialPruned: the study's pruner stopped the trial (single objective only).
+        DatasetError, ConfigError: bad data or settings.
+    """
+    plan = suggest(trial, spec)
+    config = train_config(spec, plan, seed=trial_seed(spec, trial.number), device=device)
+    prune = _PruneCheck(trial, report=not spec.multi_objective)
+    history: list[dict[str, Any]] = []
+
+    def store(record: EpochRecord) -> None:
+        history.append(record.to_dict())
+        trial.set_user_attr("history", history)
+
+    hooks: list[EpochHook] = [store, prune]
+    if on_epoch is not None:
+        hooks.append(on_epoch)
+    run = train_trial(spec, plan, config, hooks=hooks)
+    result = run.result
+    trial.set_user_attr("history", run.history)
+    for key, value in result_attrs(spec, result, plan).items():
+        trial.set_user_attr(key, value)
+    if run.stopped_by == "pruned":
+        raise optuna.TrialPruned(f"pruned at epoch {len(run.history)}")
+    if run.stopped_by is not None:
+        raise TrialStopped(
+            f"trial {trial.number} of study {study.study_name!r} was stopped after "
+            f"{len(run.history)} epoch(s) ({run.stopped_by})"
+        )
+    if spec.search.kind == "target_size" and spec.search.target_params is not None:
+        trial.set_user_attr("meets_target", result.params <= spec.search.target_params)
+    return objective_values(spec, result)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete and pruned (failed ones are retried)."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _load_or_create(spec: StudySpec, storage: str | BaseStorage, study_name: str) -> optuna.Study:
+    try:
+        study = open_study(study_name, storage)
+    except KeyError:
+        return create_study(spec, storage, study_name=study_name)
+    stored = spec_of(study)
+    if stored != spec:
+        raise ConfigError(
+            f"study {study_name!r} already exists in this storage with a different spec; "
+            "pass another study name (--study-name) or the same spec to resume it"
+        )
+    return study
+
+
+def run_study(
+    spec: StudySpec,
+    storage: str | BaseStorage,
+    *,
+    study_name: str | None = None,
+    progress: bool = True,
+    device: str | None = None,
+) -> optuna.Study:
+    """Run a whole study in this process until its budget is spent; resumes if it exists.
+
+    Trials are asked, trained and told one at a time, one attempt per trial still missing
+    from the budget (complete and pruned trials count; a trial whose loss is not finite is
+    told and ends ``FAIL``; an exception tells ``FAIL`` and is raised, so a bad dataset stops
+    the run at once; running it again retries). ``lambda_path`` studies run :func:`run_lambda_path`.
+
+    Args:
+        spec: the validated spec.
+        storage: an Optuna storage or URL.
+        study_name: defaults to ``spec.name``.
+        progress: show a tqdm progress bar (trials, with the current epoch).
+        device: overrides ``training.device``.
+
+    Returns:
+        The study.
+
+    Raises:
+        ConfigError: the study exists with a different spec.
+    """
+    from tqdm.auto import tqdm
+
+    name = study_name or spec.name
+    study = _load_or_create(spec, storage, name)
+    budget = spec.search.n_trials
+    if spec.search.kind == "lambda_path":
+        steps = spec.search.epochs_per_step or spec.training.epochs
+        of_total = f"/{budget * steps}"
+    else:
+        of_total = f"/{spec.training.epochs + spec.training.finetune_epochs}"
+    bar = tqdm(
+        total=budget,
+        desc=f"{name} ({KIND_LABELS[spec.search.kind]})",
+        unit="trial",
+        disable=not progress,
+    )
+
+    def show(record: EpochRecord) -> None:
+        bar.set_postfix_str(
+            f"epoch {record.epoch}{of_total} widths {record.widths} val_loss {record.val_loss:.4g}"
+        )
+
+    try:
+        if spec.search.kind == "lambda_path":
+
+            def step_done(record: EpochRecord) -> None:
+                show(record)
+                stored = finished_trials(study)
+                if stored > bar.n:
+                    bar.update(stored - bar.n)
+
+            run_lambda_path(study, spec, device=device, on_epoch=step_done)
+            bar.update(finished_trials(study) - bar.n)
+            return study
+        done = finished_trials(study)
+        bar.update(done)
+        # one attempt per missing trial: a diverged trial (NaN loss) is told and ends FAIL
+        # instead of being retried forever
+        for _ in range(max(budget - done, 0)):
+            trial = ask_trial(study, spec)
+            try:
+                values = run_trial(study, trial, spec, device=device, on_epoch=show)
+            except optuna.TrialPruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:
+                study.tell(trial, values)
+            bar.update(1)
+    finally:
+        bar.close()
+    return study

@@ -1,0 +1,263 @@
+"""Training one trial: data, model, trainer, per-epoch recording and the trial's attributes.
+
+Both objectives (λ search and width search) and the λ-path steps go through
+:func:`train_plan`, so they share the trainer, epochs, optimizer and λ₂; they differ only
+in the :class:`~studies._search_space.TrialPlan`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from shrinknets_core.datasets import Dataset, load_dataset
+from shrinknets_core.dead import DeadRule
+from shrinknets_core.errors import StopTraining
+from shrinknets_core.models import ShrinkNet, build_model
+from shrinknets_core.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
+from studies._search_space import TrialPlan, model_spec
+from studies.spec import DatasetSpec, StudySpec
+
+__all__ = [
+    "EpochHook",
+    "TrialRun",
+    "load_study_data",
+    "objective_values",
+    "result_attrs",
+    "train_plan",
+    "train_trial",
+]
+
+EpochHook = Callable[[EpochRecord], None]
+"""Called after every epoch; may raise ``StopTraining`` (stop) — any other error propagates."""
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(key: str) -> Dataset:
+    ds = DatasetSpec.model_validate_json(key)
+    return load_dataset(
+        ds.path or ds.name,
+        target_columns=ds.target_columns,
+        task=ds.task,
+        seed=ds.seed,
+        max_rows=ds.max_rows,
+    )
+
+
+def load_study_data(spec: StudySpec) -> Dataset:
+    """The spec's dataset, loaded once per process (splits are deterministic per seed).
+
+    Raises:
+        DatasetError: the file is missing or malformed (from ``shrinknets_core``).
+        ConfigError: bad loader arguments.
+    """
+    return _load_cached(spec.dataset.model_dump_json())
+
+
+def build_trial_model(spec: StudySpec, plan: TrialPlan, data: Dataset, *, seed: int) -> ShrinkNet:
+    """The network a plan starts training from."""
+    mspec = model_spec(
+        spec,
+        plan,
+        n_features=data.n_features,
+        n_outputs=data.n_outputs,
+        image_shape=data.image_shape,
+    )
+    return build_model(mspec, seed=seed)
+
+
+class _Recorder:
+    """The trainer's ``on_epoch_end`` callback: keeps the history and runs the hooks.
+
+    ``stopped_by`` is set to ``"hook"`` when a hook asked to stop (cancellation) — the
+    trainer turns the ``StopTraining`` into a clean end of training.
+    """
+
+    def __init__(self, hooks: list[EpochHook], *, epoch_offset: int = 0) -> None:
+        self.hooks = hooks
+        self.offset = epoch_offset
+        self.history: list[dict[str, Any]] = []
+        self.stopped_by: str | None = None
+
+    def __call__(self, trainer: Trainer, record: EpochRecord) -> None:
+        # hooks and history see epochs numbered along the whole trial (all phases)
+        record = replace(record, epoch=record.epoch + self.offset)
+        entry = record.to_dict()
+        entry["lam"] = trainer.config.lam
+        self.history.append(entry)
+        for hook in self.hooks:
+            try:
+                hook(record)
+            except StopTraining:
+                self.stopped_by = self.stopped_by or hook_name(hook)
+                raise
+
+
+def hook_name(hook: EpochHook) -> str:
+    """The reason a hook stopped training (its ``stop_reason`` attribute or ``"cancelled"``)."""
+    return str(getattr(hook, "stop_reason", "cancelled"))
+
+
+def train_plan(
+    spec: StudySpec,
+    plan: TrialPlan,
+    config: TrainConfig,
+    *,
+    hooks: list[EpochHook],
+    model: ShrinkNet | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    dead_rule: DeadRule | None = None,
+    epoch_offset: int = 0,
+) -> tuple[TrainResult, _Recorder, Trainer]:
+    """Train a plan (or continue training ``model`` with ``optimizer``) and record each epoch.
+
+    Args:
+        spec: the study spec (dataset, architecture).
+        plan: the sampled settings.
+        config: trainer options (see ``_search_space.train_config``).
+        hooks: per-epoch callbacks, in order; a ``StopTraining`` from one ends training.
+        model, optimizer, dead_rule: continue from an existing network, its optimizer and
+            its dead-neuron rule (λ path): training goes on as one run.
+        epoch_offset: added to epoch numbers in the recorded history.
+
+    Returns:
+        ``(result, recorder, trainer)``; ``recorder.stopped_by`` says whether a hook stopped.
+    """
+    data = load_study_data(spec)
+    if model is None:
+        model = build_trial_model(spec, plan, data, seed=config.seed)
+    trainer = Trainer(model, data, config, optimizer=optimizer)
+    if dead_rule is not None:
+        # A fresh rule would start its sign statistics from the current β; a β already
+        # parked at 0 by the proximal step then never dies. Keep the run's own rule.
+        trainer.dead_rule = dead_rule
+    recorder = _Recorder(hooks, epoch_offset=epoch_offset)
+    trainer.add_callback("on_epoch_end", recorder)
+    return trainer.fit(), recorder, trainer
+
+
+@dataclass
+class TrialRun:
+    """A trial's training: both phases merged.
+
+    Attributes:
+        result: the final network's result; history, costs and wall time cover both phases.
+        history: per-epoch dicts (epochs numbered along the trial, ``lam`` per epoch).
+        stopped_by: ``None``, ``"pruned"`` or the reason a hook stopped training.
+        trainer: the λ phase's trainer (its model/optimizer/rule continue a λ path).
+    """
+
+    result: TrainResult
+    history: list[dict[str, Any]]
+    stopped_by: str | None
+    trainer: Trainer
+
+
+def _merge(first: TrainResult, second: TrainResult) -> TrainResult:
+    return replace(
+        second,
+        history=first.history + second.history,
+        cost_macs=first.cost_macs + second.cost_macs,
+        cost_inputs=first.cost_inputs + second.cost_inputs,
+        wall_time_s=first.wall_time_s + second.wall_time_s,
+        stopped_early=first.stopped_early or second.stopped_early,
+    )
+
+
+def train_trial(
+    spec: StudySpec,
+    plan: TrialPlan,
+    config: TrainConfig,
+    *,
+    hooks: list[EpochHook],
+    model: ShrinkNet | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    dead_rule: DeadRule | None = None,
+    epoch_offset: int = 0,
+    branch: bool = False,
+) -> TrialRun:
+    """Train a plan: the λ phase, then for λ trials ``training.finetune_epochs`` at λ = 0.
+
+    The fine-tune phase continues the shrunk network with the same optimizer and dead rule
+    and λ = 0: it undoes the L1 shrinkage of the surviving β (like a relaxed lasso) while
+    dead neurons stay removed. Width trials have no second phase (their config already
+    holds ``epochs + finetune_epochs``), so every trial trains the same number of epochs.
+
+    Args:
+        spec, plan, config, hooks, model, optimizer, dead_rule, epoch_offset: as
+            :func:`train_plan` (for the λ phase).
+        branch: fine-tune a copy (model, optimizer and rule copied together), leaving the
+            λ phase's trainer untouched for a λ path to continue from.
+
+    Returns:
+        The merged :class:`TrialRun`.
+    """
+    result, recorder, trainer = train_plan(
+        spec,
+        plan,
+        config,
+        hooks=hooks,
+        model=model,
+        optimizer=optimizer,
+        dead_rule=dead_rule,
+        epoch_offset=epoch_offset,
+    )
+    extra = spec.training.finetune_epochs
+    if not plan.switches or extra == 0 or recorder.stopped_by is not None:
+        return TrialRun(result, recorder.history, recorder.stopped_by, trainer)
+    state = (trainer.model, trainer.optimizer, trainer.dead_rule)
+    if branch:
+        state = copy.deepcopy(state)  # one deepcopy keeps the optimizer on the copied params
+    tuned, recorder2, _ = train_plan(
+        spec,
+        plan,
+        replace(config, lam=0.0, epochs=extra, seed=config.seed + 1),
+        hooks=hooks,
+        model=state[0],
+        optimizer=state[1],
+        dead_rule=state[2],
+        epoch_offset=epoch_offset + len(recorder.history),
+    )
+    history = recorder.history + recorder2.history
+    return TrialRun(_merge(result, tuned), history, recorder2.stopped_by, trainer)
+
+
+def result_attrs(spec: StudySpec, result: TrainResult, plan: TrialPlan) -> dict[str, Any]:
+    """The trial user attributes of a finished training (JSON types only)."""
+    data = load_study_data(spec)
+    attrs: dict[str, Any] = {
+        "final_widths": list(result.final_widths),
+        "initial_widths": list(plan.widths),
+        "params": int(result.params),
+        "val_loss": float(result.val_loss),
+        "val_accuracy": result.val_accuracy,
+        "test_loss": result.test_loss,
+        "test_accuracy": result.test_accuracy,
+        "cost_macs": int(result.cost_macs),
+        "cost_inputs": float(result.cost_inputs),
+        "wall_time_s": float(result.wall_time_s),
+        "search_cost_macs": int(result.cost_macs),
+        "search_wall_time_s": float(result.wall_time_s),
+        "stopped_early": result.stopped_early,
+        "dataset": data.label,
+    }
+    if plan.switches:
+        attrs["lam"] = float(plan.lam)
+        attrs["gamma"] = float(plan.gamma)
+    attrs["lr"] = float(plan.lr)
+    # round-trip through JSON so every value is storable (no tensors / numpy scalars)
+    return dict(json.loads(json.dumps(attrs)))
+
+
+def objective_values(spec: StudySpec, result: TrainResult) -> list[float]:
+    """``[val_loss]`` or ``[val_loss, params]``, as the spec's objectives ask."""
+    values = [float(result.val_loss)]
+    if spec.multi_objective:
+        values.append(float(result.params))
+    return values

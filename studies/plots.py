@@ -1,0 +1,296 @@
+"""Plotly figures of studies, for the API (``fig.to_json()``) and offline HTML reports.
+
+Every function takes one or more studies (``optuna.Study`` or a list of ``FrozenTrial``)
+and returns a ``plotly.graph_objects.Figure``. Trials are told apart by their attributes,
+not by the study: a trial with a ``lam`` attribute is a λ trial (λ search, λ path, target
+size), any other is a width-search trial. Trace names start with the study's label so two
+studies can be overlaid. :data:`PLOTS` maps the API's plot names to the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from studies._trials import StudyLike, TrialPoint, trial_points, unique_labels
+from studies.compare import shared_reference, summarise
+from studies.pareto import pareto_front
+
+__all__ = [
+    "PLOTS",
+    "compute_figure",
+    "lambda_figure",
+    "pareto_figure",
+    "size_space_figure",
+    "widths_figure",
+]
+
+
+def _labelled(sources: tuple[StudyLike, ...]) -> list[tuple[str, list[TrialPoint]]]:
+    return [
+        (label, trial_points(s)) for label, s in zip(unique_labels(sources), sources, strict=True)
+    ]
+
+
+def _hover(p: TrialPoint) -> str:
+    lam = f"λ = {p.lam:.3g}<br>" if p.lam is not None else ""
+    loss = f"{p.val_loss:.4g}" if p.val_loss is not None else p.state.lower()
+    widths = "×".join(str(w) for w in p.final_widths)
+    return f"trial {p.number}<br>{lam}widths {widths}<br>val loss {loss}<br>params {p.params}"
+
+
+def _path(p: TrialPoint, layer: int) -> list[int]:
+    # A layer whose neurons all died keeps one (β = 0) physically; its live width is 0,
+    # which a log axis cannot show, so it is drawn at 1.
+    start = p.initial_widths[layer : layer + 1]
+    widths = start + [int(h["widths"][layer]) for h in p.history if len(h["widths"]) > layer]
+    return [max(w, 1) for w in widths]
+
+
+def _path_hover(p: TrialPoint) -> list[str]:
+    epochs = [0] * bool(p.initial_widths) + [int(h["epoch"]) for h in p.history]
+    return [f"epoch {e}<br>{_hover(p)}" for e in epochs]
+
+
+def _end(p: TrialPoint, layer: int) -> int:
+    return max(p.final_widths[layer], 1)
+
+
+def size_space_figure(*sources: StudyLike) -> go.Figure:
+    """Width of hidden layer 1 (x) against layer 2 (y), log axes.
+
+    Width-search trials are markers coloured by validation loss; each λ trial is the path
+    of its live widths epoch by epoch, from where it started (``max_width`` × ``max_width``)
+    to where it ended; the λ trials' end points are joined in order of increasing λ.
+    Hover shows λ, loss and parameter count. Needs two or more hidden layers (layers 1
+    and 2 are drawn); otherwise the figure carries only a note.
+    """
+    fig = go.Figure()
+    drawable = False
+    for label, points in _labelled(sources):
+        points = [p for p in points if len(p.final_widths) >= 2]
+        drawable = drawable or bool(points)
+        width_pts = [p for p in points if not p.is_lambda and p.complete]
+        if width_pts:
+            fig.add_trace(
+                go.Scatter(
+                    x=[_end(p, 0) for p in width_pts],
+                    y=[_end(p, 1) for p in width_pts],
+                    mode="markers",
+                    name=f"{label}: width trials",
+                    text=[_hover(p) for p in width_pts],
+                    hoverinfo="text",
+                    marker={
+                        "color": [p.val_loss for p in width_pts],
+                        "colorscale": "Viridis",
+                        "showscale": True,
+                        "colorbar": {"title": {"text": "val loss"}},
+                        "size": 9,
+                    },
+                )
+            )
+        lam_pts = sorted((p for p in points if p.is_lambda), key=lambda p: float(p.lam or 0))
+        for i, p in enumerate(lam_pts):
+            fig.add_trace(
+                go.Scatter(
+                    x=_path(p, 0),
+                    y=_path(p, 1),
+                    mode="lines+markers",
+                    name=f"{label}: λ trajectories",
+                    legendgroup=f"{label} trajectories",
+                    showlegend=i == 0,
+                    marker={"size": 4},
+                    line={"width": 1},
+                    text=_path_hover(p),
+                    hoverinfo="text",
+                    opacity=0.6,
+                )
+            )
+        ends = [p for p in lam_pts if p.complete]
+        if ends:
+            fig.add_trace(
+                go.Scatter(
+                    x=[_end(p, 0) for p in ends],
+                    y=[_end(p, 1) for p in ends],
+                    mode="lines+markers",
+                    name=f"{label}: end points by λ",
+                    text=[_hover(p) for p in ends],
+                    hoverinfo="text",
+                    marker={"size": 9, "symbol": "diamond"},
+                    line={"dash": "dot", "width": 2},
+                )
+            )
+    fig.update_layout(
+        title="Size space: width of layer 1 × width of layer 2",
+        xaxis={"title": {"text": "width of hidden layer 1"}, "type": "log"},
+        yaxis={"title": {"text": "width of hidden layer 2"}, "type": "log"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    if not drawable:
+        fig.add_annotation(
+            text="the size-space plot needs trials with at least two hidden layers",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
+    return fig
+
+
+def pareto_figure(*sources: StudyLike) -> go.Figure:
+    """Validation loss against parameter count: every complete trial and each Pareto front."""
+    fig = go.Figure()
+    reference = shared_reference(*sources)
+    for label, points in _labelled(sources):
+        done = [p for p in points if p.complete]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.params for p in done],
+                y=[p.val_loss for p in done],
+                mode="markers",
+                name=f"{label}: trials",
+                text=[_hover(p) for p in done],
+                hoverinfo="text",
+                opacity=0.45,
+            )
+        )
+        front = pareto_front((p.val_loss, p.params) for p in done)  # type: ignore[misc]
+        fig.add_trace(
+            go.Scatter(
+                x=[y for _, y in front],
+                y=[x for x, _ in front],
+                mode="lines+markers",
+                line_shape="hv",
+                name=f"{label}: Pareto front",
+            )
+        )
+    subtitle = f" (reference point {reference[0]:.3g}, {reference[1]:.3g})" if reference else ""
+    fig.update_layout(
+        title=f"Pareto fronts: validation loss vs parameters{subtitle}",
+        xaxis={"title": {"text": "parameters"}, "type": "log"},
+        yaxis={"title": {"text": "validation loss"}},
+    )
+    return fig
+
+
+def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") -> go.Figure:
+    """Hypervolume (left) and best validation loss (right) against cumulative compute.
+
+    Args:
+        sources: the studies; hypervolumes share one reference point.
+        cost: ``macs`` (training MACs, forward+backward) or ``wall`` (seconds).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume", "best validation loss"))
+    reference = shared_reference(*sources)
+    x_title = "cumulative training MACs" if cost == "macs" else "cumulative wall time (s)"
+    for label, source in zip(unique_labels(sources), sources, strict=True):
+        summary = summarise(source, reference, label=label)
+        xs = [
+            c.cumulative_cost_macs if cost == "macs" else c.cumulative_wall_time_s
+            for c in summary.curve
+        ]
+        common: dict[str, Any] = {"mode": "lines+markers", "line_shape": "hv"}
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[c.hypervolume for c in summary.curve],
+                name=f"{summary.label}: hypervolume",
+                **common,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[c.best_val_loss for c in summary.curve],
+                name=f"{summary.label}: best loss",
+                **common,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text=x_title, type="log")
+    fig.update_layout(title="Search progress against training compute")
+    return fig
+
+
+def widths_figure(*sources: StudyLike) -> go.Figure:
+    """Live width of every hidden layer over epochs, one line per trial and layer."""
+    fig = go.Figure()
+    for label, points in _labelled(sources):
+        for p in points:
+            if not p.history:
+                continue
+            epochs = [0] * bool(p.initial_widths) + [int(h["epoch"]) for h in p.history]
+            for layer in range(len(p.final_widths)):
+                tag = f"λ={p.lam:.3g}" if p.lam is not None else "width"
+                fig.add_trace(
+                    go.Scatter(
+                        x=epochs,
+                        y=_path(p, layer),
+                        mode="lines",
+                        name=f"{label}: trial {p.number} layer {layer + 1} ({tag})",
+                    )
+                )
+    fig.update_layout(
+        title="Live widths over epochs",
+        xaxis={"title": {"text": "epoch"}},
+        yaxis={"title": {"text": "width"}, "type": "log"},
+    )
+    return fig
+
+
+def lambda_figure(*sources: StudyLike) -> go.Figure:
+    """Final validation loss (left axis) and parameter count (right axis) against λ."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for label, points in _labelled(sources):
+        done = sorted(
+            (p for p in points if p.complete and p.is_lambda), key=lambda p: float(p.lam or 0)
+        )
+        if not done:
+            continue
+        lams = [p.lam for p in done]
+        text = [_hover(p) for p in done]
+        fig.add_trace(
+            go.Scatter(
+                x=lams,
+                y=[p.val_loss for p in done],
+                mode="lines+markers",
+                name=f"{label}: val loss",
+                text=text,
+                hoverinfo="text",
+            ),
+            secondary_y=False,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=lams,
+                y=[p.params for p in done],
+                mode="lines+markers",
+                name=f"{label}: params",
+                text=text,
+                hoverinfo="text",
+                line={"dash": "dash"},
+            ),
+            secondary_y=True,
+        )
+    fig.update_xaxes(title_text="λ", type="log")
+    fig.update_yaxes(title_text="validation loss", secondary_y=False)
+    fig.update_yaxes(title_text="parameters", type="log", secondary_y=True)
+    fig.update_layout(title="Loss and size against λ")
+    return fig
+
+
+PLOTS: dict[str, Callable[..., go.Figure]] = {
+    "size_space": size_space_figure,
+    "pareto": pareto_figure,
+    "compute": compute_figure,
+    "widths": widths_figure,
+    "lambda": lambda_figure,
+}
+"""Plot functions by the name the API uses; each takes one or more studies."""

@@ -1,0 +1,309 @@
+"""The study specification: one typed, validated, JSON-serialisable description of a study.
+
+The same :class:`StudySpec` is read by the CLI (``shrinknets study run SPEC.json``), stored
+as the Optuna study's ``spec`` user attribute, and later posted to the HTTP API. Every
+numeric field has an allowed range; an out-of-range value fails validation with a message
+naming the field, the value and the range. The hard limits are class constants
+(:attr:`StudySpec.MAX_WIDTH` ...) so the service can display them, and
+:meth:`StudySpec.check_limits` applies tighter, deployment-specific limits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from shrinknets_core.errors import ConfigError
+
+__all__ = [
+    "ArchitectureSpec",
+    "DatasetSpec",
+    "SearchSpec",
+    "StudySpec",
+    "TrainingSpec",
+    "load_spec",
+]
+
+MAX_WIDTH = 4096
+MAX_DEPTH = 8
+MAX_EPOCHS = 500
+MAX_TRIALS = 1000
+MAX_BATCH_SIZE = 65536
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
+
+
+def _bounded(lo: float, hi: float) -> Any:
+    """An ``Annotated`` extra that rejects values outside ``[lo, hi]`` with a clear message.
+
+    The bounds also appear in the JSON schema (``minimum``/``maximum``) so forms can show them.
+    """
+
+    def check(value: float) -> float:
+        if not lo <= value <= hi:
+            raise PydanticCustomError(
+                "out_of_range",
+                "value {value} is outside the allowed range [{lo}, {hi}]",
+                {"value": value, "lo": lo, "hi": hi},
+            )
+        return value
+
+    return (AfterValidator(check), Field(json_schema_extra={"minimum": lo, "maximum": hi}))
+
+
+def _ranged(kind: type, lo: float, hi: float) -> Any:
+    return Annotated[kind, *_bounded(lo, hi)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """Which data to train on.
+
+    Attributes:
+        name: a registry name (``digits``, ``mnist_5k`` ...) or a display name for ``path``.
+        path: a user file (CSV, NPZ, ARFF); ``None`` loads the named registry dataset.
+        target_columns: target column names or indices for user files.
+        task: ``classification`` or ``regression``; ``None`` keeps the dataset's own.
+        max_rows: keep at most this many rows (after shuffling), for quick studies.
+        seed: the train/val/test split seed.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    path: str | None = None
+    target_columns: list[str | int] | None = None
+    task: Literal["classification", "regression"] | None = None
+    max_rows: _ranged(int, 10, 10_000_000) | None = None  # type: ignore[valid-type]
+    seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
+
+
+class ArchitectureSpec(_Strict):
+    """The network searched over: ``depth`` hidden layers (MLP) or conv blocks (CNN).
+
+    Attributes:
+        kind: ``mlp`` or ``cnn`` (CNN needs an image dataset; widths are channel counts).
+        depth: number of hidden layers / conv blocks.
+        max_width: the width every layer starts at (λ search) and the upper bound of the
+            width search space.
+        switch_init: initial β of λ trials: ``ones`` (every neuron starts equal, so with the
+            proximal step they tend to die together) or ``uniform`` / ``normal`` (spread
+            magnitudes: neurons die one after another, so size follows λ more gradually).
+    """
+
+    kind: Literal["mlp", "cnn"] = "mlp"
+    depth: _ranged(int, 1, MAX_DEPTH) = 2  # type: ignore[valid-type]
+    max_width: _ranged(int, 1, MAX_WIDTH) = 256  # type: ignore[valid-type]
+    activation: Literal["relu", "tanh", "leaky_relu"] = "relu"
+    batchnorm: bool = False
+    dropout: _ranged(float, 0.0, 0.9) = 0.0  # type: ignore[valid-type]
+    switch_init: Literal["ones", "uniform", "normal"] = "ones"
+
+
+class TrainingSpec(_Strict):
+    """How every trial trains; identical for λ search and width search.
+
+    Attributes:
+        finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
+            on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
+            width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
+    """
+
+    epochs: _ranged(int, 1, MAX_EPOCHS) = 20  # type: ignore[valid-type]
+    batch_size: _ranged(int, 1, MAX_BATCH_SIZE) = 128  # type: ignore[valid-type]
+    optimizer: Literal["adam", "sgd", "adamw", "adagrad"] = "adam"
+    lr: _ranged(float, 1e-7, 10.0) = 1e-3  # type: ignore[valid-type]
+    lam2: _ranged(float, 0.0, 1.0) = 1e-4  # type: ignore[valid-type]
+    gamma: _ranged(float, 0.0, 0.99999) = 0.99  # type: ignore[valid-type]
+    beta_lr: _ranged(float, 1e-6, 100.0) = 0.5  # type: ignore[valid-type]
+    removal_every_steps: _ranged(int, 1, 1_000_000) | None = None  # type: ignore[valid-type]
+    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 0  # type: ignore[valid-type]
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+
+
+def _default_objectives() -> list[Literal["val_loss", "params"]]:
+    return ["val_loss"]
+
+
+class SearchSpec(_Strict):
+    """What Optuna searches and how.
+
+    Attributes:
+        kind: ``lambda`` (sample log λ, train wide with live removal), ``width`` (sample
+            every layer's width, train a static net), ``lambda_path`` (one training whose λ
+            is raised along a geometric grid; each step is a trial) or ``target_size``
+            (bisection on log λ until the final network has at most ``target_params``).
+        n_trials: the trial budget (for ``lambda_path``: the number of grid points).
+        sampler: ``tpe``, ``random`` or ``nsga2`` (unused by ``lambda_path``/``target_size``).
+        objectives: ``["val_loss"]`` or ``["val_loss", "params"]`` (both minimised).
+        lam_min, lam_max: the λ range (log scale).
+        target_params: the parameter budget of ``target_size``.
+        search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
+        pruner: ``median`` prunes single-objective trials on intermediate val loss.
+        epochs_per_step: epochs per λ-path step (default: ``training.epochs``).
+    """
+
+    kind: Literal["lambda", "width", "lambda_path", "target_size"] = "lambda"
+    n_trials: _ranged(int, 1, MAX_TRIALS) = 20  # type: ignore[valid-type]
+    sampler: Literal["tpe", "random", "nsga2"] = "tpe"
+    seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
+    objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
+    lam_min: _ranged(float, 1e-8, 100.0) = 1e-4  # type: ignore[valid-type]
+    lam_max: _ranged(float, 1e-8, 100.0) = 1e-1  # type: ignore[valid-type]
+    target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
+    search_gamma: bool = False
+    search_lr: bool = False
+    pruner: Literal["none", "median"] = "none"
+    epochs_per_step: _ranged(int, 1, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchSpec:
+        if self.objectives not in (["val_loss"], ["val_loss", "params"]):
+            raise ValueError(
+                f"objectives must be ['val_loss'] or ['val_loss', 'params'], got {self.objectives}"
+            )
+        if self.lam_min >= self.lam_max:
+            raise ValueError(
+                f"lam_min ({self.lam_min}) must be smaller than lam_max ({self.lam_max})"
+            )
+        if self.kind == "target_size" and self.target_params is None:
+            raise ValueError("target_params is required when kind is 'target_size'")
+        if self.pruner != "none" and len(self.objectives) > 1:
+            raise ValueError(
+                "pruner must be 'none' for multi-objective studies (Optuna cannot prune them)"
+            )
+        return self
+
+
+class StudySpec(_Strict):
+    """A complete study: dataset, architecture, training and search.
+
+    The limits below are the hard maximum; :meth:`check_limits` applies tighter ones.
+    """
+
+    MAX_WIDTH: ClassVar[int] = MAX_WIDTH
+    MAX_DEPTH: ClassVar[int] = MAX_DEPTH
+    MAX_EPOCHS: ClassVar[int] = MAX_EPOCHS
+    MAX_TRIALS: ClassVar[int] = MAX_TRIALS
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    dataset: DatasetSpec
+    architecture: ArchitectureSpec = Field(default_factory=ArchitectureSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _NAME_RE.match(name):
+            raise ValueError(
+                f"{name!r} may only contain letters, digits, '-', '_', '.' and spaces "
+                "(1 to 100 characters)"
+            )
+        return name
+
+    @property
+    def multi_objective(self) -> bool:
+        """True when the study minimises (val_loss, params)."""
+        return len(self.search.objectives) == 2
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (what ``create_study`` stores)."""
+        return self.model_dump_json()
+
+    def check_limits(
+        self,
+        *,
+        max_width: int | None = None,
+        max_depth: int | None = None,
+        max_epochs: int | None = None,
+        max_trials: int | None = None,
+    ) -> None:
+        """Apply deployment limits tighter than the class constants.
+
+        Raises:
+            ConfigError: naming the first field over its limit, its value and the range.
+        """
+        checks = [
+            ("architecture.max_width", self.architecture.max_width, max_width),
+            ("architecture.depth", self.architecture.depth, max_depth),
+            ("training.epochs", self.training.epochs, max_epochs),
+            ("search.n_trials", self.search.n_trials, max_trials),
+        ]
+        for field, value, limit in checks:
+            if limit is not None and value > limit:
+                raise ConfigError(
+                    f"field {field}: value {value} is outside [1, {limit}] "
+                    "(this server's limit); lower it"
+                )
+
+
+def _describe(error: Any) -> str:
+    field = ".".join(str(part) for part in error["loc"]) or "spec"
+    ctx = error.get("ctx") or {}
+    if error["type"] == "out_of_range":
+        return f"field {field}: value {ctx['value']} is outside [{ctx['lo']}, {ctx['hi']}]"
+    if error["type"] == "missing":
+        return f"field {field}: required but missing"
+    if error["type"] == "extra_forbidden":
+        return f"field {field}: unknown field (check its spelling)"
+    if error["type"] == "value_error":
+        return f"field {field}: {error['msg'].removeprefix('Value error, ')}"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    return f"field {field}: value {shown} is invalid: {error['msg']}"
+
+
+def load_spec(source: str | Path | dict[str, Any] | StudySpec) -> StudySpec:
+    """Read and validate a study spec from a JSON file, a JSON string or a dict.
+
+    Args:
+        source: a path to a JSON file, a JSON text, a dict, or an existing spec.
+
+    Returns:
+        The validated :class:`StudySpec`.
+
+    Raises:
+        ConfigError: the file cannot be read or is not JSON, or a field is invalid; the
+            message names every bad field, its value and the allowed range.
+    """
+    if isinstance(source, StudySpec):
+        return source
+    data: Any = source
+    if isinstance(source, Path) or (
+        isinstance(source, str) and not source.lstrip().startswith(("{", "["))
+    ):
+        path = Path(source)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"spec file {path}: cannot be read ({e}); check the path") from e
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"spec file {path}: not valid JSON ({e})") from e
+    elif isinstance(source, str):
+        try:
+            data = json.loads(source)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"spec: not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"spec: expected a JSON object, got {type(data).__name__}")
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(
+            "invalid study spec: " + "; ".join(_describe(x) for x in e.errors())
+        ) from e

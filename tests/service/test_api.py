@@ -1,0 +1,370 @@
+"""The HTTP API in-process (FastAPI TestClient): routes, the error shape, paging, exports,
+plots, caching, datasets and health. Trials are trained in the test process by the same
+storage functions a worker uses (claim → run → finish), on a tiny spec."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _api_helpers import app_for, run_trials, tiny_spec
+from _procs import fresh_pg_database
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.api.deps import get_backend
+
+API = "/api/v1"
+PLOT_NAMES = ["size-space", "pareto", "compute", "widths", "lambda"]
+
+
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The response is the API's error shape with this status, code and field."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert {"code", "message", "field", "allowed"} <= set(error)
+    assert error["code"] == code
+    assert error["field"] == field
+    assert error["message"] and "Traceback" not in error["message"]
+    return dict(error)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database per test: an SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'api.db'}"
+        return
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def client(tmp_path: Path, storage_url: str) -> Iterator[TestClient]:
+    """A client of an app on an empty database (SQLite, then PostgreSQL)."""
+    with TestClient(app_for(tmp_path, storage_url)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, str]]:
+    """A client, a finished study (3 trials) and a finished comparison (3 + 3 trials)."""
+    app = app_for(tmp_path_factory.mktemp("finished"))
+    with TestClient(app) as c:
+        study = c.post(f"{API}/studies", json=tiny_spec()).json()["id"]
+        run_trials(app, study, 3)
+        comparison = c.post(f"{API}/comparisons", json=tiny_spec(name="cmp")).json()
+        run_trials(app, comparison["lambda_study_id"], 3)
+        run_trials(app, comparison["width_study_id"], 3)
+        yield c, study, comparison["id"]
+
+
+def test_create_study_answers_201_with_id_and_links(client: TestClient) -> None:
+    response = client.post(f"{API}/studies", json=tiny_spec())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["name"] == "tiny" and body["kind"] == "lambda" and body["status"] == "queued"
+    assert body["links"]["self"] == f"{API}/studies/{body['id']}"
+    detail = client.get(body["links"]["self"]).json()
+    assert detail["spec"]["architecture"]["max_width"] == 8
+    assert detail["progress"] == {"complete": 0, "running": 0, "failed": 0, "pruned": 0,
+                                  "waiting": 0, "budget": 3, "done": 0, "fraction": 0.0}
+    assert detail["best_trials"] == [] and detail["pareto_front"] == []
+
+
+def test_list_studies_filters_and_paginates(client: TestClient) -> None:
+    ids = [client.post(f"{API}/studies", json=tiny_spec(name=f"s{i}")).json()["id"]
+           for i in range(3)]
+    client.post(f"{API}/studies", json=tiny_spec(**{"search.kind": "width"}))
+    client.post(f"{API}/studies/{ids[0]}/cancel")
+
+    page = client.get(f"{API}/studies", params={"limit": 2}).json()
+    assert (page["total"], page["offset"], page["limit"], len(page["items"])) == (4, 0, 2, 2)
+    rest = client.get(f"{API}/studies", params={"limit": 2, "offset": 2}).json()
+    assert len(rest["items"]) == 2
+    seen = {s["id"] for s in page["items"] + rest["items"]}
+    assert len(seen) == 4 and set(ids) <= seen
+
+    widths = client.get(f"{API}/studies", params={"kind": "width"}).json()
+    assert widths["total"] == 1 and widths["items"][0]["kind"] == "width"
+    cancelled = client.get(f"{API}/studies", params={"status": "cancelled"}).json()
+    assert [s["id"] for s in cancelled["items"]] == [ids[0]]
+    assert client.get(f"{API}/studies", params={"status": "queued"}).json()["total"] == 3
+
+
+def test_cancel_then_delete_a_study(client: TestClient) -> None:
+    sid = client.post(f"{API}/studies", json=tiny_spec()).json()["id"]
+    cancelled = client.post(f"{API}/studies/{sid}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert client.delete(f"{API}/studies/{sid}").status_code == 204
+    assert_error(client.get(f"{API}/studies/{sid}"), 404, "not_found")
+    assert_error(client.delete(f"{API}/studies/{sid}"), 404, "not_found")
+
+
+def test_comparison_creates_both_studies_and_deletes_as_one(client: TestClient) -> None:
+    response = client.post(f"{API}/comparisons", json=tiny_spec())
+    assert response.status_code == 201, response.text
+    created = response.json()
+    lam = client.get(f"{API}/studies/{created['lambda_study_id']}").json()
+    width = client.get(f"{API}/studies/{created['width_study_id']}").json()
+    assert (lam["kind"], width["kind"]) == ("lambda", "width")
+    assert lam["comparison_id"] == width["comparison_id"] == created["id"]
+
+    listed = client.get(f"{API}/comparisons").json()
+    assert listed["total"] == 1 and listed["items"][0]["status"] == "queued"
+    conflict = assert_error(client.delete(f"{API}/studies/{lam['id']}"), 409, "conflict")
+    assert created["id"] in conflict["message"]
+
+    cancelled = client.post(f"{API}/comparisons/{created['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["width_study"]["status"] == "cancelled"
+    assert client.delete(f"{API}/comparisons/{created['id']}").status_code == 204
+    assert_error(client.get(f"{API}/studies/{lam['id']}"), 404, "not_found")
+    assert client.get(f"{API}/comparisons").json()["total"] == 0
+
+
+def test_finished_study_detail_has_progress_best_trials_and_front(
+    finished: tuple[TestClient, str, str],
+) -> None:
+    client, sid, _ = finished
+    detail = client.get(f"{API}/studies/{sid}").json()
+    assert detail["status"] == "finished"
+    assert detail["progress"]["complete"] == 3 and detail["progress"]["fraction"] == 1.0
+    assert detail["best_trials"], "a finished multi-objective study has best trials"
+    front = detail["pareto_front"]
+    assert front and all(p["params"] > 0 and p["val_loss"] > 0 for p in front)
+    losses = [p["val_loss"] for p in front]
+    assert losses == sorted(losses)
+    sizes = [p["params"] for p in front]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_trials_are_paginated_and_exported(finished: tuple[TestClient, str, str]) -> None:
+    client, sid, _ = finished
+    first = client.get(f"{API}/studies/{sid}/trials", params={"limit": 2}).json()
+    second = client.get(f"{API}/studies/{sid}/trials", params={"limit": 2, "offset": 2}).json()
+    assert first["total"] == 3 and [t["number"] for t in first["items"]] == [0, 1]
+    assert [t["number"] for t in second["items"]] == [2]
+    trial = first["items"][0]
+    assert trial["state"] == "COMPLETE" and "lam" in trial["params"]
+    assert "history" not in trial["attrs"] and trial["attrs"]["params"] > 0
+
+    csv_response = client.get(f"{API}/studies/{sid}/trials.csv")
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(csv_response.text)))
+    assert len(rows) == 3 and {r["state"] for r in rows} == {"COMPLETE"}
+    assert float(rows[0]["value_val_loss"]) > 0 and json.loads(rows[0]["attr_final_widths"])
+
+    exported = client.get(f"{API}/studies/{sid}/trials.json").json()
+    assert exported["spec"]["name"] == "tiny" and len(exported["trials"]) == 3
+    assert len(exported["trials"][0]["attrs"]["history"]) == 2  # one record per epoch
+
+
+@pytest.mark.parametrize("name", PLOT_NAMES)
+def test_study_and_comparison_plots_are_plotly_json(
+    finished: tuple[TestClient, str, str], name: str
+) -> None:
+    client, sid, cid = finished
+    for url in (f"{API}/studies/{sid}/plots/{name}", f"{API}/comparisons/{cid}/plots/{name}"):
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        figure = response.json()
+        assert set(figure) >= {"data", "layout"}
+    assert client.get(f"{API}/studies/{sid}/plots/{name.replace('-', '_')}").status_code == 200
+
+
+def test_unknown_plot_name_is_404_listing_the_allowed_names(
+    finished: tuple[TestClient, str, str],
+) -> None:
+    client, sid, cid = finished
+    for url in (f"{API}/studies/{sid}/plots/heatmap", f"{API}/comparisons/{cid}/plots/x"):
+        error = assert_error(client.get(url), 404, "not_found", "name")
+        assert all(name in error["allowed"] for name in PLOT_NAMES)
+
+
+def test_figures_and_metrics_of_finished_studies_are_cached(
+    finished: tuple[TestClient, str, str],
+) -> None:
+    client, sid, cid = finished
+    cache = client.app.state.cache  # type: ignore[attr-defined]
+    url = f"{API}/studies/{sid}/plots/pareto"
+    first = client.get(url).content
+    hits = cache.hits
+    assert client.get(url).content == first
+    assert cache.hits == hits + 1
+    metrics = client.get(f"{API}/comparisons/{cid}").json()["metrics"]
+    assert client.get(f"{API}/comparisons/{cid}").json()["metrics"] == metrics
+    assert cache.hits == hits + 2
+
+
+def test_comparison_detail_has_metrics_of_both_sides(
+    finished: tuple[TestClient, str, str],
+) -> None:
+    client, _, cid = finished
+    detail = client.get(f"{API}/comparisons/{cid}").json()
+    assert detail["status"] == "finished"
+    metrics = detail["metrics"]
+    assert metrics["a"]["kind"] == "lambda" and metrics["b"]["kind"] == "width"
+    assert metrics["a"]["n_complete"] == metrics["b"]["n_complete"] == 3
+    assert metrics["a"]["hypervolume"] > 0 and metrics["b"]["hypervolume"] > 0
+    assert len(metrics["reference"]) == 2
+
+
+def test_unknown_ids_routes_and_methods_use_the_error_shape(client: TestClient) -> None:
+    error = assert_error(client.get(f"{API}/studies/nope"), 404, "not_found")
+    assert "'nope'" in error["message"] and "GET /api/v1/studies" in error["message"]
+    assert_error(client.get(f"{API}/comparisons/nope"), 404, "not_found")
+    assert_error(client.get(f"{API}/studies/nope/trials.csv"), 404, "not_found")
+    assert_error(client.get(f"{API}/nothing-here"), 404, "not_found")
+    assert_error(client.put(f"{API}/studies"), 405, "method_not_allowed")
+
+
+def test_rejected_spec_creates_nothing(client: TestClient) -> None:
+    bad = tiny_spec(**{"architecture.max_width": 10_000})
+    assert client.post(f"{API}/comparisons", json=bad).status_code == 422
+    assert client.post(f"{API}/studies", json=bad).status_code == 422
+    assert client.get(f"{API}/studies").json()["total"] == 0
+    assert client.get(f"{API}/comparisons").json()["total"] == 0
+
+
+def test_body_over_the_limit_is_413_streamed_or_declared(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path, max_body_bytes=2000)) as client:
+        big = tiny_spec(name="x" * 100) | {"padding": "y" * 5000}
+        error = assert_error(client.post(f"{API}/studies", json=big), 413, "payload_too_large",
+                             "body")
+        assert error["allowed"] == "<= 2000 bytes"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
+            yield json.dumps(big).encode()
+
+        streamed = client.post(f"{API}/studies", content=chunks(),
+                               headers={"content-type": "application/json"})
+        assert_error(streamed, 413, "payload_too_large", "body")
+        assert client.post(f"{API}/studies", json=tiny_spec()).status_code == 201
+
+
+def test_unexpected_error_is_500_without_a_trace(tmp_path: Path) -> None:
+    app = app_for(tmp_path)
+
+    def broken() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.dependency_overrides[get_backend] = broken
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get(f"{API}/studies")
+    error = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.text and "RuntimeError" not in response.text
+    assert "server log" in error["message"]
+
+
+def test_healthz_reports_storage_and_workers(tmp_path: Path, storage_url: str) -> None:
+    from service.storage import record_worker_heartbeat
+
+    app = app_for(tmp_path, storage_url)
+    with TestClient(app) as client:
+        record_worker_heartbeat(app.state.backends.get(app.state.settings).engine,
+                                f"w-{tmp_path.name}", host="h", device="cpu")
+        for url in (f"{API}/healthz", "/healthz"):
+            body = client.get(url).json()
+            assert body["status"] == "ok"
+            assert body["storage"] == ("sqlite" if storage_url.startswith("sqlite") else
+                                       "postgresql")
+            assert f"w-{tmp_path.name}" in [w["worker_id"] for w in body["workers"]]
+
+
+def test_unreachable_database_is_503_with_a_clear_message(tmp_path: Path) -> None:
+    app = app_for(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2")
+    with TestClient(app) as client:  # the app starts although the database is down
+        error = assert_error(client.get(f"{API}/healthz"), 503, "storage_unavailable")
+        assert "SHRINKNETS_STORAGE_URL" in error["message"]
+        assert_error(client.get(f"{API}/studies"), 503, "storage_unavailable")
+        assert_error(client.post(f"{API}/studies", json=tiny_spec()), 503,
+                     "storage_unavailable")
+
+
+def test_openapi_documents_every_route_and_the_spec(tmp_path: Path) -> None:
+    app: FastAPI = app_for(tmp_path)
+    schema = TestClient(app).get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/studies", "/studies/{study_id}", "/studies/{study_id}/cancel",
+                 "/studies/{study_id}/trials", "/studies/{study_id}/trials.csv",
+                 "/studies/{study_id}/trials.json", "/studies/{study_id}/plots/{name}",
+                 "/comparisons", "/comparisons/{comparison_id}",
+                 "/comparisons/{comparison_id}/plots/{name}", "/datasets", "/healthz"):
+        assert f"{API}{path}" in paths, path
+    assert "StudySpec" in schema["components"]["schemas"]
+    assert "ErrorOut" in schema["components"]["schemas"]
+    post = paths[f"{API}/studies"]["post"]
+    assert "422" in post["responses"] and "401" in post["responses"]
+
+
+UPLOAD_CSV = b"x1,x2,x3,label\n" + b"".join(
+    f"{i % 5},{(i * 7) % 11},{i % 3},{'ab'[i % 2]}\n".encode() for i in range(60)
+)
+
+
+def test_uploaded_dataset_is_listed_and_usable_by_a_study(tmp_path: Path) -> None:
+    app = app_for(tmp_path)
+    with TestClient(app) as client:
+        response = client.post(f"{API}/datasets", data={"name": "my-data"},
+                               files={"file": ("mine.csv", io.BytesIO(UPLOAD_CSV), "text/csv")})
+        assert response.status_code == 201, response.text
+        uploaded = response.json()
+        assert (uploaded["task"], uploaded["n_rows"], uploaded["n_features"],
+                uploaded["n_outputs"]) == ("classification", 60, 3, 2)
+        stored = tmp_path / "var" / "datasets" / "my-data.csv"
+        assert stored.read_bytes() == UPLOAD_CSV
+        assert not [p for p in stored.parent.iterdir() if p.name.startswith(".upload-")]
+
+        names = {d["name"]: d for d in client.get(f"{API}/datasets").json()["items"]}
+        assert names["my-data"]["origin"] == "uploaded"
+        assert names["digits"]["origin"] == "bundled" and names["scm1d"]["requires_file"]
+
+        duplicate = client.post(f"{API}/datasets", data={"name": "my-data"},
+                                files={"file": ("other.csv", io.BytesIO(UPLOAD_CSV))})
+        assert_error(duplicate, 409, "conflict", "name")
+        assert stored.read_bytes() == UPLOAD_CSV
+
+        spec = tiny_spec(dataset=uploaded["spec"], **{"search.n_trials": 1})
+        created = client.post(f"{API}/studies", json=spec)
+        assert created.status_code == 201, created.text
+        sid = created.json()["id"]
+        stored_spec = client.get(f"{API}/studies/{sid}").json()["spec"]
+        assert stored_spec["dataset"]["path"] == str(stored.resolve())
+        run_trials(app, sid, 1)  # a worker can load what the API accepted
+        assert client.get(f"{API}/studies/{sid}").json()["progress"]["complete"] == 1
+
+
+def test_upload_name_defaults_to_a_safe_version_of_the_file_name(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path)) as client:
+        response = client.post(
+            f"{API}/datasets", files={"file": ("../../etc/My Data!.csv", io.BytesIO(UPLOAD_CSV))}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["name"] == "My_Data_"
+        assert (tmp_path / "var" / "datasets" / "My_Data_.csv").is_file()
+
+
+def test_disk_error_on_upload_is_507_not_500(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path)) as client:
+        (tmp_path / "var").mkdir(exist_ok=True)
+        (tmp_path / "var" / "datasets").write_text("a file where the folder should be")
+        response = client.post(f"{API}/datasets",
+                               files={"file": ("d.csv", io.BytesIO(UPLOAD_CSV))})
+        error = assert_error(response, 507, "insufficient_storage")
+        assert "SHRINKNETS_DATA_DIR" in error["message"]
+
+
+def test_links_carry_the_root_path_behind_a_proxy(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path, root_path="/shrink")) as client:
+        created = client.post(f"{API}/studies", json=tiny_spec()).json()
+        assert created["links"]["self"] == f"/shrink{API}/studies/{created['id']}"
+        assert client.get(f"{API}/studies/{created['id']}").status_code == 200

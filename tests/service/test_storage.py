@@ -1,0 +1,251 @@
+"""Storage functions on real SQLite and PostgreSQL databases (no workers here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy import select, text
+
+from service.errors import ConflictError, NotFoundError, StorageUnavailableError
+from service.storage import (
+    SCHEMA_VERSION,
+    cancel_study,
+    claim_trial,
+    create_comparison,
+    create_study_record,
+    delete_comparison,
+    delete_study,
+    fail_trial,
+    finish_trial,
+    get_comparison_record,
+    get_study_record,
+    init_schema,
+    list_comparison_records,
+    list_study_records,
+    live_workers,
+    make_engine,
+    open_storage,
+    record_worker_heartbeat,
+    session_scope,
+    study_progress,
+)
+from service.storage._schema import SchemaVersionRow
+
+OPTUNA = str(Path(sys.executable).with_name("optuna"))
+
+
+def tiny_spec(name: str, *, n_trials: int = 3, kind: str = "lambda") -> dict[str, Any]:
+    return {
+        "name": name,
+        "dataset": {"name": "digits"},
+        "architecture": {"depth": 2, "max_width": 8},
+        "training": {"epochs": 1},
+        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random"},
+    }
+
+
+@pytest.fixture
+def backend(storage_url: str) -> tuple[optuna.storages.RDBStorage, Any, str]:
+    storage = open_storage(storage_url, heartbeat_interval=1, grace_period=2)
+    engine = make_engine(storage_url)
+    init_schema(engine)
+    return storage, engine, storage_url
+
+
+def test_schema_is_versioned_and_idempotent(backend: Any) -> None:
+    _, engine, _ = backend
+    assert init_schema(engine) == SCHEMA_VERSION
+    assert init_schema(engine) == SCHEMA_VERSION
+    with session_scope(engine) as session:
+        versions = session.scalars(select(SchemaVersionRow.version)).all()
+    assert versions == [SCHEMA_VERSION]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'newer.db'}")
+    init_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO snk_schema_version (version, applied_at) "
+                          "VALUES (:v, CURRENT_TIMESTAMP)"), {"v": SCHEMA_VERSION + 1})
+    with pytest.raises(ConflictError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
+        init_schema(engine)
+
+
+def test_sqlite_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    storage = open_storage(url, heartbeat_interval=1, grace_period=2)
+    for engine in (make_engine(url), storage.engine):
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_create_get_list_study(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"s {tmp_path.name}", n_trials=4))
+    assert (record.status, record.kind, record.n_trials, record.dataset) == (
+        "queued", "lambda", 4, "digits")
+    assert record.study_name.endswith(f"-lambda-{record.id}")
+    assert get_study_record(engine, record.id) == record
+    attrs = optuna.load_study(study_name=record.study_name, storage=storage).user_attrs
+    assert attrs["spec"]["search"]["n_trials"] == 4
+    assert (attrs["status"], attrs["service_id"], attrs["kind"]) == ("queued", record.id, "lambda")
+
+    width = create_study_record(storage, engine, tiny_spec(f"w {tmp_path.name}", kind="width"))
+    page, total = list_study_records(engine, kind="width", limit=1000)
+    assert width.id in [r.id for r in page] and record.id not in [r.id for r in page]
+    assert total >= 1
+    page, total = list_study_records(engine, offset=0, limit=1)
+    assert len(page) == 1 and total >= 2
+    with pytest.raises(NotFoundError, match="study 'nope' does not exist"):
+        get_study_record(engine, "nope")
+
+
+def test_failed_row_insert_leaves_no_optuna_study(tmp_path: Path) -> None:
+    """All or nothing: the Optuna study is deleted again when the row cannot be written."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'a.db'}", heartbeat_interval=1, grace_period=2)
+    no_tables = make_engine(f"sqlite:///{tmp_path / 'b.db'}")  # init_schema never ran here
+    with pytest.raises(StorageUnavailableError, match="snk_"):
+        create_comparison(storage, no_tables, tiny_spec("half"))
+    assert storage.get_all_studies() == []
+
+
+def test_comparison_pairs_lambda_and_width(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    comparison = create_comparison(storage, engine, tiny_spec(f"c {tmp_path.name}"))
+    lam = get_study_record(engine, comparison.lambda_study_id)
+    width = get_study_record(engine, comparison.width_study_id)
+    assert (lam.kind, width.kind) == ("lambda", "width")
+    assert lam.comparison_id == width.comparison_id == comparison.id
+    assert get_comparison_record(engine, comparison.id) == comparison
+    assert comparison.id in [c.id for c in list_comparison_records(engine)]
+    with pytest.raises(ConflictError, match="belongs to comparison"):
+        delete_study(storage, engine, lam.id)
+    delete_comparison(storage, engine, comparison.id)
+    for sid in (lam.id, width.id):
+        with pytest.raises(NotFoundError):
+            get_study_record(engine, sid)
+    names = {s.study_name for s in storage.get_all_studies()}
+    assert lam.study_name not in names and width.study_name not in names
+
+
+def test_claim_respects_exact_budget_and_retries(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"b {tmp_path.name}", n_trials=3))
+    trials = []
+    while (trial := claim_trial(storage, engine, record)) is not None:
+        trials.append(trial)
+    assert len(trials) == 3
+    assert get_study_record(engine, record.id).status == "running"
+    xs = [t.suggest_float("x", 0.0, 1.0) for t in trials]
+    assert len(set(xs)) == 3, "every trial gets its own sampler seed"
+
+    assert finish_trial(storage, engine, record, trials[0], values=[0.5])
+    fail_trial(storage, engine, record, trials[1], reason="worker stopped", retry=True)
+    progress = study_progress(storage, record)
+    assert (progress.complete, progress.failed, progress.waiting, progress.running) == (1, 1, 1, 1)
+
+    retry = claim_trial(storage, engine, record)
+    assert retry is not None and retry.params == {"x": xs[1]}, "the retry keeps the parameters"
+    assert claim_trial(storage, engine, record) is None
+    assert finish_trial(storage, engine, record, retry, values=[0.1])
+    assert finish_trial(storage, engine, record, trials[2], values=[0.2])
+    done = get_study_record(engine, record.id)
+    assert done.status == "finished" and done.finished_at is not None
+    assert study_progress(storage, record).complete == 3
+    assert optuna.load_study(study_name=record.study_name, storage=storage).user_attrs[
+        "status"] == "finished"
+    failed = [t for t in storage.get_all_trials(storage.get_study_id_from_name(
+        record.study_name)) if t.state == TrialState.FAIL]
+    assert failed[0].user_attrs["failure_reason"] == "worker stopped"
+
+
+def test_stale_trial_is_failed_and_retried(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend  # heartbeat 1 s, grace 2 s
+    record = create_study_record(storage, engine, tiny_spec(f"h {tmp_path.name}", n_trials=1))
+    trial = claim_trial(storage, engine, record)
+    assert trial is not None
+    trial.suggest_float("x", 0.0, 1.0)
+    assert claim_trial(storage, engine, record) is None  # budget used by the RUNNING trial
+    time.sleep(3.2)  # no heartbeat: as if the worker was killed
+    retry = claim_trial(storage, engine, record)
+    assert retry is not None and retry.number == 1 and retry.params == trial.params
+    assert not finish_trial(storage, engine, record, trial, values=[1.0]), "stale result dropped"
+    assert finish_trial(storage, engine, record, retry, values=[1.0])
+    progress = study_progress(storage, record)
+    assert (progress.complete, progress.failed) == (1, 1)
+
+
+def test_cancel_stops_claims(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"x {tmp_path.name}"))
+    assert cancel_study(engine, record.id).status == "cancelled"
+    assert claim_trial(storage, engine, record) is None
+    assert cancel_study(engine, record.id).status == "cancelled"
+    with pytest.raises(NotFoundError):
+        cancel_study(engine, "missing")
+    delete_study(storage, engine, record.id)
+    with pytest.raises(NotFoundError):
+        get_study_record(engine, record.id)
+
+
+def test_worker_heartbeats(backend: Any, tmp_path: Path) -> None:
+    _, engine, _ = backend
+    wid = f"w-{tmp_path.name}"
+    record_worker_heartbeat(engine, wid, host="h", device="cpu", pid=1)
+    record_worker_heartbeat(engine, wid, host="h", device="cpu", pid=1, study_id="s",
+                            trial_number=3)
+    seen = {w.worker_id: w for w in live_workers(engine, within_s=30)}
+    assert seen[wid].trial_number == 3 and seen[wid].study_id == "s"
+    time.sleep(1.1)
+    assert wid not in {w.worker_id for w in live_workers(engine, within_s=1)}
+
+
+def test_optuna_cli_and_dashboard_read_the_storage(backend: Any, tmp_path: Path) -> None:
+    storage, engine, url = backend
+    record = create_study_record(storage, engine, tiny_spec(f"cli {tmp_path.name}", n_trials=1))
+    trial = claim_trial(storage, engine, record)
+    assert trial is not None
+    trial.set_user_attr("params", 42)
+    finish_trial(storage, engine, record, trial, values=[0.25])
+
+    def optuna_cli(*args: str) -> Any:
+        out = subprocess.run([OPTUNA, *args, "--storage", url, "-f", "json"], check=True,
+                             capture_output=True, text=True, timeout=60).stdout
+        return json.loads(out)
+
+    studies = {s["name"]: s for s in optuna_cli("studies")}
+    attrs = studies[record.study_name]["user_attrs"]
+    assert attrs["status"] == "finished" and attrs["spec"]["name"] == f"cli {tmp_path.name}"
+    trials = optuna_cli("trials", "--study-name", record.study_name)
+    assert trials[0]["value"] == 0.25 and trials[0]["user_attrs"]["params"] == 42
+    best = optuna_cli("best-trials", "--study-name", record.study_name)
+    assert best[0]["number"] == 0
+
+    import io
+    from wsgiref.util import setup_testing_defaults
+
+    from optuna_dashboard import wsgi
+
+    app = wsgi(url)
+
+    def get(path: str) -> Any:
+        environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": "GET",
+                                   "wsgi.input": io.BytesIO()}
+        setup_testing_defaults(environ)
+        status: list[str] = []
+        body = b"".join(app(environ, lambda s, h, *a: status.append(s)))  # type: ignore[arg-type]
+        assert status[0].startswith("200"), (path, status, body[:300])
+        return json.loads(body)
+
+    summaries = {s["study_name"]: s for s in get("/api/studies")["study_summaries"]}
+    detail = get(f"/api/studies/{summaries[record.study_name]['study_id']}")
+    assert [t["values"] for t in detail["trials"]] == [[0.25]]

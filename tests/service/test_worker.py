@@ -1,0 +1,172 @@
+"""Worker processes on real databases: exact budget, kill -9, SIGTERM, cancel, pool.
+
+Every test starts real ``python -m service.worker`` subprocesses (heartbeat 1 s, grace
+3 s) on a fresh SQLite file or a fresh PostgreSQL database, and trains tiny ShrinkNets
+on the bundled digits data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from _procs import ProcGroup, fresh_pg_database, procs, service_env, wait_until
+from optuna.trial import TrialState
+
+from service.storage import (
+    StudyRecord,
+    cancel_study,
+    create_study_record,
+    get_study_record,
+    init_schema,
+    live_workers,
+    make_engine,
+    open_storage,
+    study_progress,
+)
+
+__all__ = ["procs"]  # the fixture, re-exported for pytest
+
+
+def spec(name: str, *, n_trials: int, epochs: int, batch_size: int = 128,
+         kind: str = "lambda") -> dict[str, Any]:
+    return {
+        "name": name,
+        "dataset": {"name": "digits"},
+        "architecture": {"depth": 2, "max_width": 12},
+        "training": {"epochs": epochs, "batch_size": batch_size},
+        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random"},
+    }
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database per test (SQLite file or a new PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.db'}"
+        return
+    with fresh_pg_database() as url:
+        yield url
+
+
+class Db:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.storage = open_storage(url, heartbeat_interval=1, grace_period=3)
+        self.engine = make_engine(url)
+        init_schema(self.engine)
+
+    def create(self, name: str, **kw: Any) -> StudyRecord:
+        return create_study_record(self.storage, self.engine, spec(name, **kw))
+
+    def trials(self, record: StudyRecord) -> list[optuna.trial.FrozenTrial]:
+        study_id = self.storage.get_study_id_from_name(record.study_name)
+        return self.storage.get_all_trials(study_id)
+
+    def status(self, record: StudyRecord) -> str:
+        return get_study_record(self.engine, record.id).status
+
+    def training(self, record: StudyRecord) -> list[optuna.trial.FrozenTrial]:
+        """RUNNING trials that finished at least one epoch."""
+        return [t for t in self.trials(record)
+                if t.state == TrialState.RUNNING and t.user_attrs.get("history")]
+
+
+def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
+                                               tmp_path: Path) -> None:
+    db = Db(db_url)
+    a = db.create("budget a", n_trials=4, epochs=2)
+    b = db.create("budget b", n_trials=3, epochs=1)
+    env = service_env(db_url, tmp_path)
+    workers = [procs.worker(db_url, env=env), procs.worker(db_url, env=env, device="cuda:7")]
+    wait_until(lambda: db.status(a) == db.status(b) == "finished", timeout=90,
+               message="both studies finished", procs=workers)
+    for record, n in ((a, 4), (b, 3)):
+        progress = study_progress(db.storage, record)
+        assert (progress.complete, progress.running, progress.waiting) == (n, 0, 0)
+        assert len(db.trials(record)) == n + progress.failed
+        assert all(len(t.user_attrs["history"]) == record.spec["training"]["epochs"]
+                   for t in db.trials(record) if t.state == TrialState.COMPLETE)
+    assert "falling back to cpu" in workers[1].log(100_000)
+    for worker in workers:
+        assert "database is locked" not in worker.log(1_000_000)
+        assert "Traceback" not in worker.log(1_000_000)
+    assert len(live_workers(db.engine, within_s=30)) == 2
+    assert [w.terminate() for w in workers] == [0, 0]
+    assert live_workers(db.engine, within_s=30) == []
+
+
+def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(
+    db_url: str, procs: ProcGroup, tmp_path: Path
+) -> None:
+    db = Db(db_url)
+    record = db.create("kill9", n_trials=2, epochs=12, batch_size=32)
+    env = service_env(db_url, tmp_path)
+    victim = procs.worker(db_url, env=env)
+    running = wait_until(lambda: db.training(record), timeout=60,
+                         message="a trial in training", procs=[victim])
+    killed = running[0]  # type: ignore[index]
+    victim.kill9()
+    survivor = procs.worker(db_url, env=env)
+    wait_until(lambda: db.status(record) == "finished", timeout=120,
+               message="the study to finish after the kill", procs=[survivor])
+    trials = db.trials(record)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert [t.number for t in failed] == [killed.number]
+    assert len(complete) == 2 and len(trials) == 3
+    retry = next(t for t in complete if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.params == killed.params, "the retry re-runs the killed trial's λ"
+    assert survivor.terminate() == 0
+
+
+def test_cancel_then_sigterm(procs: ProcGroup, tmp_path: Path) -> None:
+    """Cancel stops the running trial at its next epoch and starts no other; SIGTERM marks
+    the current trial failed with a retry enqueued, and the worker exits 0."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    db = Db(url)
+    long = dict(n_trials=3, epochs=500, batch_size=16)
+    first = db.create("cancel me", **long)
+    worker = procs.worker(url, env=service_env(url, tmp_path))
+    wait_until(lambda: db.training(first), timeout=60, message="training", procs=[worker])
+    cancel_study(db.engine, first.id)
+    wait_until(lambda: not db.training(first) and study_progress(db.storage, first).running == 0,
+               timeout=30, message="the cancelled trial to stop", procs=[worker])
+    trials = db.trials(first)
+    assert [(t.state, t.user_attrs.get("failure_reason")) for t in trials] == [
+        (TrialState.FAIL, "cancelled")]
+    assert 0 < len(trials[0].user_attrs["history"]) < 500
+    assert db.status(first) == "cancelled"
+
+    second = db.create("stop me", **long)
+    wait_until(lambda: db.training(second), timeout=60, message="training", procs=[worker])
+    assert len(db.trials(first)) == 1, "no new trial of the cancelled study"
+    assert worker.terminate(timeout=30) == 0
+    progress = study_progress(db.storage, second)
+    assert (progress.failed, progress.waiting, progress.running) == (1, 1, 0)
+    stopped = next(t for t in db.trials(second) if t.state == TrialState.FAIL)
+    assert stopped.user_attrs["failure_reason"] == "worker stopped"
+    assert live_workers(db.engine, within_s=60) == []
+
+
+def test_concurrency_pool_runs_trials_and_a_lambda_path(procs: ProcGroup, tmp_path: Path) -> None:
+    """``--concurrency 2`` supervises two worker processes; a λ path is run by one of them."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    db = Db(url)
+    trials = db.create("pool", n_trials=3, epochs=1)
+    path = db.create("path", n_trials=3, epochs=1, kind="lambda_path")
+    pool = procs.worker(url, env=service_env(url, tmp_path), concurrency=2)
+    wait_until(lambda: len(live_workers(db.engine, within_s=30)) == 2, timeout=60,
+               message="two worker processes", procs=[pool])
+    wait_until(lambda: db.status(trials) == db.status(path) == "finished", timeout=60,
+               message="both studies finished", procs=[pool])
+    assert study_progress(db.storage, trials).complete == 3
+    steps = db.trials(path)
+    assert [t.state for t in steps] == [TrialState.COMPLETE] * 3
+    assert sorted(t.user_attrs["path_step"] for t in steps) == [0, 1, 2]
+    assert get_study_record(db.engine, path.id).error is None
+    assert pool.terminate() == 0
+    assert live_workers(db.engine, within_s=60) == []

@@ -1,0 +1,197 @@
+"""Every study kind end to end on tiny data, on SQLite and PostgreSQL (``storage_url``)."""
+
+from __future__ import annotations
+
+import itertools
+
+import optuna
+import pytest
+from _study_helpers import tiny_spec
+from optuna.trial import TrialState
+
+from shrinknets_core.errors import ConfigError, StopTraining
+from shrinknets_core.trainer import EpochRecord
+from studies import (
+    TrialStopped,
+    ask_trial,
+    create_study,
+    open_study,
+    run_lambda_path,
+    run_study,
+    run_trial,
+    spec_of,
+)
+from studies.lambda_path import lambda_grid
+from studies.spec import load_spec
+from studies.target_size import next_lambda
+
+HISTORY_KEYS = {"epoch", "widths", "val_loss", "val_accuracy", "params", "macs_per_sample"}
+HISTORY_KEYS |= {"wall_time_s", "cost_macs"}
+
+
+def _unique(request: pytest.FixtureRequest, kind: str) -> str:
+    return f"{kind}-{request.node.name}"[:100].replace("[", "-").replace("]", "")
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(states=(TrialState.COMPLETE,))
+
+
+def test_lambda_search(storage_url: str, request: pytest.FixtureRequest) -> None:
+    spec = tiny_spec("lambda", _unique(request, "lambda"), n_trials=2)
+    study = run_study(spec, storage_url, progress=False)
+    assert spec_of(study) == spec
+    assert study.user_attrs["kind"] == "lambda" and study.user_attrs["n_trials"] == 2
+    assert study.user_attrs["dataset"] == "digits"
+    trials = _complete(study)
+    assert len(trials) == 2
+    for t in trials:
+        attrs = t.user_attrs
+        assert 1e-3 <= t.params["lam"] <= 0.3 and attrs["lam"] == t.params["lam"]
+        assert len(attrs["history"]) == 2 and set(attrs["history"][0]) >= HISTORY_KEYS
+        assert attrs["initial_widths"] == [16, 16]
+        assert all(0 <= w <= 16 for w in attrs["final_widths"])  # 0: every neuron died
+        assert attrs["params"] == attrs["history"][-1]["params"]
+        assert attrs["cost_macs"] == sum(h["cost_macs"] for h in attrs["history"]) > 0
+        assert "digits" in attrs["dataset"]
+        assert t.values == [pytest.approx(attrs["val_loss"])]
+        assert sorted(t.intermediate_values) == [1, 2]
+
+
+def test_width_search_multi_objective(storage_url: str, request: pytest.FixtureRequest) -> None:
+    spec = tiny_spec(
+        "width",
+        _unique(request, "width"),
+        n_trials=2,
+        objectives=["val_loss", "params"],
+        sampler="nsga2",
+    )
+    study = run_study(spec, storage_url, progress=False)
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    trials = _complete(study)
+    assert len(trials) == 2
+    for t in trials:
+        widths = [t.params["width_1"], t.params["width_2"]]
+        assert t.user_attrs["final_widths"] == widths  # static net: nothing removed
+        assert "lam" not in t.user_attrs
+        assert t.values[1] == t.user_attrs["params"]
+        w1, w2 = widths
+        assert t.user_attrs["params"] == 64 * w1 + w1 + w1 * w2 + w2 + w2 * 10 + 10
+
+
+def test_lambda_path_shrinks_and_accumulates_cost(
+    storage_url: str, request: pytest.FixtureRequest
+) -> None:
+    spec = tiny_spec("lambda_path", _unique(request, "path"), lam_max=3.0)
+    study = run_study(spec, storage_url, progress=False)
+    steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
+    assert [t.params["lam"] for t in steps] == pytest.approx(lambda_grid(spec))
+    assert [t.user_attrs["initial_widths"] for t in steps[1:]] == [
+        t.user_attrs["final_widths"] for t in steps[:-1]
+    ]
+    for before, after in itertools.pairwise(steps):
+        assert all(
+            a <= b
+            for a, b in zip(
+                after.user_attrs["final_widths"], before.user_attrs["final_widths"], strict=True
+            )
+        )
+        assert after.user_attrs["cost_macs"] > before.user_attrs["cost_macs"]
+    assert steps[-1].user_attrs["cost_macs"] == sum(t.user_attrs["search_cost_macs"] for t in steps)
+    assert [h["epoch"] for h in steps[2].user_attrs["history"]] == [5, 6]
+    assert steps[-1].user_attrs["final_widths"] != [16, 16]  # λ = 3 must shrink the net
+
+
+def test_lambda_path_resumes_missing_steps(
+    storage_url: str, request: pytest.FixtureRequest
+) -> None:
+    spec = tiny_spec("lambda_path", _unique(request, "resume"))
+    study = create_study(spec, storage_url)
+    epochs = 0
+
+    def crash_in_second_step(record: EpochRecord) -> None:
+        nonlocal epochs
+        epochs += 1
+        if epochs == 3:
+            raise StopTraining("worker crashed")
+
+    with pytest.raises(TrialStopped, match="step 1"):
+        run_lambda_path(study, spec, on_epoch=crash_in_second_step)
+    assert [t.user_attrs["path_step"] for t in _complete(study)] == [0]
+    run_lambda_path(study, spec)
+    steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
+    assert [t.user_attrs["path_step"] for t in steps] == [0, 1, 2]
+    assert [t.user_attrs["path_segment"] for t in steps] == [0, 1, 1]
+    assert steps[1].user_attrs["initial_widths"] == [16, 16]  # restarted from a fresh net
+    run_lambda_path(study, spec)  # nothing missing: no new trials
+    assert len(study.trials) == 3
+
+
+def test_target_size_bisects_log_lambda(storage_url: str, request: pytest.FixtureRequest) -> None:
+    spec = tiny_spec("target_size", _unique(request, "target"), target_params=600, lam_max=3.0)
+    study = run_study(spec, storage_url, progress=False)
+    trials = sorted(_complete(study), key=lambda t: t.number)
+    assert len(trials) == 3
+    for i, t in enumerate(trials):
+        expected = next_lambda(trials[:i], lam_min=1e-3, lam_max=3.0, target_params=600)
+        assert t.params["lam"] == pytest.approx(expected)
+        assert t.user_attrs["meets_target"] == (t.user_attrs["params"] <= 600)
+    assert trials[0].params["lam"] == pytest.approx((1e-3 * 3.0) ** 0.5)
+
+
+def test_cancel_raises_trial_stopped_and_keeps_history(
+    storage_url: str, request: pytest.FixtureRequest
+) -> None:
+    spec = tiny_spec("lambda", _unique(request, "cancel"))
+    study = create_study(spec, storage_url)
+    trial = ask_trial(study, spec)
+
+    def cancel(record: EpochRecord) -> None:
+        raise StopTraining("cancelled by user")
+
+    with pytest.raises(TrialStopped, match="after 1 epoch"):
+        run_trial(study, trial, spec, on_epoch=cancel)
+    study.tell(trial, state=TrialState.FAIL)
+    stored = study.trials[0]
+    assert len(stored.user_attrs["history"]) == 1
+
+
+def test_median_pruner_and_reopen(tmp_path: object, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path}/p.db"
+    spec = tiny_spec("width", "pruned", n_trials=4, pruner="median")
+    run_study(spec, url, progress=False)
+    study = open_study("pruned", url)
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    states = {t.state for t in study.trials}
+    assert states <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert all(len(t.intermediate_values) >= 1 for t in study.trials)
+
+
+def test_resume_checks_spec_and_lambda_path_has_no_ask(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/r.db"
+    spec = tiny_spec("lambda", "again", n_trials=1)
+    run_study(spec, url, progress=False)
+    assert len(run_study(spec, url, progress=False).trials) == 1  # budget already spent
+    with pytest.raises(ConfigError, match="different spec"):
+        run_study(tiny_spec("lambda", "again", n_trials=2, lam_max=1.0), url, progress=False)
+    path = tiny_spec("lambda_path", "path")
+    with pytest.raises(ConfigError, match="run_lambda_path"):
+        ask_trial(create_study(path, url), path)
+
+
+def test_finetune_phase_gives_equal_epochs(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/f.db"
+    for kind in ("lambda", "width"):
+        spec = load_spec(
+            {
+                **tiny_spec(kind, f"ft-{kind}", n_trials=1).model_dump(),
+                "training": {**tiny_spec(kind, "x").training.model_dump(), "finetune_epochs": 1},
+            }
+        )
+        trial = run_study(spec, url, progress=False).trials[0]
+        history = trial.user_attrs["history"]
+        assert [h["epoch"] for h in history] == [1, 2, 3]
+        if kind == "lambda":
+            assert [h["lam"] for h in history[2:]] == [0.0]
+            assert history[0]["lam"] == trial.params["lam"]
+            assert trial.user_attrs["cost_macs"] == sum(h["cost_macs"] for h in history)

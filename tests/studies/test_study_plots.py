@@ -1,0 +1,105 @@
+"""Plot figures: the expected traces, names and coordinates."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from _study_helpers import lambda_trial, pruned_trial, width_trial
+
+from studies.plots import (
+    PLOTS,
+    compute_figure,
+    lambda_figure,
+    pareto_figure,
+    size_space_figure,
+    widths_figure,
+)
+
+LAMBDA = [
+    lambda_trial(0, 0.5, 0.1, [(20, 10), (8, 4)], 100, 10.0),
+    lambda_trial(1, 0.3, 0.01, [(40, 30), (30, 20)], 300, 10.0),
+]
+WIDTH = [
+    width_trial(0, 0.4, (10, 10), 200, 30.0),
+    pruned_trial(1, 5.0),
+    width_trial(2, 0.2, (30, 25), 1000, 30.0),
+]
+
+
+def _study(trials: list[optuna.trial.FrozenTrial], label: str) -> optuna.Study:
+    study = optuna.create_study()
+    for t in trials:
+        study.add_trial(t)
+    study.set_user_attr("label", label)
+    return study
+
+
+def test_size_space_paths_points_and_end_points() -> None:
+    fig = size_space_figure(_study(LAMBDA, "λ search"), _study(WIDTH, "width search"))
+    names = [t.name for t in fig.data]
+    assert names == [
+        "λ search: λ trajectories",
+        "λ search: λ trajectories",
+        "λ search: end points by λ",
+        "width search: width trials",
+    ]
+    path_small_lam = fig.data[0]  # sorted by λ: 0.01 first
+    assert list(path_small_lam.x) == [64, 40, 30] and list(path_small_lam.y) == [64, 30, 20]
+    assert [t.showlegend for t in fig.data[:2]] == [True, False]
+    ends = fig.data[2]
+    assert list(ends.x) == [30, 8] and list(ends.y) == [20, 4]  # joined in λ order
+    assert "λ = 0.01" in ends.text[0] and "params 300" in ends.text[0]
+    points = fig.data[3]
+    assert list(points.x) == [10, 30] and list(points.marker.color) == [0.4, 0.2]
+    json.loads(fig.to_json())
+
+
+def test_size_space_without_two_layers_says_so() -> None:
+    fig = size_space_figure([])
+    assert len(fig.data) == 0
+    assert "two hidden layers" in fig.layout.annotations[0].text
+
+
+def test_pareto_compute_widths_lambda_figures() -> None:
+    a, b = _study(LAMBDA, "λ search"), _study(WIDTH, "width search")
+    pareto = pareto_figure(a, b)
+    assert [t.name for t in pareto.data] == [
+        "λ search: trials",
+        "λ search: Pareto front",
+        "width search: trials",
+        "width search: Pareto front",
+    ]
+    assert list(pareto.data[3].x) == [1000, 200]
+    compute = compute_figure(a, b)
+    assert [t.name for t in compute.data] == [
+        "λ search: hypervolume",
+        "λ search: best loss",
+        "width search: hypervolume",
+        "width search: best loss",
+    ]
+    assert list(compute.data[2].x) == [30.0, 35.0, 65.0]
+    wall = compute_figure(a, b, cost="wall")
+    assert list(wall.data[2].x) == pytest.approx([0.3, 0.35, 0.65])
+    widths = widths_figure(a, b)
+    assert len(widths.data) == 8  # 4 trials with history × 2 layers (pruned one has none)
+    assert widths.data[0].name == "λ search: trial 0 layer 1 (λ=0.1)"
+    assert list(widths.data[0].y) == [64, 20, 8]
+    lam = lambda_figure(a, b)
+    assert [t.name for t in lam.data] == ["λ search: val loss", "λ search: params"]
+    assert list(lam.data[0].x) == [0.01, 0.1]
+
+
+def test_plots_registry() -> None:
+    assert set(PLOTS) == {"size_space", "pareto", "compute", "widths", "lambda"}
+    for fn in PLOTS.values():
+        fig = fn(LAMBDA)
+        assert fig.to_json()
+
+
+def test_equal_labels_get_study_names() -> None:
+    a, b = _study(LAMBDA, "λ search"), _study(LAMBDA, "λ search")
+    names = [t.name for t in lambda_figure(a, b).data]
+    assert names[0] == f"λ search ({a.study_name}): val loss"
+    assert names[2] == f"λ search ({b.study_name}): val loss"
