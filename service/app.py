@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import (
-    API_PREFIX,
     Backends,
     BodySizeLimitMiddleware,
     build_api_router,
@@ -86,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Load balancers and compose healthchecks probe /healthz at the root as well.
     app.add_api_route("/healthz", healthz, include_in_schema=False, name="root_healthz")
     _mount_dashboard(app)
-    _log.debug("API mounted under %s", API_PREFIX)
     return app
 
 

@@ -179,7 +179,7 @@ def front_points(trials: Sequence[FrozenTrial]) -> list[FrontPoint]:
     points = [
         FrontPoint(trial_number=n, val_loss=loss, params=size)
         for n, (loss, size) in pairs.items()
-        if (loss, float(size)) in front or (loss, size) in front
+        if (loss, float(size)) in front
     ]
     return sorted(points, key=lambda p: (p.val_loss, p.params, p.trial_number))
 

@@ -11,6 +11,7 @@ import pytest
 from _study_helpers import tiny_spec
 
 from studies import run_study
+from studies.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTUNA = Path(sys.executable).parent / "optuna"
@@ -103,36 +104,12 @@ def test_study_run_and_compare_commands(tmp_path: Path) -> None:
     assert data["a"]["n_complete"] == 2 and data["b"]["n_complete"] == 2
 
 
-def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(
-        json.dumps(
-            {"name": "x", "dataset": {"name": "digits"}, "architecture": {"max_width": 99999}}
-        )
-    )
-    done = _run(
-        sys.executable,
-        "-m",
-        "studies.cli",
-        "study",
-        "run",
-        str(bad),
-        "--storage",
-        f"sqlite:///{tmp_path / 'e.db'}",
-        cwd=tmp_path,
-    )
-    assert done.returncode == 2
-    assert "architecture.max_width: value 99999 is outside [1, 4096]" in done.stderr
-    missing = _run(
-        sys.executable,
-        "-m",
-        "studies.cli",
-        "study",
-        "compare",
-        "nope",
-        "nada",
-        "--storage",
-        f"sqlite:///{tmp_path / 'e.db'}",
-        cwd=tmp_path,
-    )
-    assert missing.returncode == 2 and "study 'nope' is not in storage" in missing.stderr
+    spec = {"name": "x", "dataset": {"name": "digits"}, "architecture": {"max_width": 99999}}
+    bad.write_text(json.dumps(spec))
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    assert main(["study", "run", str(bad), "--storage", url]) == 2
+    assert "architecture.max_width: value 99999 is outside [1, 4096]" in capsys.readouterr().err
+    assert main(["study", "compare", "nope", "nada", "--storage", url]) == 2
+    assert "study 'nope' is not in storage" in capsys.readouterr().err
