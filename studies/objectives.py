@@ -41,12 +41,27 @@ EpochHook = Callable[[EpochRecord], None]
 @functools.lru_cache(maxsize=4)
 def _load_cached(key: str) -> Dataset:
     ds = DatasetSpec.model_validate_json(key)
-    return load_dataset(
-        ds.path or ds.name,
-        target_columns=ds.target_columns,
-        task=ds.task,
-        seed=ds.seed,
-        max_rows=ds.max_rows,
+    data = load_dataset(
+        ds.path or ds.name, target_columns=ds.target_columns, task=ds.task, seed=ds.seed
+    )
+    return data if ds.max_rows is None else _subsample(data, ds.max_rows)
+
+
+def _subsample(data: Dataset, max_rows: int) -> Dataset:
+    """Keep at most ``max_rows`` rows, each split cut in proportion (splits are pre-shuffled)."""
+    total = data.n_rows
+    if total <= max_rows:
+        return data
+    keep = max_rows / total
+
+    def head(x: torch.Tensor) -> torch.Tensor:
+        return x[: max(1, round(len(x) * keep))]
+
+    return replace(
+        data,
+        x_train=head(data.x_train), y_train=head(data.y_train),
+        x_val=head(data.x_val), y_val=head(data.y_val),
+        x_test=head(data.x_test), y_test=head(data.y_test),
     )
 
 

@@ -75,15 +75,6 @@ def _resolve_upload(spec: StudySpec, settings: Settings) -> tuple[str | None, Er
     )
 
 
-def _known_rows(name: str, upload_path: str | None, settings: Settings) -> int | None:
-    """Row count of a bundled dataset or an upload, without loading it (None if unknown)."""
-    if upload_path is not None:
-        meta = next((m for m in list_uploads(settings) if m["path"] == upload_path), None)
-        return int(meta["n_rows"]) if meta and meta.get("n_rows") is not None else None
-    info = next((i for i in list_datasets() if i.name == name), None)
-    return info.n_rows if info is not None and not info.requires_file else None
-
-
 def check_spec(spec: StudySpec, settings: Settings) -> StudySpec:
     """Apply this server's limits and resolve the dataset; return the spec to store.
 
@@ -129,18 +120,6 @@ def check_spec(spec: StudySpec, settings: Settings) -> StudySpec:
                     allowed="one of: " + ", ".join(usable),
                 )
             )
-    n_rows = _known_rows(dataset.name, resolved, settings)
-    if dataset.max_rows is not None and n_rows is not None and n_rows > dataset.max_rows:
-        items.append(
-            ErrorItem(
-                "validation_error",
-                f"dataset.max_rows: {dataset.name!r} has {n_rows} rows, more than "
-                f"max_rows={dataset.max_rows} (a limit the loader enforces, not a sample "
-                "size); raise it or leave it out",
-                field="dataset.max_rows",
-                allowed=f">= {n_rows}",
-            )
-        )
     if items:
         raise ApiError.from_items(422, items)
     if resolved is not None and resolved != dataset.path:

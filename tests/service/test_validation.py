@@ -50,7 +50,7 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("dataset.path", "/etc/passwd", 422, "dataset.path", "uploaded"),
     ("dataset.path", "../../var/secret.csv", 422, "dataset.path", "uploaded"),
     ("dataset.task", "clustering", 422, "dataset.task", "'classification', 'regression'"),
-    ("dataset.max_rows", 100, 422, "dataset.max_rows", ">= 1797"),
+    ("dataset.max_rows", 5, 422, "dataset.max_rows", "10..10000000"),
     ("dataset.seed", -1, 422, "dataset.seed", "0..2147483647"),
     ("architecture.kind", "rnn", 422, "architecture.kind", "'mlp', 'cnn'"),
     ("architecture.depth", 0, 422, "architecture.depth", "1..8"),

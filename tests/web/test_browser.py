@@ -1,178 +1,34 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
 
-One module-scoped stack: uvicorn (with an API token) and a worker process on a temporary
-SQLite file, plus a second uvicorn behind a path-prefix proxy. A tiny comparison (digits,
-two hidden layers of at most 8, 2 epochs, 3 trials per search) runs to completion while
-the browser watches. Screenshots go to ``test-artifacts/`` (git-ignored).
-
-Run with ``make test-browser`` (it installs ``chromium`` with apt when missing).
+One module-scoped stack (``conftest.py``): uvicorn (with an API token) and a worker
+process on a temporary SQLite file, plus a second uvicorn behind a path-prefix proxy. A
+tiny comparison (digits, two hidden layers of at most 8, 2 epochs, 3 trials per search)
+runs to completion while the browser watches. Screenshots go to ``test-artifacts/``
+(git-ignored). Run with ``make test-browser`` (it installs ``chromium`` with apt when
+missing); without a browser these tests skip and say why.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from _stack import PrefixProxy, free_port, start_server, start_worker, stop, tail, wait_http
+from _browser import (
+    ARTIFACTS,
+    N_TRIALS,
+    SPEC,
+    TOKEN,
+    Stack,
+    expected_size_space_traces,
+    trace_count,
+    wait_finished,
+    wait_plot,
+)
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("SHRINKNETS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-TOKEN = "browser-test-token"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-N_TRIALS = 3
-SPEC: dict[str, Any] = {
-    "name": "browser comparison",
-    "dataset": {"name": "digits"},
-    "architecture": {"depth": 2, "max_width": 8},
-    "training": {"epochs": 2, "batch_size": 64},
-    "search": {"n_trials": N_TRIALS, "sampler": "random", "seed": 1,
-               "objectives": ["val_loss", "params"], "lam_min": 1e-3, "lam_max": 1.0},
-}
-
-
-def _chromium_or_skip() -> str:
-    if Path(CHROMIUM).is_file():
-        return CHROMIUM
-    found = shutil.which("chromium")
-    if found:
-        return found
-    pytest.skip(
-        f"no Chromium at {CHROMIUM} or on PATH; `make test-browser` installs it "
-        "(apt-get install -y chromium), or set SHRINKNETS_CHROMIUM to a Chromium binary"
-    )
-
-
-def _playwright_or_skip() -> Any:
-    return pytest.importorskip(
-        "playwright.sync_api", reason="Playwright for Python is missing: pip install playwright"
-    )
-
-
-@dataclass
-class Stack:
-    base: str  # http://127.0.0.1:PORT/ (token-protected server)
-    prefixed: str  # http://127.0.0.1:PORT/prefix/ (through the proxy)
-    comparison_id: str
-    lambda_id: str
-    width_id: str
-    logs: list[Path]
-
-    def api(self, path: str) -> Any:
-        response = httpx.get(self.base + "api/v1/" + path, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    _chromium_or_skip()
-    _playwright_or_skip()
-    tmp = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{tmp / 'studies.db'}"
-    env = {"SHRINKNETS_STORAGE_URL": url, "SHRINKNETS_DATA_DIR": str(tmp),
-           "SHRINKNETS_WORKER_POLL_S": "0.2", "SHRINKNETS_WORKER_THREADS": "1",
-           "OMP_NUM_THREADS": "1"}
-    port, prefixed_port = free_port(), free_port()
-    logs = [tmp / "server.log", tmp / "worker.log", tmp / "prefixed.log"]
-    server = start_server({**env, "SHRINKNETS_API_TOKEN": TOKEN}, port, logs[0])
-    prefixed = start_server(env, prefixed_port, logs[2], root_path="/prefix")
-    worker = None
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        wait_http(base + "api/v1/healthz", server, logs[0])
-        wait_http(f"http://127.0.0.1:{prefixed_port}/api/v1/healthz", prefixed, logs[2])
-        created = httpx.post(base + "api/v1/comparisons", json=SPEC, timeout=30,
-                             headers={"Authorization": f"Bearer {TOKEN}"})
-        assert created.status_code == 201, created.text
-        body = created.json()
-        worker = start_worker(env, url, logs[1])
-        with PrefixProxy("/prefix", prefixed_port) as proxy:
-            yield Stack(base, f"http://127.0.0.1:{proxy.port}/prefix/", body["id"],
-                        body["lambda_study_id"], body["width_study_id"], logs)
-    finally:
-        for proc in (worker, server, prefixed):
-            if proc is not None:
-                stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser(stack: Stack) -> Iterator[Any]:
-    sync_api = _playwright_or_skip()
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=_chromium_or_skip(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 900},
-                                  color_scheme="light")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.js_errors = errors
-    # nothing may be fetched from another host (no CDN)
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
-    yield page
-    context.close()
-    assert not outside, f"the page fetched from other hosts: {outside}"
-
-
-def _wait_finished(stack: Stack, timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        comparison = stack.api(f"comparisons/{stack.comparison_id}")
-        if comparison["status"] in ("finished", "cancelled"):
-            return dict(comparison)
-        time.sleep(1)
-    logs = "\n".join(tail(log, 2000) for log in stack.logs)
-    raise AssertionError(f"comparison did not finish in {timeout}s:\n{logs}")
-
-
-def _trace_count(page: Any, selector: str) -> int:
-    return int(page.evaluate("selector => document.querySelector(selector).data.length", selector))
-
-
-def _wait_plot(page: Any, selector: str, timeout: float = 30_000) -> None:
-    page.wait_for_function(
-        """selector => {
-            const div = document.querySelector(selector);
-            return Boolean(div && div.data && div.dataset.drawn !== undefined
-                           && div.querySelector(".main-svg"));
-        }""",
-        arg=selector,
-        timeout=timeout,
-    )
-
-
-def _expected_size_space_traces(stack: Stack) -> int:
-    """Traces ``studies.plots.size_space_figure`` draws for the finished comparison."""
-    lam = stack.api(f"studies/{stack.lambda_id}/trials.json")["trials"]
-    width = stack.api(f"studies/{stack.width_id}/trials.json")["trials"]
-    done = ("COMPLETE", "PRUNED", "FAIL")
-    paths = [t for t in lam if t["state"] in done and len(t["attrs"].get("final_widths", [])) >= 2]
-    ends = [t for t in paths if t["state"] == "COMPLETE"]
-    width_points = [t for t in width if t["state"] == "COMPLETE"]
-    return len(paths) + (1 if ends else 0) + (1 if width_points else 0)
 
 
 def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: Any) -> None:
@@ -180,17 +36,17 @@ def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: An
     page.goto(stack.base + f"comparisons/{stack.comparison_id}")
     page.wait_for_selector("#comparison-status .badge")
     first_status = page.inner_text("#comparison-status .badge")
-    _wait_finished(stack)
+    wait_finished(stack)
     page.wait_for_function(
         "document.querySelector('#comparison-status .badge').textContent === 'finished'",
         timeout=30_000,
     )
     for selector in ("#plot-pareto", "#plot-size-space", "#plot-compute"):
-        _wait_plot(page, selector)
+        wait_plot(page, selector)
     page.wait_for_timeout(500)  # let a redraw triggered by the last poll settle
-    assert _trace_count(page, "#plot-pareto") == 4  # trials + front, for each search
-    assert _trace_count(page, "#plot-size-space") == _expected_size_space_traces(stack)
-    assert _trace_count(page, "#plot-compute") == 4  # hypervolume + best loss, each search
+    assert trace_count(page, "#plot-pareto") == 4  # trials + front, for each search
+    assert trace_count(page, "#plot-size-space") == expected_size_space_traces(stack)
+    assert trace_count(page, "#plot-compute") == 4  # hypervolume + best loss, each search
     summary = page.inner_text("#summary")
     assert "λ search" in summary and "width search" in summary
     assert "Best validation loss" in summary
@@ -203,7 +59,7 @@ def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: An
 
 
 def test_studies_list_shows_progress_and_links(stack: Stack, page: Any) -> None:
-    _wait_finished(stack)
+    wait_finished(stack)
     page.goto(stack.base)
     page.wait_for_selector("#studies-table tbody tr[data-study-id]")
     ours = f"#studies-table tbody tr[data-study-id='{stack.lambda_id}'], " \
@@ -235,17 +91,17 @@ def test_studies_list_shows_progress_and_links(stack: Stack, page: Any) -> None:
 
 
 def test_study_page_plots_table_and_selected_trial(stack: Stack, page: Any) -> None:
-    _wait_finished(stack)
+    wait_finished(stack)
     page.goto(stack.base + f"studies/{stack.lambda_id}")
     page.wait_for_selector("#trials-table tbody tr[data-trial]")
     for selector in ("#plot-size-space", "#plot-lambda", "#plot-pareto", "#plot-widths"):
-        _wait_plot(page, selector)
+        wait_plot(page, selector)
     assert page.locator("#trials-table tbody tr").count() == N_TRIALS
     page.click("#trials-table tbody tr[data-trial='1']")
     page.wait_for_function(
         "document.querySelector('#widths-trial').textContent.includes('trial 1')"
     )
-    assert _trace_count(page, "#plot-widths") == SPEC["architecture"]["depth"]
+    assert trace_count(page, "#plot-widths") == SPEC["architecture"]["depth"]
     # sorting by λ orders the rows by λ
     page.click("#trials-table th[data-key='lam']")
     lams = page.eval_on_selector_all(
@@ -335,14 +191,14 @@ def test_user_strings_render_as_text(stack: Stack, page: Any) -> None:
 
 
 def test_dashboard_works_behind_a_path_prefix(stack: Stack, page: Any) -> None:
-    _wait_finished(stack)
+    wait_finished(stack)
     page.goto(stack.prefixed + f"comparisons/{stack.comparison_id}")
     for selector in ("#plot-pareto", "#plot-size-space"):
-        _wait_plot(page, selector)
-    assert _trace_count(page, "#plot-pareto") == 4
+        wait_plot(page, selector)
+    assert trace_count(page, "#plot-pareto") == 4
     page.click(f"a[href='studies/{stack.lambda_id}']")
     page.wait_for_url(stack.prefixed + f"studies/{stack.lambda_id}")
-    _wait_plot(page, "#plot-size-space")
+    wait_plot(page, "#plot-size-space")
     page.click("a.brand")
     page.wait_for_url(stack.prefixed)
     page.wait_for_selector("#studies-table tbody tr[data-study-id]")
@@ -350,11 +206,11 @@ def test_dashboard_works_behind_a_path_prefix(stack: Stack, page: Any) -> None:
 
 
 def test_dark_theme_follows_the_system_and_the_toggle(stack: Stack, browser: Any) -> None:
-    _wait_finished(stack)
+    wait_finished(stack)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, color_scheme="dark")
     page = context.new_page()
     page.goto(stack.base + f"comparisons/{stack.comparison_id}")
-    _wait_plot(page, "#plot-pareto")
+    wait_plot(page, "#plot-pareto")
     background = "getComputedStyle(document.body).backgroundColor"
     dark = page.evaluate(background)
     assert dark == "rgb(18, 21, 27)"
@@ -364,3 +220,30 @@ def test_dark_theme_follows_the_system_and_the_toggle(stack: Stack, browser: Any
     page.reload()  # the choice is remembered
     assert page.evaluate(background) == "rgb(247, 248, 250)"
     context.close()
+
+
+def test_cancel_button_sends_the_token_and_the_page_follows(stack: Stack, page: Any) -> None:
+    spec = {**SPEC, "name": "to cancel", "training": {"epochs": 200, "batch_size": 64},
+            "search": {**SPEC["search"], "kind": "lambda", "n_trials": 50}}
+    created = httpx.post(stack.base + "api/v1/studies", json=spec, timeout=30,
+                         headers={"Authorization": f"Bearer {TOKEN}"})
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    page.goto(stack.base + f"studies/{study_id}")
+    page.fill("#token-input", TOKEN)
+    page.dispatch_event("#token-input", "change")
+    page.wait_for_selector("#cancel-button:not([hidden])")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-button")
+    page.wait_for_function(
+        "document.querySelector('#study-status .badge').textContent === 'cancelled'",
+        timeout=30_000,
+    )
+    assert page.is_hidden("#cancel-button") and page.is_hidden("#live-note")
+    assert stack.api(f"studies/{study_id}")["status"] == "cancelled"
+    # polling stopped: no more API calls once the study is over (poll period is 3 s)
+    page.wait_for_timeout(1000)
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/api/v1/" in r.url else None)
+    page.wait_for_timeout(7000)
+    assert calls == []

@@ -96,7 +96,8 @@
     add("Progress", SN.progressBar(study.progress));
     add("Best val loss", SN.fmtNum(s.best_val_loss));
     add("Hypervolume", SN.fmtNum(s.hypervolume));
-    add("Pareto front", (s.front || []).length + " points");
+    var n = (s.front || []).length;
+    add("Pareto front", n + (n === 1 ? " point" : " points"));
     add("Training compute", SN.fmtCompute(s.total_cost_macs) + " MACs, "
       + SN.fmtNum(s.total_wall_time_s, 3) + " s");
   }
@@ -149,11 +150,19 @@
     if (!window.confirm("Cancel both studies? Running trials stop at their next epoch.")) { return; }
     var box = document.getElementById("cancel-error");
     box.hidden = true;
-    SN.api(base + "/cancel", { method: "POST" }).then(refresh, function (err) {
+    SN.api(base + "/cancel", { method: "POST" }).then(restart, function (err) {
       box.textContent = "Cancel failed: " + err.message;
       box.hidden = false;
     });
   });
 
-  SN.poll(refresh, POLL_MS);
+  var poller = null;
+
+  // (Re)start polling at once; it stops by itself when the refresh says we are done.
+  function restart() {
+    if (poller) { poller.stop(); }
+    poller = SN.poll(refresh, POLL_MS);
+  }
+
+  restart();
 })();
