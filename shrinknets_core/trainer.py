@@ -24,6 +24,7 @@ and no per-sample Python runs. Losses are accumulated as tensors: one device syn
 from __future__ import annotations
 
 import copy
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -291,6 +292,11 @@ class Trainer:
             self.best_val, self.bad_epochs = record.val_loss, 0
         else:
             self.bad_epochs += 1
+        if not (math.isfinite(record.train_loss) and math.isfinite(record.val_loss)):
+            self._stop_reason = self._stop_reason or (
+                f"training diverged at epoch {record.epoch} (train_loss={record.train_loss}, "
+                f"val_loss={record.val_loss}); lower lr or beta_lr"
+            )
         if patience is not None and self.bad_epochs >= patience and self._stop_reason is None:
             self._stop_reason = f"early stopping: no val-loss improvement in {patience} epoch(s)"
 
