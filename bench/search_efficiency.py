@@ -53,6 +53,10 @@ def _spec(
     removal: int,
     init: str,
     finetune: int,
+    lam_min: float,
+    lam_max: float,
+    beta_lr: float,
+    gamma: float,
 ) -> Any:
     return load_spec(
         {
@@ -65,6 +69,8 @@ def _spec(
                 "device": "cpu",
                 "removal_every_steps": removal,
                 "finetune_epochs": finetune,
+                "beta_lr": beta_lr,
+                "gamma": gamma,
             },
             "search": {
                 "kind": kind,
@@ -72,8 +78,8 @@ def _spec(
                 "sampler": "tpe",
                 "seed": seed,
                 "objectives": ["val_loss", "params"],
-                "lam_min": 1e-3,
-                "lam_max": 1.0,
+                "lam_min": lam_min,
+                "lam_max": lam_max,
             },
         }
     )
@@ -139,6 +145,10 @@ def main() -> None:
         default=0,
         help="λ trials: extra epochs at λ = 0 after shrinking (width trials train as many more)",
     )
+    parser.add_argument("--lam-min", type=float, default=1e-3, help="λ range of λ trials")
+    parser.add_argument("--lam-max", type=float, default=1.0)
+    parser.add_argument("--beta-lr", type=float, default=0.5, help="β step size of λ trials")
+    parser.add_argument("--gamma", type=float, default=0.99, help="sign-variance γ of λ trials")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small nets on a shared CPU: one thread is fastest
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -151,7 +161,8 @@ def main() -> None:
     print(
         f"# budget: {trials} trials × {epochs} epochs per search, seeds 0..{args.seeds - 1}, "
         f"removal every {args.removal_every_steps} steps, switch init {args.switch_init}, "
-        f"fine-tune epochs {args.finetune_epochs}, "
+        f"fine-tune epochs {args.finetune_epochs}, λ in [{args.lam_min:g}, {args.lam_max:g}], "
+        f"beta_lr {args.beta_lr:g}, gamma {args.gamma:g}, "
         f"datasets {datasets}"
     )
     for dataset in datasets:
@@ -163,6 +174,10 @@ def main() -> None:
                 "removal": args.removal_every_steps,
                 "init": args.switch_init,
                 "finetune": args.finetune_epochs,
+                "lam_min": args.lam_min,
+                "lam_max": args.lam_max,
+                "beta_lr": args.beta_lr,
+                "gamma": args.gamma,
             }
             lam = _run("lambda", dataset, seed, **options)
             width = _run("width", dataset, seed, **options)

@@ -60,8 +60,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from service.worker import WorkerPool, child_devices
 
     settings = _settings(host=args.host, port=args.port, workers=args.workers,
-                         storage_url=args.storage)
+                         storage_url=args.storage, log_level=args.log_level)
     settings.check_safe_to_serve()
+    os.environ["SHRINKNETS_LOG_LEVEL"] = settings.log_level  # inherited by the workers
+    logging.getLogger().setLevel(settings.log_level.upper())
+    if settings.log_level in ("warning", "error"):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Create the tables once before the API and the workers race to do it.
     open_storage(settings.storage_url, heartbeat_interval=settings.heartbeat_interval_s,
                  grace_period=settings.grace_period_s)
@@ -69,7 +75,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     pool = WorkerPool(settings.storage_url, child_devices(args.device, settings.workers))
     stop = threading.Event()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host,
-                                           port=settings.port, log_level="info"))
+                                           port=settings.port, log_level=settings.log_level,
+                                           access_log=settings.log_level == "debug"))
     # uvicorn re-raises the signal that stopped it once its own handlers are removed; ours
     # then only records it, so the workers below are always stopped too.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,10 +151,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import httpx
 
     settings = _settings(storage_url=args.storage)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port",
-           str(port), "--workers", str(args.workers), "--storage", settings.storage_url]
+           str(port), "--workers", str(args.workers), "--storage", settings.storage_url,
+           "--log-level", "warning"]
     proc = subprocess.Popen(cmd)
     headers = {}
     if settings.api_token is not None:
@@ -259,6 +268,9 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
                        help="local worker processes (default SHRINKNETS_WORKERS or 1; "
                        "0 = API only)")
     serve.add_argument("--device", default="auto", help="device of the local workers")
+    serve.add_argument("--log-level", default=None,
+                       choices=["debug", "info", "warning", "error"],
+                       help="default SHRINKNETS_LOG_LEVEL or info (debug adds access logs)")
     serve.add_argument("--storage", metavar="URL", default=None,
                        help="storage URL (default SHRINKNETS_STORAGE_URL or "
                        "<data_dir>/shrinknets.db)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     )
     worker_poll_s: float = Field(default=1.0, gt=0, description="idle worker poll period")
     worker_threads: int = Field(default=1, ge=1, description="torch threads per worker process")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log level of serve, the API and workers"
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -77,6 +81,8 @@ class Settings(BaseSettings):
             self.storage_url = "postgresql+psycopg://" + self.storage_url[len("postgresql://") :]
         elif self.storage_url.startswith("postgres://"):
             self.storage_url = "postgresql+psycopg://" + self.storage_url[len("postgres://") :]
+        if self.api_token is not None and not self.api_token.get_secret_value().strip():
+            self.api_token = None  # an empty token protects nothing
         if self.grace_period_s <= self.heartbeat_interval_s:
             raise ValueError(
                 f"grace_period_s={self.grace_period_s} must exceed heartbeat_interval_s="

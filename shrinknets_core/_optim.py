@@ -7,6 +7,30 @@ With ``beta_optimizer="prox"`` β is updated by plain SGD on the *data* gradient
 learning rate ``beta_lr`` and then soft-thresholded by ``beta_lr·λ`` (``prox_step``): a β
 whose data gradient stays below λ in magnitude is driven to exactly 0 at a rate ``beta_lr·λ``
 per step, so λ sets the equilibrium (which neurons survive) and ``beta_lr`` the speed.
+
+Plain SGD is unstable at a large ``beta_lr``: once the net is narrow, β's data gradients grow
+and β ran away (|β| reached 1e5 and accuracy fell to chance; DESIGN.md §1). ``beta_max``
+therefore projects β onto the box ``|β| ≤ beta_max`` after the prox (the projected proximal
+gradient step): by Prop. A.3 a neuron's scale can move from β into the weights it feeds
+(paid by λ₂), so the box restricts no function the net can compute, and the prox's exact
+zeros are kept. ``beta_max=None`` is the plain, unbounded step.
+
+The data gradient of β is tiny while the net is still untrained (~1e-4 per neuron for a
+fresh 2×256 MLP), so any λ large enough to matter killed every neuron in the first
+~20 steps, before the weights learnt anything: a λ search saw all-dead nets or barely
+shrunk ones, nothing between. ``lam_scale="grad"`` makes the step scale-free per layer:
+with ``r_ℓ = sqrt(Σ_live g² / width₀_ℓ)`` the root-mean-square data gradient of layer ℓ's
+β in this batch over the width it was built with (removed neurons count as 0),
+``β ← soft(β − beta_lr·g/r_ℓ, beta_lr·λ)`` — prox-SGD with the per-layer step
+``beta_lr/r_ℓ`` and penalty ``λ·r_ℓ``. A neuron survives while its gradient holds at
+least λ times its layer's gradient scale, so λ (dimensionless, ~0.1…10) sets *how many*
+neurons are worth keeping whatever the loss's scale, and ``beta_lr`` is how far β moves
+per step. Dividing by the built width, not the live one, makes each λ a stable width: as
+a layer narrows, ``r_ℓ`` falls (fewer terms), so the price per survivor falls while its
+gradient grows; normalising over live neurons only, λ > 1 could never stop killing. Unlike Adam's per-parameter normalisation (DESIGN.md §1), one scale per
+layer keeps the neurons' relative gradients, so λ still controls size. The step uses only
+the current batch (no state), so a resumed run continues exactly.
+``lam_scale="none"`` is the plain step: threshold ``beta_lr·λ`` on the raw gradient.
 """
 
 from __future__ import annotations
@@ -18,7 +42,8 @@ import torch
 from torch import nn
 
 from shrinknets_core.models import ShrinkNet
-from shrinknets_core.penalties import penalised_weights, prox_step
+from shrinknets_core.penalties import penalised_weights
+from shrinknets_core.switches import InputSwitch
 
 __all__ = [
     "BetaProx",
@@ -29,6 +54,8 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("adam", "sgd", "adamw", "adagrad")
+LAM_SCALES = ("none", "grad")
+_TINY = 1e-12  # a layer whose β all have zero gradient takes no gradient step
 
 
 def switch_parameters(model: ShrinkNet) -> list[nn.Parameter]:
@@ -78,7 +105,10 @@ def build_main_optimizer(
 
 @dataclass
 class BetaProx:
-    """Plain SGD on every switch β followed by the soft threshold ``lr·lam`` (exact zeros).
+    """Plain SGD on every switch β, the soft threshold ``lr·lam`` (exact zeros), then the box.
+
+    ``beta_max`` (``None`` = no box) bounds ``|β|`` after every step; ``lam_scale="grad"``
+    divides each layer's gradient step by its RMS data gradient (module docstring).
 
     SGD without momentum keeps no per-parameter state, so after a physical removal the
     trainer only has to call :meth:`refresh` to pick up the sliced β tensors.
@@ -87,13 +117,19 @@ class BetaProx:
     model: ShrinkNet
     lr: float
     lam: float
+    beta_max: float | None = None
+    lam_scale: str = "none"
 
     def __post_init__(self) -> None:
+        if self.lam_scale not in LAM_SCALES:
+            raise ValueError(f"lam_scale={self.lam_scale!r} is not one of {LAM_SCALES}")
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the switches' β (removal replaces them with sliced parameters)."""
+        self._switches = self.model.switches()
         self._betas = switch_parameters(self.model)
+        self._widths0 = _built_widths(self.model)
 
     def zero_grad(self) -> None:
         """Drop β's gradients (set to ``None``, like ``Optimizer.zero_grad``)."""
@@ -102,12 +138,20 @@ class BetaProx:
 
     @torch.no_grad()
     def step(self) -> None:
-        """β ← soft(β − lr·∂L/∂β, lr·λ): one SGD step on the data loss, then the prox."""
-        for beta in self._betas:
-            if beta.grad is not None:
-                beta.add_(beta.grad, alpha=-self.lr)
-        if self.lam > 0.0:
-            prox_step(self.model, lam=self.lam, lr=self.lr)
+        """β ← clip(soft(β − lr·∂L/∂β / r, lr·λ), ±beta_max); r = 1 or the layer's RMS grad."""
+        threshold = self.lr * self.lam
+        for sw, width0 in zip(self._switches, self._widths0, strict=True):
+            beta, grad = sw.beta, sw.beta.grad
+            if grad is not None:
+                if self.lam_scale == "grad":  # tensors throughout: no device sync per step
+                    rms = ((grad * grad * sw.alive).sum() / width0).sqrt()
+                    beta.addcdiv_(grad, rms.clamp(min=_TINY), value=-self.lr)
+                else:
+                    beta.add_(grad, alpha=-self.lr)
+            if threshold > 0.0:
+                beta.copy_(torch.sign(beta) * torch.clamp(beta.abs() - threshold, min=0.0))
+            if self.beta_max is not None:
+                beta.clamp_(-self.beta_max, self.beta_max)
 
 
 @dataclass
@@ -146,6 +190,18 @@ class ShrinkPenaltyGrad:
         if self.lam_beta > 0 and self._betas:
             grads = _grads(self._betas)
             torch._foreach_add_(grads, torch._foreach_sign(self._betas), alpha=self.lam_beta)
+
+
+def _built_widths(model: ShrinkNet) -> list[int]:
+    """Each switch's width as the model was built (before any removal): ``width₀``."""
+    hidden = list(model.spec.hidden)
+    out: list[int] = []
+    for sw in model.switches():
+        if isinstance(sw, InputSwitch):
+            out.append(sw.in_features)
+        else:
+            out.append(hidden.pop(0) if hidden else sw.num_features)
+    return [max(w, 1) for w in out]
 
 
 def _grads(params: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -16,6 +16,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "p": (1, 2),
     "penalty": ("shrink", "group", "none"),
     "beta_optimizer": ("prox", "same"),
+    "lam_scale": ("none", "grad"),
     "dead_rule": ("sign_variance", "magnitude", "none"),
 }
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -39,9 +40,17 @@ class TrainConfig:
             ``beta_lr·lam`` (λ controls size); ``"same"`` = β in the weight optimizer with
             the penalty's gradient (the authors' setup; with Adam λ barely controls size).
         beta_lr: β learning rate for ``"prox"`` (> 0).
+        beta_max: ``"prox"`` projects β onto ``|β| ≤ beta_max`` after every step (> 0), so a
+            large ``beta_lr`` cannot make β run away; ``None`` = unbounded (the old step).
+        lam_scale: ``"prox"`` step scale: ``"none"`` = SGD on the raw data gradient, threshold
+            ``beta_lr·λ``; ``"grad"`` = each layer's gradient divided by its RMS over live
+            β, same threshold: λ is relative to the layer's gradient scale (dimensionless),
+            so it acts from the first steps without killing the untrained net.
         dead_rule: ``"sign_variance" | "magnitude" | "none"``.
         gamma: sign-variance aggressiveness in [0, 1).
         eps: magnitude-rule threshold (> 0).
+        keep_last_alive: the dead rule never kills a layer's last alive neuron (the largest
+            ``|β|`` survives), so no layer collapses to width 0; False = the old rule.
         removal: physically remove dead neurons (False = masking only, full-width compute).
         removal_every_steps: remove every N optimizer steps; ``None`` = once per epoch.
         lr_plateau_patience: ReduceLROnPlateau patience in epochs (×0.1), ``None`` = off.
@@ -63,9 +72,12 @@ class TrainConfig:
     penalty: Literal["shrink", "group", "none"] = "shrink"
     beta_optimizer: Literal["prox", "same"] = "prox"
     beta_lr: float = 0.5
+    beta_max: float | None = None
+    lam_scale: Literal["none", "grad"] = "none"
     dead_rule: Literal["sign_variance", "magnitude", "none"] = "sign_variance"
     gamma: float = 0.99
     eps: float = 1e-3
+    keep_last_alive: bool = True
     removal: bool = True
     removal_every_steps: int | None = None
     lr_plateau_patience: int | None = None
@@ -88,13 +100,18 @@ class TrainConfig:
         _check_float(self, "lam", low=0.0)
         _check_float(self, "lam2", low=0.0)
         _check_float(self, "beta_lr", low=0.0, low_open=True)
+        if self.beta_max is not None:
+            _check_float(self, "beta_max", low=0.0, low_open=True)
         _check_float(self, "gamma", low=0.0, high=1.0)
         _check_float(self, "eps", low=0.0, low_open=True)
         for name in ("removal_every_steps", "lr_plateau_patience", "early_stopping_patience"):
             if getattr(self, name) is not None:
                 _check_int(self, name, 1)
-        if not isinstance(self.removal, bool):
-            raise ConfigError(f"TrainConfig.removal={self.removal!r} must be True or False")
+        for name in ("removal", "keep_last_alive"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"TrainConfig.{name}={getattr(self, name)!r} must be True or False"
+                )
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(
                 f"TrainConfig.device={self.device!r} is not allowed; "

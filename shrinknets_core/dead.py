@@ -4,7 +4,10 @@ A dead neuron has ``switch.alive[i] = False`` and ``β_i = 0`` from then on (the
 re-zeroes β at every :meth:`DeadRule.update`, and :class:`~shrinknets_core.switches.Switch`
 masks it in the forward pass); it never revives. Physical removal
 (:func:`shrinknets_core.removal.remove_dead`) later drops it and calls
-:meth:`DeadRule.keep_neurons` so per-neuron state stays aligned.
+:meth:`DeadRule.keep_neurons` so per-neuron state stays aligned. The rules never kill a
+layer's last alive neuron when built with ``keep_last=True`` (the trainer's default, via
+``TrainConfig.keep_last_alive``): the strongest ``|β|`` survives, so no layer collapses to
+width 0 (without it, removal keeps that neuron physically but dead: reported width 0).
 
 **Sign-variance** (DESIGN.md §1): per neuron ``mean ← sign(β₀)``, ``var ← 0``; after each
 step, with ``s = sign(β)``: ``var ← γ·var + (1−γ)(s − mean)²``, then
@@ -74,7 +77,17 @@ def enforce_dead(model: nn.Module) -> None:
                 sw.beta.grad.masked_fill_(dead, 0.0)
 
 
-def _kill(sw: Switch, newly: Tensor) -> int:
+def _kill(sw: Switch, newly: Tensor, *, keep_last: bool = False) -> int:
+    """Mark ``newly`` dead; with ``keep_last`` never the last alive neuron of a layer.
+
+    When every alive neuron would die, the one with the largest ``|β|`` (the first on ties)
+    stays alive: the layer keeps one live neuron, so it is reported as width 1 (not 0)
+    and its β can still grow back if the data gradient asks for it.
+    """
+    if keep_last and bool(newly.any()) and not bool((sw.alive & ~newly).any()):
+        strength = torch.where(sw.alive, sw.beta.detach().abs(), torch.full_like(sw.beta, -1.0))
+        newly = newly.clone()
+        newly[torch.argmax(strength)] = False
     count = int(newly.sum())
     if count:
         sw.alive &= ~newly
@@ -108,21 +121,25 @@ class MagnitudeRule(NoRule):
 
     Args:
         eps: threshold, ≥ 0 (a tiny eps kills only β parked at exactly 0).
+        keep_last: never kill a layer's last alive neuron (the largest ``|β|`` stays).
 
     Raises:
         ConfigError: if ``eps < 0``.
     """
 
-    def __init__(self, eps: float = 1e-3):
+    def __init__(self, eps: float = 1e-3, *, keep_last: bool = False):
         if eps < 0:
             raise ConfigError(f"MagnitudeRule eps={eps} is invalid; it must be >= 0")
         self.eps = eps
+        self.keep_last = keep_last
 
     def update(self, model: nn.Module) -> int:
         """Kill alive neurons with ``|β| < eps``; return how many."""
         died = 0
         for sw in _switches(model):
-            died += _kill(sw, sw.alive & (sw.beta.detach().abs() < self.eps))
+            died += _kill(
+                sw, sw.alive & (sw.beta.detach().abs() < self.eps), keep_last=self.keep_last
+            )
         enforce_dead(model)
         return died
 
@@ -133,15 +150,17 @@ class SignVarianceRule(NoRule):
     Args:
         gamma: aggressiveness in [0, 1): 0 kills at the first sign flip, 0.99 (default)
             after ~16 steps of a permanent flip.
+        keep_last: never kill a layer's last alive neuron (the largest ``|β|`` stays).
 
     Raises:
         ConfigError: if ``gamma`` is outside [0, 1).
     """
 
-    def __init__(self, gamma: float = 0.99):
+    def __init__(self, gamma: float = 0.99, *, keep_last: bool = False):
         if not 0.0 <= gamma < 1.0:
             raise ConfigError(f"SignVarianceRule gamma={gamma} is out of range; use 0 <= gamma < 1")
         self.gamma = gamma
+        self.keep_last = keep_last
         self.means: list[Tensor] = []
         self.vars: list[Tensor] = []
 
@@ -170,7 +189,7 @@ class SignVarianceRule(NoRule):
             s = torch.where(beta == 0, -torch.sign(mean), s)
             var.mul_(g).add_((1.0 - g) * (s - mean) ** 2)
             mean.mul_(g).add_((1.0 - g) * s)
-            died += _kill(sw, sw.alive & (var > VAR_THRESHOLD))
+            died += _kill(sw, sw.alive & (var > VAR_THRESHOLD), keep_last=self.keep_last)
         enforce_dead(model)
         return died
 
@@ -206,6 +225,9 @@ _RULES: dict[str, type[NoRule]] = {
 def make_dead_rule(name: str, **kwargs: Any) -> DeadRule:
     """Build a rule by name: ``"sign_variance"`` (gamma), ``"magnitude"`` (eps), ``"none"``.
 
+    Both killing rules also take ``keep_last`` (default False): never kill a layer's last
+    alive neuron.
+
     Keyword arguments the chosen rule does not take are ignored, so a trainer can pass
     ``gamma=..., eps=...`` whatever the name.
 
@@ -215,7 +237,11 @@ def make_dead_rule(name: str, **kwargs: Any) -> DeadRule:
     if name not in _RULES:
         raise ConfigError(f"dead rule {name!r} is unknown; use one of {sorted(_RULES)}")
     if name == "sign_variance":
-        return SignVarianceRule(gamma=float(kwargs.get("gamma", 0.99)))
+        return SignVarianceRule(
+            gamma=float(kwargs.get("gamma", 0.99)), keep_last=bool(kwargs.get("keep_last"))
+        )
     if name == "magnitude":
-        return MagnitudeRule(eps=float(kwargs.get("eps", 1e-3)))
+        return MagnitudeRule(
+            eps=float(kwargs.get("eps", 1e-3)), keep_last=bool(kwargs.get("keep_last"))
+        )
     return NoRule()

@@ -6,7 +6,7 @@ One optimizer step, in order (the one documented place for every regulariser)::
     loss.backward()
     add ∂Ω/∂θ to the gradients               # after backward, before step (Ω below)
     weight_optimizer.step()                  # Adam/SGD/AdamW/Adagrad on non-switch params
-    beta_prox.step()                         # "prox": SGD on β, then soft threshold beta_lr·λ
+    beta_prox.step()                         # "prox": SGD on β, threshold beta_lr·λ, box
     dead_rule.update(model)                  # marks dead neurons (β held at 0)
     remove_dead(...) every removal_every_steps steps, or at the end of each epoch
 
@@ -119,7 +119,13 @@ class Trainer:
         self.beta_prox: BetaProx | None = None
         if prox and model.switches():
             lam = config.lam if config.penalty == "shrink" else 0.0
-            self.beta_prox = BetaProx(self.model, lr=config.beta_lr, lam=lam)
+            self.beta_prox = BetaProx(
+                self.model,
+                lr=config.beta_lr,
+                lam=lam,
+                beta_max=config.beta_max,
+                lam_scale=config.lam_scale,
+            )
         params = weight_parameters(self.model) if self.beta_prox else self.model.parameters()
         self.optimizer = optimizer or build_main_optimizer(
             config.optimizer, params, lr=config.lr, momentum=config.momentum
@@ -373,7 +379,9 @@ class Trainer:
 
 def _make_rule(config: TrainConfig) -> DeadRule:
     if config.dead_rule == "sign_variance":
-        return make_dead_rule("sign_variance", gamma=config.gamma)
+        return make_dead_rule(
+            "sign_variance", gamma=config.gamma, keep_last=config.keep_last_alive
+        )
     if config.dead_rule == "magnitude":
-        return make_dead_rule("magnitude", eps=config.eps)
+        return make_dead_rule("magnitude", eps=config.eps, keep_last=config.keep_last_alive)
     return make_dead_rule("none")

@@ -103,6 +103,7 @@ class ArchitectureSpec(_Strict):
         switch_init: initial β of λ trials: ``ones`` (every neuron starts equal, so with the
             proximal step they tend to die together) or ``uniform`` / ``normal`` (spread
             magnitudes: neurons die one after another, so size follows λ more gradually).
+            Default ``uniform`` (measured: bench/search_efficiency.py, see _search_space).
     """
 
     kind: Literal["mlp", "cnn"] = "mlp"
@@ -111,13 +112,18 @@ class ArchitectureSpec(_Strict):
     activation: Literal["relu", "tanh", "leaky_relu"] = "relu"
     batchnorm: bool = False
     dropout: _ranged(float, 0.0, 0.9) = 0.0  # type: ignore[valid-type]
-    switch_init: Literal["ones", "uniform", "normal"] = "ones"
+    switch_init: Literal["ones", "uniform", "normal"] = "uniform"
 
 
 class TrainingSpec(_Strict):
     """How every trial trains; identical for λ search and width search.
 
     Attributes:
+        gamma: sign-variance γ of λ trials; 0.9 kills a β parked at 0 after 2 steps
+            (0.99: after 16), so dead neurons stop costing compute sooner.
+        beta_lr: how far β moves per step in λ trials: the step is normalised by each
+            layer's gradient scale (``_search_space``), so ~0.01–0.1 (β₀ ≤ 1).
+        removal_every_steps: physical removal interval of λ trials (``None`` = per epoch).
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
             width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
@@ -128,9 +134,9 @@ class TrainingSpec(_Strict):
     optimizer: Literal["adam", "sgd", "adamw", "adagrad"] = "adam"
     lr: _ranged(float, 1e-7, 10.0) = 1e-3  # type: ignore[valid-type]
     lam2: _ranged(float, 0.0, 1.0) = 1e-4  # type: ignore[valid-type]
-    gamma: _ranged(float, 0.0, 0.99999) = 0.99  # type: ignore[valid-type]
-    beta_lr: _ranged(float, 1e-6, 100.0) = 0.5  # type: ignore[valid-type]
-    removal_every_steps: _ranged(int, 1, 1_000_000) | None = None  # type: ignore[valid-type]
+    gamma: _ranged(float, 0.0, 0.99999) = 0.9  # type: ignore[valid-type]
+    beta_lr: _ranged(float, 1e-6, 100.0) = 0.05  # type: ignore[valid-type]
+    removal_every_steps: _ranged(int, 1, 1_000_000) | None = 2  # type: ignore[valid-type]
     finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 0  # type: ignore[valid-type]
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
 
@@ -150,7 +156,9 @@ class SearchSpec(_Strict):
         n_trials: the trial budget (for ``lambda_path``: the number of grid points).
         sampler: ``tpe``, ``random`` or ``nsga2`` (unused by ``lambda_path``/``target_size``).
         objectives: ``["val_loss"]`` or ``["val_loss", "params"]`` (both minimised).
-        lam_min, lam_max: the λ range (log scale).
+        lam_min, lam_max: the λ range (log scale). λ is relative to each layer's gradient
+            scale (``_search_space``): a layer settles near ``width/λ²`` live neurons when
+            they pull equally, so the default [0.3, 8] spans about all … 1/64 of the width.
         target_params: the parameter budget of ``target_size``.
         search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
         pruner: ``median`` prunes single-objective trials on intermediate val loss.
@@ -162,8 +170,8 @@ class SearchSpec(_Strict):
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
     objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
-    lam_min: _ranged(float, 1e-8, 100.0) = 1e-4  # type: ignore[valid-type]
-    lam_max: _ranged(float, 1e-8, 100.0) = 1e-1  # type: ignore[valid-type]
+    lam_min: _ranged(float, 1e-8, 100.0) = 0.3  # type: ignore[valid-type]
+    lam_max: _ranged(float, 1e-8, 100.0) = 8.0  # type: ignore[valid-type]
     target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
     search_gamma: bool = False
     search_lr: bool = False

@@ -13,7 +13,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["ResultCache"]
+import optuna
+from optuna.storages._cached_storage import _CachedStorage
+
+__all__ = ["ResultCache", "TrialReaders"]
 
 
 class ResultCache:
@@ -59,3 +62,36 @@ class ResultCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class TrialReaders:
+    """Per-study read caches of trials: Optuna's own ``_CachedStorage``, one per study name.
+
+    A finished trial never changes, so each process reads it from the database once; later
+    reads fetch only the trials that are new or were unfinished (what ``optuna.load_study``
+    does within one call, kept across requests here). Keyed by the Optuna study name, which
+    embeds the public id, so a deleted study whose numeric id is reused is never confused
+    with the new one.
+
+    Args:
+        max_studies: How many studies to keep; the least recently read is dropped first.
+    """
+
+    def __init__(self, max_studies: int = 256) -> None:
+        self._max = max_studies
+        self._lock = threading.Lock()
+        self._readers: OrderedDict[str, optuna.storages.BaseStorage] = OrderedDict()
+
+    def get(
+        self, storage: optuna.storages.RDBStorage, study_name: str
+    ) -> optuna.storages.BaseStorage:
+        """The caching reader of ``study_name`` on ``storage`` (created on first use)."""
+        with self._lock:
+            reader = self._readers.get(study_name)
+            if reader is None:
+                reader = _CachedStorage(storage)
+                self._readers[study_name] = reader
+                while len(self._readers) > self._max:
+                    self._readers.popitem(last=False)
+            self._readers.move_to_end(study_name)
+            return reader

@@ -135,10 +135,16 @@ def _write_bounded(stream: IO[bytes], target: Path, limit: int) -> int:
     return size
 
 
-def _validate(tmp: Path, request: UploadRequest, name: str) -> dict[str, Any]:
+#: An upload may decompress (``.gz``, ``.npz``) to at most this many times its size limit,
+#: so a small zip or gzip bomb is refused before it is inflated in the API process.
+MAX_EXPANSION = 10
+
+
+def _validate(tmp: Path, request: UploadRequest, name: str, *, max_bytes: int) -> dict[str, Any]:
     try:
         data = load_dataset(
-            tmp, target_columns=request.target_columns, task=request.task  # type: ignore[arg-type]
+            tmp, target_columns=request.target_columns, task=request.task,  # type: ignore[arg-type]
+            max_bytes=max_bytes,
         )
     except (DatasetError, ConfigError) as e:
         message = str(e).replace(str(tmp), request.filename).replace(tmp.name, request.filename)
@@ -190,7 +196,8 @@ def store_upload(request: UploadRequest, settings: Settings) -> dict[str, Any]:
             size = _write_bounded(request.stream, tmp, settings.max_upload_bytes)
         except OSError as e:
             raise _disk_error(e) from e
-        meta = _validate(tmp, request, name)
+        meta = _validate(tmp, request, name,
+                         max_bytes=MAX_EXPANSION * settings.max_upload_bytes)
         meta.update(path=str(final), size_bytes=size, suffix=suffix)
         if find_upload(settings, name) is not None:
             raise ApiError(

@@ -77,15 +77,18 @@ def _path(request: Request, route: str, **params: str) -> str:
 def study_links(request: Request, record: StudyRecord) -> dict[str, str]:
     """Links to everything about one study (paths, including any root path)."""
     sid = record.id
+    # Every study route lives under the study's own path: one url_for (slow: it walks the
+    # routes) instead of one per link; lists of studies build these for every item.
+    base = _path(request, "get_study", study_id=sid)
     links = {
-        "self": _path(request, "get_study", study_id=sid),
-        "trials": _path(request, "list_trials", study_id=sid),
-        "trials.csv": _path(request, "export_trials_csv", study_id=sid),
-        "trials.json": _path(request, "export_trials_json", study_id=sid),
-        "cancel": _path(request, "cancel_study", study_id=sid),
+        "self": base,
+        "trials": f"{base}/trials",
+        "trials.csv": f"{base}/trials.csv",
+        "trials.json": f"{base}/trials.json",
+        "cancel": f"{base}/cancel",
     }
     for name in PLOT_NAMES:
-        links[f"plot:{name}"] = _path(request, "study_plot", study_id=sid, name=name)
+        links[f"plot:{name}"] = f"{base}/plots/{name}"
     if record.comparison_id:
         links["comparison"] = _path(request, "get_comparison", comparison_id=record.comparison_id)
     return links
@@ -132,14 +135,16 @@ def load_trials(backend: Backend, record: StudyRecord) -> list[FrozenTrial]:
     Raises:
         NotFoundError: the Optuna study was deleted meanwhile.
     """
-    trials = backend.storage.get_all_trials(_optuna_id(backend, record), deepcopy=False)
+    reader = backend.readers.get(backend.storage, record.study_name)  # finished trials cached
+    trials = reader.get_all_trials(_optuna_id(backend, record), deepcopy=False)
     return sorted(trials, key=lambda t: t.number)
 
 
 def load_study(backend: Backend, record: StudyRecord) -> optuna.Study:
     """The Optuna study of ``record`` (labels and kind come from its user attributes)."""
     _optuna_id(backend, record)
-    return optuna.load_study(study_name=record.study_name, storage=backend.storage)
+    reader = backend.readers.get(backend.storage, record.study_name)
+    return optuna.load_study(study_name=record.study_name, storage=reader)
 
 
 def trial_out(trial: FrozenTrial, *, history: bool = False) -> TrialOut:

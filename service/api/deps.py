@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import optuna
@@ -18,7 +18,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from service.api._cache import ResultCache
+from service.api._cache import ResultCache, TrialReaders
 from service.api.errors import ApiError
 from service.settings import Settings
 from service.storage import init_schema, make_engine, open_storage
@@ -47,6 +47,7 @@ class Backend:
     url: str
     engine: Engine
     storage: optuna.storages.RDBStorage
+    readers: TrialReaders = field(default_factory=TrialReaders)
 
 
 class Backends:
@@ -157,6 +158,10 @@ def require_write(
 WriteAccess = Depends(require_write)
 
 
+MAX_OFFSET = 10**9
+"""Largest ``offset`` accepted (a database cannot skip more rows than a 64-bit integer)."""
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a list: skip ``offset`` items, return at most ``limit``."""
@@ -167,7 +172,7 @@ class Page:
 
 def get_page(
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
     limit: Annotated[
         int | None, Query(ge=1, description="page size (at most the server's max_page_size)")
     ] = None,

@@ -20,6 +20,7 @@ to 404/409/503; the core library's ``ConfigError``/``DatasetError`` become 422.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -183,10 +184,13 @@ def _validation_items(request: Request, exc: RequestValidationError) -> list[Err
                     "invalid_json",
                     f"the request body is not valid JSON ({reason} at character {position}); "
                     "send a JSON object with Content-Type: application/json",
+                    field="body",
                 )
             )
             continue
         field = dotted_field(loc)
+        if field is None and loc[:1] == ("body",):
+            field = "body"  # the body as a whole (missing, or not an object)
         message = str(err.get("msg", "invalid value"))
         # Model validators raise ValueError/ConfigError; pydantic prefixes their text.
         message = message.removeprefix("Value error, ")
@@ -223,11 +227,34 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 413 and not isinstance(exc, BodyTooLarge):
         message = "the request body is too large; send a smaller body"
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        return error_response(_unparsable_body(exc))
     if isinstance(exc, BodyTooLarge):
         return error_response(
             ApiError(413, code, message, field=exc.field, allowed=f"<= {exc.limit} bytes")
         )
     return error_response(ApiError(exc.status_code, code, message, headers=headers))
+
+
+def _unparsable_body(exc: BaseException) -> ApiError:
+    """FastAPI's "error parsing the body": a full disk while a multipart upload is spooled
+    (507), or a body that is not UTF-8 JSON / well-formed form data (400, field ``body``)."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError):
+        full = cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        reason = "the server's disk is full" if full else f"the server cannot write ({cause})"
+        return ApiError(
+            507, "insufficient_storage",
+            f"the request body could not be received: {reason}; nothing was kept. Ask the "
+            "operator to free space for temporary files (TMPDIR) and the data directory",
+        )
+    detail = f" ({type(cause).__name__})" if cause is not None else ""
+    return ApiError(
+        400, "bad_request",
+        f"body: the request body could not be parsed{detail}; send UTF-8 JSON with "
+        "Content-Type: application/json (uploads: multipart/form-data)",
+        field="body",
+    )
 
 
 async def _on_service(request: Request, exc: Exception) -> JSONResponse:

@@ -6,29 +6,30 @@ service's own tables (``snk_*``) live in the same database. One engine per proce
 """
 
 from service.storage._claim import (
-    claim_path,
     claim_trial,
     db_lock,
     fail_trial,
     finish_trial,
     reap_stale_trials,
-    release_path,
+)
+from service.storage._comparisons import (
+    ComparisonRecord,
+    create_comparison,
+    delete_comparison,
+    get_comparison_record,
+    list_comparison_records,
 )
 from service.storage._engine import make_engine, normalise_url, open_storage, session_scope
+from service.storage._ownership import claim_path, release_path
 from service.storage._progress import Progress, study_progress, trial_state_counts
 from service.storage._records import (
     STUDY_STATUSES,
-    ComparisonRecord,
     StudyRecord,
     StudyStatus,
     cancel_study,
-    create_comparison,
     create_study_record,
-    delete_comparison,
     delete_study,
-    get_comparison_record,
     get_study_record,
-    list_comparison_records,
     list_study_records,
     runnable_study_records,
     set_study_status,

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from service.storage._engine import retry_callback, session_scope, sqlite_path
+from service.storage._engine import retry_callback, sqlite_path
 from service.storage._progress import trial_state_counts
 from service.storage._records import StudyRecord, set_study_status
 from service.storage._schema import StudyRow
@@ -47,13 +47,11 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_NAMESPACE",
     "MAX_EXTRA_FAILURES",
-    "claim_path",
     "claim_trial",
     "db_lock",
     "fail_trial",
     "finish_trial",
     "reap_stale_trials",
-    "release_path",
 ]
 
 _log = logging.getLogger(__name__)
@@ -131,15 +129,15 @@ def _status(engine: Engine, record: StudyRecord) -> str | None:
         ).scalar()
 
 
-def _fail_stale(study: optuna.Study, *, retry: bool = True) -> None:
+def _fail_stale(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, *, retry: bool = True
+) -> None:
     """Fail RUNNING trials without a recent heartbeat; ``retry`` enqueues their copies."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if retry:
             optuna.storages.fail_stale_trials(study)
             return
-        storage = study._storage
-        assert isinstance(storage, optuna.storages.RDBStorage)
         for trial_id in storage._get_stale_trial_ids(study._study_id):
             try:
                 storage.set_trial_user_attr(trial_id, "failure_reason", "heartbeat lost")
@@ -191,7 +189,7 @@ def claim_trial(
     with db_lock(engine, key=study._study_id):
         if _status(engine, record) not in ("queued", "running"):
             return None
-        _fail_stale(study)
+        _fail_stale(study, storage)
         if _close_if_done(storage, engine, record, study):
             return None
         counts = trial_state_counts(storage, study._study_id)
@@ -276,52 +274,7 @@ def reap_stale_trials(
         return
     with db_lock(engine, key=study._study_id):
         runnable = _status(engine, record) in ("queued", "running")
-        _fail_stale(study, retry=runnable)
+        _fail_stale(study, storage, retry=runnable)
         if runnable:
             _close_if_done(storage, engine, record, study)
 
-
-def claim_path(
-    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, worker_id: str,
-    *, stale_after_s: float,
-) -> optuna.Study | None:
-    """Make ``worker_id`` the owner of a ``lambda_path`` study (one training, one worker).
-
-    A study owned by another worker whose heartbeat is fresher than ``stale_after_s`` is
-    left alone. When the previous owner is gone (crash, SIGTERM) the path is taken over:
-    ``run_lambda_path`` keeps the steps already stored (each one a finished trial) and
-    trains only the missing ones, so the study still ends with exactly ``n_trials``.
-
-    Returns:
-        The study to run ``run_lambda_path`` on, or None.
-    """
-    from service.storage._schema import WorkerRow, utcnow
-
-    study = _study(storage, record)
-    if study is None:
-        return None
-    with db_lock(engine, key=study._study_id), session_scope(engine) as session:
-        row = session.get(StudyRow, record.id)
-        if row is None or row.status not in ("queued", "running"):
-            return None
-        if row.owner not in (None, worker_id):
-            owner = session.get(WorkerRow, row.owner)
-            if owner is not None and (utcnow() - owner.last_seen).total_seconds() < stale_after_s:
-                return None
-        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            try:
-                storage.set_trial_user_attr(frozen._trial_id, "failure_reason", "λ path owner lost")
-                storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                pass
-        row.owner, row.status = worker_id, "running"
-        study.set_user_attr("status", "running")
-    return study
-
-
-def release_path(engine: Engine, record: StudyRecord, worker_id: str) -> None:
-    """Drop ``worker_id``'s ownership of a ``lambda_path`` study."""
-    with session_scope(engine) as session:
-        row = session.get(StudyRow, record.id)
-        if row is not None and row.owner == worker_id:
-            row.owner = None

@@ -1,4 +1,4 @@
-"""Studies and comparisons: the service's rows beside their Optuna studies.
+"""Studies: the service's rows beside their Optuna studies.
 
 A study exists for the API and the workers once its ``snk_studies`` row is
 committed; the Optuna study is created first and deleted again if the row cannot
@@ -21,24 +21,19 @@ from sqlalchemy.engine import Engine
 
 from service.errors import ConflictError, NotFoundError
 from service.storage._engine import session_scope
-from service.storage._schema import ComparisonRow, StudyRow, utcnow
+from service.storage._schema import StudyRow, utcnow
 
 if TYPE_CHECKING:
     from studies.spec import StudySpec
 
 __all__ = [
     "STUDY_STATUSES",
-    "ComparisonRecord",
     "StudyRecord",
     "StudyStatus",
     "cancel_study",
-    "create_comparison",
     "create_study_record",
-    "delete_comparison",
     "delete_study",
-    "get_comparison_record",
     "get_study_record",
-    "list_comparison_records",
     "list_study_records",
     "runnable_study_records",
     "set_study_status",
@@ -80,18 +75,6 @@ class StudyRecord:
     spec: dict[str, Any] = field(repr=False)
     finished_at: datetime | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class ComparisonRecord:
-    """A λ study and a width study run on one spec."""
-
-    id: str
-    name: str
-    lambda_study_id: str
-    width_study_id: str
-    created_at: datetime
-    spec: dict[str, Any] = field(repr=False)
 
 
 def _record(row: StudyRow) -> StudyRecord:
@@ -181,42 +164,6 @@ def create_study_record(
     return _record(row)
 
 
-def create_comparison(
-    storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any]
-) -> ComparisonRecord:
-    """Create a λ study and a width study on one spec, all or nothing.
-
-    The λ side keeps ``search.kind`` when it is ``lambda_path``, else uses ``lambda``;
-    the width side uses ``width``. Both share every other field (dataset, architecture,
-    training, budget, seed).
-
-    Raises:
-        ConfigError: the spec is invalid.
-        StorageUnavailableError: the database failed; nothing was created.
-    """
-    spec = _as_spec(spec)
-    lam_kind = "lambda_path" if spec.search.kind == "lambda_path" else "lambda"
-    cid = _new_id()
-    created: list[str] = []
-    try:
-        lam_row = _new_row(_with_kind(spec, lam_kind), storage, _new_id(), cid, created)
-        width_row = _new_row(_with_kind(spec, "width"), storage, _new_id(), cid, created)
-        comparison = ComparisonRow(
-            id=cid, name=spec.name, spec=spec.model_dump(mode="json"), created_at=utcnow(),
-        )
-        with session_scope(engine) as session:
-            session.add(comparison)
-            session.flush()  # the study rows reference it
-            session.add_all([lam_row, width_row])
-    except BaseException:
-        _undo(storage, created)
-        raise
-    return ComparisonRecord(
-        id=cid, name=comparison.name, lambda_study_id=lam_row.id, width_study_id=width_row.id,
-        created_at=comparison.created_at, spec=dict(comparison.spec),
-    )
-
-
 def get_study_record(engine: Engine, id: str) -> StudyRecord:
     """The study with public id ``id``. Raises :class:`NotFoundError` when there is none."""
     with session_scope(engine) as session:
@@ -286,14 +233,20 @@ def set_study_status(
     return record
 
 
-def cancel_study(engine: Engine, id: str) -> StudyRecord:
+def cancel_study(
+    engine: Engine, id: str, *, storage: optuna.storages.BaseStorage | None = None
+) -> StudyRecord:
     """Cancel a queued or running study: no new trial starts, running ones stop at
     their next epoch. Cancelling a finished or cancelled study changes nothing.
+
+    Args:
+        storage: When given, the Optuna study's ``status`` attr is updated at once
+            (otherwise the worker that stops the running trial updates it).
 
     Raises:
         NotFoundError: no study has this id.
     """
-    return set_study_status(None, engine, id, "cancelled")
+    return set_study_status(storage, engine, id, "cancelled")
 
 
 def delete_study(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> None:
@@ -316,54 +269,3 @@ def delete_study(storage: optuna.storages.BaseStorage, engine: Engine, id: str) 
         session.delete(row)
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=study_name, storage=storage)
-
-
-def _comparison(row: ComparisonRow, studies: list[StudyRow]) -> ComparisonRecord:
-    by_kind = {s.kind: s.id for s in studies}
-    return ComparisonRecord(
-        id=row.id, name=row.name,
-        lambda_study_id=by_kind.get("lambda", by_kind.get("lambda_path", "")),
-        width_study_id=by_kind.get("width", ""), created_at=row.created_at, spec=dict(row.spec),
-    )
-
-
-def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
-    """The comparison with public id ``id``. Raises :class:`NotFoundError`."""
-    with session_scope(engine) as session:
-        row = session.get(ComparisonRow, id)
-        if row is None:
-            raise NotFoundError("comparison", id)
-        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
-        return _comparison(row, list(studies))
-
-
-def list_comparison_records(
-    engine: Engine, *, offset: int = 0, limit: int = 50
-) -> list[ComparisonRecord]:
-    """Comparisons, newest first."""
-    with session_scope(engine) as session:
-        rows = session.scalars(
-            select(ComparisonRow).order_by(ComparisonRow.created_at.desc(), ComparisonRow.id)
-            .offset(offset).limit(limit)
-        ).all()
-        studies = session.scalars(
-            select(StudyRow).where(StudyRow.comparison_id.in_([r.id for r in rows]))
-        ).all()
-        return [_comparison(r, [s for s in studies if s.comparison_id == r.id]) for r in rows]
-
-
-def delete_comparison(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> None:
-    """Delete a comparison and both of its studies. Raises :class:`NotFoundError`."""
-    with session_scope(engine) as session:
-        row = session.get(ComparisonRow, id)
-        if row is None:
-            raise NotFoundError("comparison", id)
-        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
-        names = [s.study_name for s in studies]
-        for s in studies:
-            session.delete(s)
-        session.flush()
-        session.delete(row)
-    for name in names:
-        with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=name, storage=storage)

@@ -10,18 +10,21 @@ use). A trial whose heartbeat stops (``kill -9``, power loss) is failed after
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from sqlalchemy import text
 
+from service.errors import NotFoundError
 from service.settings import Settings
 from service.storage import (
     StudyRecord,
@@ -34,9 +37,11 @@ from service.storage import (
     open_storage,
     record_worker_heartbeat,
     runnable_study_records,
+    set_study_status,
 )
 from service.worker._path import run_path
 from service.worker._pool import PARENT_PID_ENV
+from shrinknets_core.errors import ShrinkNetsError
 
 __all__ = ["REASON_CANCELLED", "REASON_STOPPED", "Worker"]
 
@@ -44,6 +49,7 @@ _log = logging.getLogger(__name__)
 
 REASON_CANCELLED = "cancelled"
 REASON_STOPPED = "worker stopped"
+_ERROR_BACKOFF_S = 5.0
 
 
 class Worker:
@@ -106,7 +112,13 @@ class Worker:
                 if self._orphaned():
                     _log.warning("the process that started this worker is gone; stopping")
                     break
-                if not self._step():
+                try:
+                    worked = self._step()
+                except Exception:  # database down or unreachable: keep the process alive
+                    _log.exception("worker step failed; retrying in %.0f s", _ERROR_BACKOFF_S)
+                    self.stop_event.wait(_ERROR_BACKOFF_S)
+                    continue
+                if not worked:
                     self.stop_event.wait(self.settings.worker_poll_s)
         finally:
             self._beat_stop.set()
@@ -131,7 +143,13 @@ class Worker:
                 if run_path(self, record):
                     return True
                 continue
-            trial = claim_trial(self.storage, self.engine, record)
+            try:
+                trial = claim_trial(self.storage, self.engine, record)
+            except ShrinkNetsError as e:  # e.g. a stored spec this version cannot load
+                _log.error("study %s cannot run: %s", record.study_name, e)
+                set_study_status(self.storage, self.engine, record.id, "finished",
+                                 error=f"cannot run this study: {e}")
+                continue
             if trial is None:
                 continue
             self._run_trial(record, trial)
@@ -146,7 +164,7 @@ class Worker:
             ).scalar()
         return None if status is None else str(status)
 
-    def epoch_check(self, record: StudyRecord) -> Any:
+    def epoch_check(self, record: StudyRecord) -> Callable[[Any], None]:
         """The ``on_epoch`` callback: raise ``StopTraining`` on SIGTERM or cancellation."""
         from shrinknets_core.errors import StopTraining
 
@@ -158,6 +176,11 @@ class Worker:
 
         return on_epoch
 
+    def _mirror_cancel(self, record: StudyRecord) -> None:
+        """Copy ``cancelled`` into the Optuna study's ``status`` attr (for ``optuna studies``)."""
+        with contextlib.suppress(NotFoundError):  # deleted rather than cancelled
+            set_study_status(self.storage, self.engine, record.id, "cancelled")
+
     def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
         from studies.execute import TrialStopped, run_trial
         from studies.spec import load_spec
@@ -168,10 +191,16 @@ class Worker:
         try:
             values = run_trial(trial.study, trial, load_spec(record.spec), device=self.device,
                                on_epoch=self.epoch_check(record))
+            told = finish_trial(self.storage, self.engine, record, trial, values=values)
+            _log.info("study %s trial %d: %s in %.1f s", record.study_name, trial.number,
+                      "complete" if told else "dropped (failed by heartbeat meanwhile)",
+                      time.monotonic() - started)
         except TrialStopped:
             reason = REASON_STOPPED if self.stop_event.is_set() else REASON_CANCELLED
             fail_trial(self.storage, self.engine, record, trial, reason=reason,
                        retry=reason == REASON_STOPPED)
+            if reason == REASON_CANCELLED:
+                self._mirror_cancel(record)
             _log.info("study %s trial %d: %s", record.study_name, trial.number, reason)
         except optuna.TrialPruned:
             finish_trial(self.storage, self.engine, record, trial, state=TrialState.PRUNED)
@@ -179,11 +208,6 @@ class Worker:
             _log.exception("study %s trial %d failed", record.study_name, trial.number)
             fail_trial(self.storage, self.engine, record, trial,
                        reason=f"{type(e).__name__}: {e}", retry=False)
-        else:
-            told = finish_trial(self.storage, self.engine, record, trial, values=values)
-            _log.info("study %s trial %d: %s in %.1f s", record.study_name, trial.number,
-                      "complete" if told else "dropped (failed by heartbeat meanwhile)",
-                      time.monotonic() - started)
         finally:
             self._current = None
             self.trials_run += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Run trials of queued studies.")
     add_worker_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
+    level = os.environ.get("SHRINKNETS_LOG_LEVEL", "info").upper()
+    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s [worker %(process)d] %(message)s")
     return run_from_args(args)

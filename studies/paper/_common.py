@@ -23,9 +23,11 @@ __all__ = [
     "PRESETS",
     "PaperDataset",
     "Preset",
+    "check_datasets",
     "check_preset",
     "load_paper_dataset",
     "progress",
+    "require",
     "subsample",
 ]
 
@@ -67,6 +69,30 @@ PAPER_DATASETS: dict[str, PaperDataset] = {
         "partial stand-in for gsadd: 8 of the 10 gas-drift batches", "classification",
     ),
 }
+
+
+def require(config: object, field: str, ok: bool, allowed: str) -> None:
+    """Raise a ``ConfigError`` naming ``config.field``, its value and what is allowed.
+
+    Raises:
+        ConfigError: when ``ok`` is False.
+    """
+    if not ok:
+        value = getattr(config, field)
+        raise ConfigError(
+            f"{type(config).__name__}.{field}={value!r} is invalid; it must be {allowed}"
+        )
+
+
+def check_datasets(config: object, names: tuple[str, ...], task: str | None = None) -> None:
+    """Check that every name is a paper dataset (of ``task``, when given).
+
+    Raises:
+        ConfigError: naming the field, the bad name and the allowed names.
+    """
+    allowed = [k for k, v in PAPER_DATASETS.items() if task is None or v.task == task]
+    require(config, "datasets", bool(names) and all(n in allowed for n in names),
+            f"a non-empty list of {allowed}")
 
 
 def check_preset(preset: str) -> Preset:

@@ -76,7 +76,12 @@ def run_experiment(
     if overrides:
         config = replace(config, **overrides)
     summary = runner(out, config, progress_bar=progress_bar, png=png)
+    # record how the config was chosen next to it, so summary.json says how to rerun it
     summary["preset"] = preset
+    summary["overrides"] = {k: list(v) if isinstance(v, tuple) else v
+                            for k, v in (overrides or {}).items()}
+    path = Path(out) / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     return summary
 
 
@@ -125,6 +130,14 @@ def _run(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
     user_files = tuple((k, str(v)) for k, v in (("scm1d", args.scm1d),
                                                  ("gina_prior2", args.gina_prior2)) if v)
+    all_fields = {f.name for n in names for f in fields(EXPERIMENTS[n][0])}
+    for item in args.overrides:
+        key = item.partition("=")[0]
+        if key not in all_fields:
+            raise ConfigError(
+                f"--set {key}=...: no field {key!r} in the config of {', '.join(names)}; "
+                f"use one of {sorted(all_fields)}"
+            )
     for name in names:
         config_cls = EXPERIMENTS[name][0]
         overrides: dict[str, Any] = {}

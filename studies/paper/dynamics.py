@@ -22,7 +22,7 @@ from shrinknets_core.datasets import Dataset, load_dataset
 from shrinknets_core.models import ModelSpec, build_model
 from shrinknets_core.trainer import TrainConfig, Trainer
 
-from ._common import Preset, check_preset, progress
+from ._common import Preset, check_preset, progress, require
 from ._report import ReportWriter
 
 __all__ = ["DynamicsConfig", "run_dynamics"]
@@ -44,7 +44,7 @@ class DynamicsConfig:
     """
 
     dataset: str = "digits"
-    lams: tuple[float, ...] = (0.0, 1e-3, 3e-3, 1e-2, 3e-2)
+    lams: tuple[float, ...] = (0.0, 3e-3, 6e-3, 1e-2, 2e-2, 3e-2)
     epochs: int = 60
     batch_size: int = 64
     lr: float = 1e-3
@@ -55,6 +55,12 @@ class DynamicsConfig:
     cnn_channels: tuple[int, ...] = (32, 64)
     cnn_dense: tuple[int, ...] = (128,)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self, "lams", bool(self.lams) and min(self.lams) >= 0,
+                "a non-empty list of values >= 0")
+        require(self, "epochs", self.epochs >= 1, ">= 1")
+        require(self, "mlp_hidden", len(self.mlp_hidden) >= 1, "at least one width")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> DynamicsConfig:

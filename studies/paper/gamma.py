@@ -24,7 +24,14 @@ from shrinknets_core.datasets import Dataset
 from shrinknets_core.models import ModelSpec, build_model
 from shrinknets_core.trainer import TrainConfig, Trainer, TrainResult
 
-from ._common import Preset, check_preset, load_paper_dataset, progress
+from ._common import (
+    Preset,
+    check_datasets,
+    check_preset,
+    load_paper_dataset,
+    progress,
+    require,
+)
 from ._report import ReportWriter
 
 __all__ = ["GammaConfig", "gamma_values", "run_gamma"]
@@ -70,6 +77,13 @@ class GammaConfig:
     max_rows: int | None = None
     split_seed: int = 0
     user_files: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_datasets(self, self.datasets, task="regression")
+        for name in ("n_gammas", "repeats", "epochs", "batches_per_epoch"):
+            require(self, name, getattr(self, name) >= 1, ">= 1")
+        require(self, "lam", self.lam > 0, "> 0")
+        require(self, "lr", self.lr > 0, "> 0")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> GammaConfig:

@@ -23,7 +23,7 @@ from studies.execute import run_study
 from studies.plots import compute_figure, pareto_figure, size_space_figure
 from studies.spec import StudySpec, load_spec
 
-from ._common import Preset, check_preset
+from ._common import Preset, check_preset, require
 from ._report import ReportWriter
 
 __all__ = ["HyperoptConfig", "run_hyperopt"]
@@ -55,6 +55,10 @@ class HyperoptConfig:
     lam_max: float = 1e-1
     sampler: Literal["tpe", "random"] = "tpe"
     seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        require(self, "seeds", bool(self.seeds), "a non-empty list of seeds")
+        require(self, "n_trials", self.n_trials >= 1, ">= 1")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> HyperoptConfig:
@@ -123,7 +127,7 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
             "compute_lambda_to_reach_width": data["compute_a_to_reach_b"],
             "compute_width_to_reach_lambda": data["compute_b_to_reach_a"],
         })
-    assert first is not None  # seeds is never empty: validated by the CLI/preset
+    assert first is not None  # seeds is never empty: checked in __post_init__
     report.csv("hyperopt_trials", rows)
     title = f" ({config.dataset}, 2 hidden layers, max width {config.max_width}, seed " \
             f"{config.seeds[0]}; paper §6.4)"

@@ -29,7 +29,14 @@ from plotly.subplots import make_subplots
 from shrinknets_core.datasets import Dataset
 from shrinknets_core.metrics import normalise_losses, sparsity
 
-from ._common import Preset, check_preset, load_paper_dataset, progress
+from ._common import (
+    Preset,
+    check_datasets,
+    check_preset,
+    load_paper_dataset,
+    progress,
+    require,
+)
 from ._report import ReportWriter
 from ._single_layer import data_loss, fit_group_lasso, fit_shrinknet, group_lambda_max
 
@@ -73,6 +80,18 @@ class TradeoffConfig:
     max_rows: int | None = None
     seed: int = 0
     user_files: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_datasets(self, self.datasets)
+        require(self, "n_lambdas", self.n_lambdas >= 2, ">= 2")
+        for name in ("group_steps", "shrink_steps"):
+            require(self, name, getattr(self, name) >= 1, ">= 1")
+        for name in ("widen", "refine"):
+            require(self, name, getattr(self, name) >= 0, ">= 0")
+        for name in ("lr", "beta_lr"):
+            require(self, name, getattr(self, name) > 0, "> 0")
+        require(self, "lam2", self.lam2 >= 0, ">= 0")
+        require(self, "max_gap", 0 < self.max_gap <= 1, "in (0, 1]")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> TradeoffConfig:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,10 +79,25 @@ def _strategy(schema: Any, mode: schemathesis.GenerationMode, study: str,
     return st.one_of(strategies)
 
 
-@pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE,
-                                  schemathesis.GenerationMode.NEGATIVE])
+MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_fuzz_whole_schema(fuzz_app: tuple[FastAPI, str, str],
                            mode: schemathesis.GenerationMode) -> None:
+    fuzz(fuzz_app, mode, examples=EXAMPLES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_fuzz_whole_schema_soak(fuzz_app: tuple[FastAPI, str, str],
+                                mode: schemathesis.GenerationMode) -> None:
+    fuzz(fuzz_app, mode, examples=EXAMPLES * 12, derandomize=False)
+
+
+def fuzz(fuzz_app: tuple[FastAPI, str, str], mode: schemathesis.GenerationMode, *,
+         examples: int, derandomize: bool = True) -> None:
+    """Run ``examples`` generated requests of ``mode`` over every operation."""
     app, study, comparison = fuzz_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     seen: Counter[int] = Counter()
@@ -91,7 +105,7 @@ def test_fuzz_whole_schema(fuzz_app: tuple[FastAPI, str, str],
 
     problems: dict[str, str] = {}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=list(HealthCheck))
     @given(case=_strategy(schema, mode, study, comparison))
     def run(case: Any) -> None:
@@ -108,8 +122,4 @@ def test_fuzz_whole_schema(fuzz_app: tuple[FastAPI, str, str],
     print(f"{mode.value}: statuses {dict(seen)}; {len(operations)} operations")
     assert not problems, "\n\n".join(f"{k}\n{v}" for k, v in problems.items())
     assert len(operations) >= 10, operations
-    assert sum(seen.values()) >= EXAMPLES // 2
-
-
-def _unused(_: Path) -> None:
-    pass
+    assert sum(seen.values()) >= examples // 2

@@ -39,6 +39,7 @@ __all__ = [
     "fresh_pg_database",
     "procs",
     "service_env",
+    "terminate_all",
     "wait_for_http",
     "wait_for_port",
     "wait_until",
@@ -220,6 +221,14 @@ class ProcGroup:
     def close(self) -> None:
         for proc in reversed(self.started):
             proc.close()
+
+
+def terminate_all(procs: list[Proc], timeout: float = 60) -> list[int]:
+    """SIGTERM every process at once, then collect the exit codes (faster than one by one)."""
+    for proc in procs:
+        if proc.alive():
+            proc.popen.send_signal(signal.SIGTERM)
+    return [proc.wait(timeout) for proc in procs]
 
 
 @pytest.fixture

@@ -41,6 +41,8 @@ def test_unsafe_settings_are_refused() -> None:
         Settings(host="0.0.0.0").check_safe_to_serve()
     Settings(host="0.0.0.0", api_token="t").check_safe_to_serve()  # type: ignore[arg-type]
     Settings(host="::1").check_safe_to_serve()
+    with pytest.raises(UnsafeSettingsError):
+        Settings(host="0.0.0.0", api_token=" ").check_safe_to_serve()  # type: ignore[arg-type]
     assert is_loopback_host("localhost") and is_loopback_host("127.0.0.2")
     assert not is_loopback_host("10.0.0.1") and not is_loopback_host("example.org")
 

@@ -33,6 +33,7 @@ from service.storage import (
     live_workers,
     make_engine,
     open_storage,
+    reap_stale_trials,
     record_worker_heartbeat,
     session_scope,
     study_progress,
@@ -184,11 +185,20 @@ def test_stale_trial_is_failed_and_retried(backend: Any, tmp_path: Path) -> None
     assert (progress.complete, progress.failed) == (1, 1)
 
 
-def test_cancel_stops_claims(backend: Any, tmp_path: Path) -> None:
-    storage, engine, _ = backend
+def test_cancel_stops_claims_and_reaps_without_retry(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend  # heartbeat 1 s, grace 2 s
     record = create_study_record(storage, engine, tiny_spec(f"x {tmp_path.name}"))
-    assert cancel_study(engine, record.id).status == "cancelled"
+    orphan = claim_trial(storage, engine, record)
+    assert orphan is not None
+    assert cancel_study(engine, record.id, storage=storage).status == "cancelled"
+    assert optuna.load_study(study_name=record.study_name, storage=storage).user_attrs[
+        "status"] == "cancelled"
     assert claim_trial(storage, engine, record) is None
+    time.sleep(3.2)  # the orphan's worker is gone: its heartbeat stops
+    reap_stale_trials(storage, engine, record)
+    progress = study_progress(storage, record)
+    assert (progress.running, progress.failed, progress.waiting) == (0, 1, 0)
+    assert storage.get_trial(orphan._trial_id).user_attrs["failure_reason"] == "heartbeat lost"
     assert cancel_study(engine, record.id).status == "cancelled"
     with pytest.raises(NotFoundError):
         cancel_study(engine, "missing")

@@ -1,4 +1,4 @@
-"""Worker processes on real databases: exact budget, kill -9, SIGTERM, cancel, pool.
+"""Worker processes on real databases: exact budget, kill -9, SIGTERM, cancel, λ path.
 
 Every test starts real ``python -m service.worker`` subprocesses (heartbeat 1 s, grace
 3 s) on a fresh SQLite file or a fresh PostgreSQL database, and trains tiny ShrinkNets
@@ -13,7 +13,13 @@ from typing import Any
 
 import optuna
 import pytest
-from _procs import ProcGroup, fresh_pg_database, procs, service_env, wait_until
+from _procs import (
+    ProcGroup,
+    fresh_pg_database,
+    procs,
+    service_env,
+    wait_until,
+)
 from optuna.trial import TrialState
 
 from service.storage import (
@@ -77,25 +83,31 @@ class Db:
 
 def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
                                                tmp_path: Path) -> None:
+    """``worker --concurrency 2`` runs two supervised worker processes; three studies
+    (one a λ path, owned by one process) end with exactly their budgets."""
     db = Db(db_url)
     a = db.create("budget a", n_trials=4, epochs=2)
     b = db.create("budget b", n_trials=3, epochs=1)
-    env = service_env(db_url, tmp_path)
-    workers = [procs.worker(db_url, env=env), procs.worker(db_url, env=env, device="cuda:7")]
-    wait_until(lambda: db.status(a) == db.status(b) == "finished", timeout=90,
-               message="both studies finished", procs=workers)
+    path = db.create("path", n_trials=3, epochs=1, kind="lambda_path")
+    pool = procs.worker(db_url, env=service_env(db_url, tmp_path), device="cuda:7",
+                        concurrency=2)
+    wait_until(lambda: {db.status(r) for r in (a, b, path)} == {"finished"}, timeout=90,
+               message="every study finished", procs=[pool])
     for record, n in ((a, 4), (b, 3)):
         progress = study_progress(db.storage, record)
         assert (progress.complete, progress.running, progress.waiting) == (n, 0, 0)
         assert len(db.trials(record)) == n + progress.failed
         assert all(len(t.user_attrs["history"]) == record.spec["training"]["epochs"]
                    for t in db.trials(record) if t.state == TrialState.COMPLETE)
-    assert "falling back to cpu" in workers[1].log(100_000)
-    for worker in workers:
-        assert "database is locked" not in worker.log(1_000_000)
-        assert "Traceback" not in worker.log(1_000_000)
-    assert len(live_workers(db.engine, within_s=30)) == 2
-    assert [w.terminate() for w in workers] == [0, 0]
+    steps = db.trials(path)
+    assert [t.state for t in steps] == [TrialState.COMPLETE] * 3
+    assert sorted(t.user_attrs["path_step"] for t in steps) == [0, 1, 2]
+    assert get_study_record(db.engine, path.id).error is None
+    log = pool.log(1_000_000)
+    assert len(live_workers(db.engine, within_s=30)) == 2, log
+    assert log.count("falling back to cpu") == 2, log
+    assert "database is locked" not in log and "Traceback" not in log, log
+    assert pool.terminate() == 0
     assert live_workers(db.engine, within_s=30) == []
 
 
@@ -105,12 +117,20 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(
     db = Db(db_url)
     record = db.create("kill9", n_trials=2, epochs=12, batch_size=32)
     env = service_env(db_url, tmp_path)
-    victim = procs.worker(db_url, env=env)
-    running = wait_until(lambda: db.training(record), timeout=60,
-                         message="a trial in training", procs=[victim])
-    killed = running[0]  # type: ignore[index]
+    workers = [procs.worker(db_url, env=env), procs.worker(db_url, env=env)]
+
+    def victim_trial() -> tuple[Any, optuna.trial.FrozenTrial] | None:
+        by_pid = {w.pid: w.trial_number for w in live_workers(db.engine, within_s=30)}
+        for worker in workers:
+            for trial in db.training(record):
+                if by_pid.get(worker.pid) == trial.number:
+                    return worker, trial
+        return None
+
+    victim, killed = wait_until(victim_trial, timeout=60, message="a trial in training",  # type: ignore[misc]
+                                procs=workers)
     victim.kill9()
-    survivor = procs.worker(db_url, env=env)
+    survivor = next(w for w in workers if w is not victim)
     wait_until(lambda: db.status(record) == "finished", timeout=120,
                message="the study to finish after the kill", procs=[survivor])
     trials = db.trials(record)
@@ -140,6 +160,8 @@ def test_cancel_then_sigterm(procs: ProcGroup, tmp_path: Path) -> None:
         (TrialState.FAIL, "cancelled")]
     assert 0 < len(trials[0].user_attrs["history"]) < 500
     assert db.status(first) == "cancelled"
+    study = optuna.load_study(study_name=first.study_name, storage=db.storage)
+    assert study.user_attrs["status"] == "cancelled", "optuna studies shows the cancel"
 
     second = db.create("stop me", **long)
     wait_until(lambda: db.training(second), timeout=60, message="training", procs=[worker])
@@ -149,24 +171,4 @@ def test_cancel_then_sigterm(procs: ProcGroup, tmp_path: Path) -> None:
     assert (progress.failed, progress.waiting, progress.running) == (1, 1, 0)
     stopped = next(t for t in db.trials(second) if t.state == TrialState.FAIL)
     assert stopped.user_attrs["failure_reason"] == "worker stopped"
-    assert live_workers(db.engine, within_s=60) == []
-
-
-def test_concurrency_pool_runs_trials_and_a_lambda_path(procs: ProcGroup, tmp_path: Path) -> None:
-    """``--concurrency 2`` supervises two worker processes; a λ path is run by one of them."""
-    url = f"sqlite:///{tmp_path / 'service.db'}"
-    db = Db(url)
-    trials = db.create("pool", n_trials=3, epochs=1)
-    path = db.create("path", n_trials=3, epochs=1, kind="lambda_path")
-    pool = procs.worker(url, env=service_env(url, tmp_path), concurrency=2)
-    wait_until(lambda: len(live_workers(db.engine, within_s=30)) == 2, timeout=60,
-               message="two worker processes", procs=[pool])
-    wait_until(lambda: db.status(trials) == db.status(path) == "finished", timeout=60,
-               message="both studies finished", procs=[pool])
-    assert study_progress(db.storage, trials).complete == 3
-    steps = db.trials(path)
-    assert [t.state for t in steps] == [TrialState.COMPLETE] * 3
-    assert sorted(t.user_attrs["path_step"] for t in steps) == [0, 1, 2]
-    assert get_study_record(db.engine, path.id).error is None
-    assert pool.terminate() == 0
     assert live_workers(db.engine, within_s=60) == []

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from shrinknets_core.datasets import load_dataset
+from shrinknets_core.errors import ConfigError
 from studies.paper import (
     DynamicsConfig,
     GammaConfig,
@@ -219,12 +220,14 @@ def test_cli_runs_one_dataset_with_overrides(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [d["paper_name"] for d in summary["datasets"]] == ["oes97"]
     assert summary["config"]["n_lambdas"] == 3
+    assert summary["preset"] == "quick"
+    assert summary["overrides"] == {"datasets": ["oes97"], "n_lambdas": 3}
 
 
 def test_cli_rejects_unknown_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["gamma", "--out", str(tmp_path), "--quick", "--set", "repeets=3"])
     assert code == 2
-    assert "has no field 'repeets'" in capsys.readouterr().err
+    assert "no field 'repeets'" in capsys.readouterr().err
 
 
 def test_png_export_when_an_exporter_works(tmp_path: Path) -> None:
@@ -235,3 +238,12 @@ def test_png_export_when_an_exporter_works(tmp_path: Path) -> None:
     else:
         assert report.png_note and not (tmp_path / "fig.png").exists()
     assert (tmp_path / "fig.html").exists()
+
+
+def test_configs_name_the_bad_field() -> None:
+    with pytest.raises(ConfigError, match=r"TradeoffConfig\.n_lambdas=1 is invalid; .* >= 2"):
+        TradeoffConfig(n_lambdas=1)
+    with pytest.raises(ConfigError, match=r"GammaConfig\.datasets=\('gsadd',\)"):
+        GammaConfig(datasets=("gsadd",))  # γ runs on the regression datasets only
+    with pytest.raises(ConfigError, match=r"HyperoptConfig\.seeds=\(\)"):
+        HyperoptConfig(seeds=())

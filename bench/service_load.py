@@ -1,0 +1,436 @@
+"""Benchmark (not a test): the service under load, and what a worker costs around training.
+
+Three measurements, all on this machine, loopback only, every loop bounded:
+
+1. **API load** — a temporary SQLite storage with 10,000 trials across 20 studies (half
+   λ searches, half width searches, two objectives; 15 finished, 5 running). The trials are
+   copies of real trials (a tiny digits MLP trained once per kind) with their parameters,
+   objective values and per-epoch histories varied, inserted through Optuna's storage API
+   (Optuna's table models in one transaction per study: ``study.add_trials`` takes ~60 ms a
+   trial). The real API (``uvicorn --factory service.app:create_app``) runs
+   in a subprocess; 50 concurrent clients (``httpx`` async, keep-alive) request for 60 s
+   (``--quick``: 10 s) a mix of the list, study, trials-page and plot routes, each client
+   sending its next request as soon as the last one is answered (closed loop, no think
+   time: the worst case for 50 users). Latency percentiles are per route and overall;
+   an error is any answer other than 200 or a failed request.
+2. **Worker throughput** — ``python -m service.worker`` processes (one torch thread each) on
+   a fresh SQLite study of tiny trials, first 1 worker, then 2: trials per minute from the
+   trials' own start/complete timestamps (process start-up excluded); speedup = 2-worker
+   rate / 1-worker rate.
+3. **Worker overhead** — one worker runs trials of about 5 s of training; overhead is the
+   share of a trial's wall time (Optuna's ``datetime_start`` → ``datetime_complete``, i.e.
+   claim to told) not spent in ``Trainer.fit`` (the trial's ``wall_time_s`` attribute).
+   Each worker process first runs a short warm-up study (its one-off imports, e.g.
+   ``torch._dynamo`` on the first optimizer, take seconds), so the measured trials are the
+   steady state.
+
+Targets (issue 7): p99 < 100 ms for the study and trials-page routes at 10k trials, 0
+errors, overhead < 5 % of a 5-second trial, two-worker speedup ≥ 1.7 on 2 cores.
+Other processes on the machine skew every number here; the lines before the last say
+what ran. The last line is JSON.
+
+Usage: ``python bench/service_load.py [--quick] [--seconds S] [--clients N] [--skip-workers]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+ROUTES = ("list", "study", "trials", "plot")
+PLOTS = ("size-space", "pareto", "compute", "widths")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10 s of load, fewer worker trials")
+    ap.add_argument("--seconds", type=float, default=None, help="load duration (default 60)")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--studies", type=int, default=20)
+    ap.add_argument("--trials", type=int, default=10_000, help="trials over all studies")
+    ap.add_argument("--skip-workers", action="store_true", help="API load only")
+    ap.add_argument("--skip-load", action="store_true", help="worker numbers only")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.seconds is None:
+        args.seconds = 10.0 if args.quick else 60.0
+    return args
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+            "SHRINKNETS_WORKER_THREADS": "1", "SHRINKNETS_WORKER_POLL_S": "0.2", **extra}
+
+
+def _spec(name: str, kind: str, *, n_trials: int, epochs: int, width: int,
+          batch: int = 64) -> dict[str, Any]:
+    return {
+        "name": name, "dataset": {"name": "digits"},
+        "architecture": {"kind": "mlp", "depth": 2, "max_width": width},
+        "training": {"epochs": epochs, "batch_size": batch, "device": "cpu"},
+        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random", "seed": 0,
+                   "objectives": ["val_loss", "params"]},
+    }
+
+
+# -- 1. a storage with 10,000 trials -------------------------------------------------------
+def _templates() -> dict[str, Any]:
+    """One real trained trial per kind (a FrozenTrial) to copy from."""
+    import optuna
+    import torch
+
+    from studies.execute import ask_trial, create_study, run_trial
+    from studies.spec import load_spec
+
+    torch.set_num_threads(1)
+    out = {}
+    for kind in ("lambda", "width"):
+        spec = load_spec(_spec("template", kind, n_trials=1, epochs=10, width=32))
+        study = create_study(spec, optuna.storages.InMemoryStorage(), study_name=kind)
+        trial = ask_trial(study, spec)
+        study.tell(trial, run_trial(study, trial, spec, device="cpu"))
+        out[kind] = study.trials[0]
+    return out
+
+
+def _copy(template: Any, rng: random.Random) -> Any:
+    import optuna
+
+    params = {}
+    for name, dist in template.distributions.items():
+        if isinstance(dist, optuna.distributions.FloatDistribution):
+            params[name] = 10 ** rng.uniform(*[float(__import__("math").log10(b))
+                                                for b in (dist.low, dist.high)])
+        else:
+            params[name] = rng.randint(dist.low, dist.high)
+    attrs = dict(template.user_attrs)
+    loss = template.values[0] * rng.uniform(0.5, 3.0)
+    size = int(template.values[1] * rng.uniform(0.2, 2.0)) + 1
+    attrs.update(val_loss=loss, params=size,
+                 final_widths=[max(1, int(w * rng.uniform(0.2, 1.0)))
+                               for w in attrs["final_widths"]],
+                 history=[{**rec, "val_loss": rec["val_loss"] * rng.uniform(0.8, 1.2)}
+                          for rec in attrs["history"]])
+    if "lam" in params:
+        attrs["lam"] = params["lam"]
+    return optuna.trial.create_trial(
+        params=params, distributions=template.distributions, values=[loss, float(size)],
+        user_attrs=attrs, state=optuna.trial.TrialState.COMPLETE,
+    )
+
+
+def _bulk_add(storage: Any, study_name: str, trials: list[Any], rng: random.Random) -> None:
+    """Insert finished trials with Optuna's own table models, one transaction per study.
+
+    ``study.add_trials`` writes every attribute in its own statement (~60 ms a trial here,
+    ten minutes for 10,000), so the rows go in with ``executemany`` through the same models.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+    from sqlalchemy import func, insert, select
+
+    study_id = storage.get_study_id_from_name(study_name)
+    rows: dict[Any, list[dict[str, Any]]] = {
+        models.TrialModel: [], models.TrialParamModel: [], models.TrialValueModel: [],
+        models.TrialUserAttributeModel: []}
+    with storage.engine.begin() as conn:
+        first = (conn.execute(select(func.max(models.TrialModel.trial_id))).scalar() or 0) + 1
+        clock = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=len(trials))
+        for number, trial in enumerate(trials):
+            tid = first + number
+            took = timedelta(seconds=rng.uniform(2, 30))
+            rows[models.TrialModel].append({
+                "trial_id": tid, "number": number, "study_id": study_id, "state": trial.state,
+                "datetime_start": clock, "datetime_complete": clock + took})
+            clock += took
+            for name, value in trial.params.items():
+                dist = trial.distributions[name]
+                rows[models.TrialParamModel].append({
+                    "trial_id": tid, "param_name": name,
+                    "param_value": dist.to_internal_repr(value),
+                    "distribution_json": distribution_to_json(dist)})
+            for objective, value in enumerate(trial.values):
+                stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                rows[models.TrialValueModel].append({
+                    "trial_id": tid, "objective": objective, "value": stored, "value_type": kind})
+            for key, value in trial.user_attrs.items():
+                rows[models.TrialUserAttributeModel].append({
+                    "trial_id": tid, "key": key, "value_json": json.dumps(value)})
+        for model, values in rows.items():
+            conn.execute(insert(model.__table__), values)
+
+
+def build_storage(url: str, *, studies: int, trials: int, seed: int) -> list[str]:
+    """Create ``studies`` studies holding ``trials`` trials in all; their public ids."""
+    import optuna
+
+    from service.storage import (
+        create_study_record,
+        init_schema,
+        make_engine,
+        open_storage,
+        set_study_status,
+    )
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = random.Random(seed)
+    templates = _templates()
+    storage = open_storage(url, heartbeat_interval=10, grace_period=60)
+    engine = make_engine(url)
+    init_schema(engine)
+    ids = []
+    per_study = trials // studies
+    for i in range(studies):
+        kind = "lambda" if i % 2 == 0 else "width"
+        record = create_study_record(
+            storage, engine, _spec(f"load {i:02d}", kind, n_trials=per_study, epochs=10,
+                                   width=32))
+        _bulk_add(storage, record.study_name,
+                  [_copy(templates[kind], rng) for _ in range(per_study)], rng)
+        set_study_status(storage, engine, record.id, "finished" if i < studies * 3 // 4
+                         else "running")
+        ids.append(record.id)
+    storage.engine.dispose()
+    engine.dispose()
+    return ids
+
+
+# -- the API under load ----------------------------------------------------------------------
+def start_api(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--no-access-log"],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            env=_env(SHRINKNETS_STORAGE_URL=url, SHRINKNETS_DATA_DIR=str(data_dir)))
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code in (200, 503):
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the API did not start within 120 s")
+
+
+def _request(rng: random.Random, ids: list[str], per_study: int) -> tuple[str, str]:
+    route = rng.choice(ROUTES)
+    sid = rng.choice(ids)
+    if route == "list":
+        return route, f"/api/v1/studies?offset={rng.randrange(0, 20, 5)}&limit=10"
+    if route == "study":
+        return route, f"/api/v1/studies/{sid}"
+    if route == "trials":
+        return route, f"/api/v1/studies/{sid}/trials?offset={rng.randrange(0, per_study, 50)}" \
+                      "&limit=50"
+    return route, f"/api/v1/studies/{sid}/plots/{rng.choice(PLOTS)}"
+
+
+async def _client(k: int, base: str, ids: list[str], per_study: int, end: float,
+                  latencies: dict[str, list[float]], errors: list[str]) -> None:
+    rng = random.Random(k)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        while time.monotonic() < end:
+            route, path = _request(rng, ids, per_study)
+            started = time.perf_counter()
+            try:
+                response = await client.get(path)
+                ok = response.status_code == 200
+                problem = f"{response.status_code} {path}: {response.text[:200]}"
+            except httpx.HTTPError as e:
+                ok, problem = False, f"{type(e).__name__} {path}: {e}"
+            latencies[route].append((time.perf_counter() - started) * 1000)
+            if not ok:
+                errors.append(problem)
+
+
+def run_load(base: str, ids: list[str], per_study: int, *, clients: int,
+             seconds: float) -> tuple[dict[str, list[float]], list[str]]:
+    latencies: dict[str, list[float]] = {r: [] for r in ROUTES}
+    errors: list[str] = []
+
+    async def main() -> None:
+        # One warm-up pass over every study and plot first: the first read of a study fills
+        # the process's trial cache and the first plot of a finished study is cached.
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            for sid in ids:
+                await client.get(f"/api/v1/studies/{sid}")
+                for name in PLOTS:
+                    await client.get(f"/api/v1/studies/{sid}/plots/{name}")
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(_client(k, base, ids, per_study, end, latencies, errors)
+                               for k in range(clients)))
+
+    asyncio.run(main())
+    return latencies, errors
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# -- 2 and 3. workers ------------------------------------------------------------------------
+def _run_workers(url: str, spec: dict[str, Any], n_workers: int, log_dir: Path,
+                 timeout: float) -> list[Any]:
+    """Run ``n_workers`` worker processes: first a warm-up study (two trials per worker, so
+    every process has paid its imports), then ``spec``; the complete trials of ``spec``."""
+    import optuna
+
+    from service.storage import (
+        create_study_record,
+        get_study_record,
+        init_schema,
+        make_engine,
+        open_storage,
+    )
+
+    storage = open_storage(url, heartbeat_interval=10, grace_period=60)
+    engine = make_engine(url)
+    init_schema(engine)
+    warm = dict(spec, name=f"{spec['name']} warm-up",
+                search={**spec["search"], "n_trials": 2 * n_workers})
+    warm["training"] = {**spec["training"], "epochs": 1}
+    procs = []
+    for i in range(n_workers):
+        with (log_dir / f"worker-{spec['name']}-{i}.log").open("wb") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "service.worker", "--storage", url, "--device", "cpu"],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_env()))
+    deadline = time.monotonic() + timeout
+    try:
+        for one in (warm, spec):
+            record = create_study_record(storage, engine, one)
+            while get_study_record(engine, record.id).status != "finished":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{n_workers} worker(s) did not finish in {timeout}s")
+                if any(p.poll() is not None for p in procs):
+                    raise RuntimeError(f"a worker exited; see {log_dir}")
+                time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    study = optuna.load_study(study_name=record.study_name, storage=storage)
+    return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def _trials_per_minute(trials: list[Any]) -> float:
+    start = min(t.datetime_start for t in trials)
+    end = max(t.datetime_complete for t in trials)
+    return 60.0 * len(trials) / (end - start).total_seconds()
+
+
+def worker_numbers(tmp: Path, *, quick: bool) -> dict[str, float]:
+    n_tiny = 12 if quick else 30  # ~0.5 s of training each
+    rates = {}
+    for n_workers in (1, 2):
+        url = f"sqlite:///{tmp / f'throughput-{n_workers}.db'}"
+        spec = _spec(f"throughput {n_workers}", "lambda", n_trials=n_tiny, epochs=8, width=32)
+        trials = _run_workers(url, spec, n_workers, tmp, timeout=600)
+        rates[n_workers] = _trials_per_minute(trials)
+        print(f"workers={n_workers}: {len(trials)} tiny trials, "
+              f"{rates[n_workers]:.1f} trials/min", flush=True)
+
+    n_long = 3 if quick else 5
+    url = f"sqlite:///{tmp / 'overhead.db'}"
+    spec = _spec("overhead", "lambda", n_trials=n_long, epochs=55, width=64, batch=32)
+    trials = sorted(_run_workers(url, spec, 1, tmp, timeout=900),
+                    key=lambda t: t.datetime_start)
+    shares = []
+    for i, t in enumerate(trials):
+        wall = (t.datetime_complete - t.datetime_start).total_seconds()
+        train = float(t.user_attrs["wall_time_s"])
+        share = 100.0 * (wall - train) / wall
+        shares.append(share)
+        print(f"overhead trial {i}: {wall:.2f} s claim→told, {train:.2f} s in Trainer.fit, "
+              f"{share:.1f} % outside training", flush=True)
+    return {
+        "trials_per_min_1_worker": round(rates[1], 1),
+        "two_worker_speedup": round(rates[2] / rates[1], 2),
+        "worker_overhead_pct": round(statistics.mean(shares), 2),
+    }
+
+
+def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Build the storage, start the API, run the clients; p50/p99 over all routes, errors."""
+    url = f"sqlite:///{tmp / 'load.db'}"
+    started = time.monotonic()
+    ids = build_storage(url, studies=args.studies, trials=args.trials, seed=args.seed)
+    print(f"storage built in {time.monotonic() - started:.1f} s", flush=True)
+    proc, base = start_api(url, tmp / "var", tmp / "api.log")
+    try:
+        latencies, errors = run_load(base, ids, args.trials // args.studies,
+                                     clients=args.clients, seconds=args.seconds)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for route in ROUTES:
+        values = latencies[route]
+        print(f"route {route:7s}: {len(values):6d} requests, p50 {_pct(values, 50):7.1f} ms, "
+              f"p99 {_pct(values, 99):7.1f} ms", flush=True)
+    every = [v for values in latencies.values() for v in values]
+    print(f"all routes: {len(every)} requests in {args.seconds:.0f} s "
+          f"({len(every) / args.seconds:.0f}/s), {len(errors)} errors", flush=True)
+    for problem in errors[:5]:
+        print(f"error: {problem}", flush=True)
+    return {"p50_ms": round(_pct(every, 50), 1), "p99_ms": round(_pct(every, 99), 1),
+            "errors": len(errors)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    print(f"config: {args.studies} studies, {args.trials} trials, {args.clients} clients for "
+          f"{args.seconds:.0f} s, cpus={os.cpu_count()}, load avg={os.getloadavg()[0]:.1f}",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="snk-load-") as tmpdir:
+        tmp = Path(tmpdir)
+        result: dict[str, Any] = {"p50_ms": None, "p99_ms": None, "errors": None}
+        if not args.skip_load:
+            result.update(api_numbers(args, tmp))
+        if args.skip_workers:
+            result.update(trials_per_min_1_worker=None, two_worker_speedup=None,
+                          worker_overhead_pct=None)
+        else:
+            result.update(worker_numbers(tmp, quick=args.quick))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
