@@ -59,6 +59,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--switch-init", default="uniform", choices=["ones", "uniform", "normal"])
     ap.add_argument("--dead-rule", default="sign_variance",
                     choices=["sign_variance", "magnitude", "none"])
+    ap.add_argument("--lam-scale", default="none", choices=["none", "grad"],
+                    help="β step: plain SGD (none) or normalised per layer (grad)")
+    ap.add_argument("--beta-max", type=float, default=None, help="box |β| ≤ beta_max")
+    ap.add_argument("--gamma", type=float, default=0.99, help="sign-variance γ")
     ap.add_argument("--every", type=int, default=5, help="remove every N optimizer steps")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1,
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lam=args.lam, beta_lr=args.beta_lr,
         dead_rule=args.dead_rule, removal_every_steps=args.every, device=args.device,
-        seed=args.seed,
+        seed=args.seed, lam_scale=args.lam_scale, beta_max=args.beta_max, gamma=args.gamma,
     )
     print(f"mnist_5k: {data.x_train.shape[0]} train rows, {data.x_test.shape[0]} test rows; "
           f"torch threads {torch.get_num_threads()}", flush=True)

@@ -18,18 +18,23 @@ zeros are kept. ``beta_max=None`` is the plain, unbounded step.
 The data gradient of β is tiny while the net is still untrained (~1e-4 per neuron for a
 fresh 2×256 MLP), so any λ large enough to matter killed every neuron in the first
 ~20 steps, before the weights learnt anything: a λ search saw all-dead nets or barely
-shrunk ones, nothing between. ``lam_scale="grad"`` makes the step scale-free per layer:
-with ``r_ℓ = sqrt(Σ_live g² / width₀_ℓ)`` the root-mean-square data gradient of layer ℓ's
-β in this batch over the width it was built with (removed neurons count as 0),
-``β ← soft(β − beta_lr·g/r_ℓ, beta_lr·λ)`` — prox-SGD with the per-layer step
-``beta_lr/r_ℓ`` and penalty ``λ·r_ℓ``. A neuron survives while its gradient holds at
-least λ times its layer's gradient scale, so λ (dimensionless, ~0.1…10) sets *how many*
-neurons are worth keeping whatever the loss's scale, and ``beta_lr`` is how far β moves
-per step. Dividing by the built width, not the live one, makes each λ a stable width: as
-a layer narrows, ``r_ℓ`` falls (fewer terms), so the price per survivor falls while its
-gradient grows; normalising over live neurons only, λ > 1 could never stop killing. Unlike Adam's per-parameter normalisation (DESIGN.md §1), one scale per
-layer keeps the neurons' relative gradients, so λ still controls size. The step uses only
-the current batch (no state), so a resumed run continues exactly.
+shrunk ones, nothing between. ``lam_scale="grad"`` makes the step scale-free per layer.
+With ``n`` live neurons of the ``width₀`` layer ℓ was built with and ``r_ℓ`` the
+root-mean-square data gradient of its live β in this batch::
+
+    β ← soft(β − beta_lr·g/r_ℓ, beta_lr·λ·sqrt(n/width₀))
+
+— prox-SGD with the per-layer step ``beta_lr/r_ℓ`` and penalty ``λ·r_ℓ·sqrt(n/width₀)``
+(λ times the layer's RMS gradient over its *built* width, dead neurons counting as 0).
+``beta_lr`` is how far β moves per step; λ is dimensionless (~0.1…10): a neuron survives
+while its gradient pulls harder than λ·sqrt(n/width₀) times its layer's typical gradient,
+so λ acts from the first steps whatever the loss's scale. The price per survivor falls as
+the layer narrows, so each λ has a stable width: normalising the threshold over live
+neurons only, λ > 1 could never stop killing; normalising the *step* over the built width
+too, the random kicks on the few survivors grew as ``sqrt(width₀/n)`` and knocked them to 0
+(measured: 1024 → 1 over 10 epochs). Unlike Adam's per-parameter normalisation (DESIGN.md
+§1), one scale per layer keeps the neurons' relative gradients, so λ still controls size.
+The step uses only the current batch (no state), so a resumed run continues exactly.
 ``lam_scale="none"`` is the plain step: threshold ``beta_lr·λ`` on the raw gradient.
 """
 
@@ -138,17 +143,19 @@ class BetaProx:
 
     @torch.no_grad()
     def step(self) -> None:
-        """β ← clip(soft(β − lr·∂L/∂β / r, lr·λ), ±beta_max); r = 1 or the layer's RMS grad."""
-        threshold = self.lr * self.lam
+        """β ← clip(soft(β − lr·g/r, lr·λ·s), ±beta_max); r = s = 1 unless lam_scale="grad"."""
+        threshold: float | torch.Tensor = self.lr * self.lam
         for sw, width0 in zip(self._switches, self._widths0, strict=True):
             beta, grad = sw.beta, sw.beta.grad
-            if grad is not None:
-                if self.lam_scale == "grad":  # tensors throughout: no device sync per step
-                    rms = ((grad * grad * sw.alive).sum() / width0).sqrt()
+            if self.lam_scale == "grad":  # tensors throughout: no device sync per step
+                live = sw.alive.sum().clamp(min=1)
+                threshold = (live / width0).sqrt() * (self.lr * self.lam)
+                if grad is not None:
+                    rms = ((grad * grad * sw.alive).sum() / live).sqrt()
                     beta.addcdiv_(grad, rms.clamp(min=_TINY), value=-self.lr)
-                else:
-                    beta.add_(grad, alpha=-self.lr)
-            if threshold > 0.0:
+            elif grad is not None:
+                beta.add_(grad, alpha=-self.lr)
+            if self.lam > 0.0:
                 beta.copy_(torch.sign(beta) * torch.clamp(beta.abs() - threshold, min=0.0))
             if self.beta_max is not None:
                 beta.clamp_(-self.beta_max, self.beta_max)

@@ -21,6 +21,7 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import optuna
 
@@ -31,7 +32,7 @@ from studies.spec import StudySpec
 __all__ = ["TrialPlan", "lam_distribution", "model_spec", "suggest", "train_config"]
 
 GAMMA_RANGE = (1e-4, 0.5)
-LAM_SCALE = "grad"  # λ trials: β step normalised per layer (see the module docstring)
+LAM_SCALE: Literal["grad"] = "grad"  # λ trials: β step normalised per layer (docstring)
 BETA_MAX = 1.0  # λ trials: |β| ≤ 1 (Prop. A.3: the scale moves into the weights)
 
 

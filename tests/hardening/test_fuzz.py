@@ -25,7 +25,7 @@ from service.app import create_app
 from service.settings import Settings
 
 #: Examples per mode over all operations together (keeps the test well under a minute).
-EXAMPLES = 250
+EXAMPLES = 400
 _TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
 #: 4xx codes about the request's content: their ``field`` must name what was wrong.
 _FIELD_CODES = {400, 413, 415, 422}
