@@ -38,7 +38,8 @@ class HyperoptConfig:
         max_width: Width both layers start at (λ search) and the width-search bound.
         n_trials: The trial budget of each search.
         epochs, batch_size, lr, lam2, beta_lr: Training, identical for both searches.
-        lam_min, lam_max: λ search range (log scale).
+        lam_min, lam_max: λ search range (log scale); None = the studies package's default
+            (its λ trials normalise the β step per layer, so λ is a dimensionless share).
         sampler: Optuna sampler of both searches.
         seeds: One λ study and one width study per seed.
     """
@@ -51,8 +52,8 @@ class HyperoptConfig:
     lr: float = 1e-3
     lam2: float = 1e-4
     beta_lr: float = 0.5
-    lam_min: float = 1e-4
-    lam_max: float = 1e-1
+    lam_min: float | None = None
+    lam_max: float | None = None
     sampler: Literal["tpe", "random"] = "tpe"
     seeds: tuple[int, ...] = (0, 1, 2)
 
@@ -73,6 +74,8 @@ class HyperoptConfig:
 
     def spec(self, kind: Literal["lambda", "width"], seed: int) -> StudySpec:
         """The study spec of one search (same everything but ``search.kind``)."""
+        lam_range = {k: v for k, v in (("lam_min", self.lam_min), ("lam_max", self.lam_max))
+                     if v is not None}
         return load_spec({
             "name": f"paper-hyperopt-{kind}-seed{seed}",
             "dataset": {"name": self.dataset},
@@ -80,8 +83,7 @@ class HyperoptConfig:
             "training": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                          "lam2": self.lam2, "beta_lr": self.beta_lr, "device": "cpu"},
             "search": {"kind": kind, "n_trials": self.n_trials, "sampler": self.sampler,
-                       "seed": seed, "objectives": ["val_loss", "params"],
-                       "lam_min": self.lam_min, "lam_max": self.lam_max},
+                       "seed": seed, "objectives": ["val_loss", "params"], **lam_range},
         })
 
 
@@ -143,6 +145,8 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
                        "heading); the size-space trajectory as λ decreases was planned, "
                        "never drawn",
         "config": asdict(config),
+        "lambda_range": [config.spec("lambda", 0).search.lam_min,
+                         config.spec("lambda", 0).search.lam_max],
         "storage": storage,
         "seeds": per_seed,
         "wall_time_s": time.perf_counter() - t0,

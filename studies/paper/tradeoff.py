@@ -102,7 +102,7 @@ class TradeoffConfig:
             base = replace(base, n_lambdas=4, group_steps=150, shrink_steps=150, widen=1,
                            refine=1, max_rows=300)
         elif name == "reduced":
-            base = replace(base, n_lambdas=8, group_steps=1200, shrink_steps=1200, widen=3,
+            base = replace(base, n_lambdas=8, group_steps=1200, shrink_steps=3000, widen=3,
                            refine=6)
         return replace(base, **overrides)
 
