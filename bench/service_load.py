@@ -11,7 +11,8 @@ Three measurements, all on this machine, loopback only, every loop bounded:
    in a subprocess; 50 concurrent clients (``httpx`` async, keep-alive) request for 60 s
    (``--quick``: 10 s) a mix of the list, study, trials-page and plot routes, each client
    sending its next request as soon as the last one is answered (closed loop, no think
-   time: the worst case for 50 users). Latency percentiles are per route and overall;
+   time: the worst case for 50 users; ``--think-ms`` adds a pause, e.g. 1000 for users whose
+   dashboards poll every second). Latency percentiles are per route and overall;
    an error is any answer other than 200 or a failed request.
 2. **Worker throughput** — ``python -m service.worker`` processes (one torch thread each) on
    a fresh SQLite study of tiny trials, first 1 worker, then 2: trials per minute from the
@@ -26,8 +27,11 @@ Three measurements, all on this machine, loopback only, every loop bounded:
 
 Targets (issue 7): p99 < 100 ms for the study and trials-page routes at 10k trials, 0
 errors, overhead < 5 % of a 5-second trial, two-worker speedup ≥ 1.7 on 2 cores.
-Other processes on the machine skew every number here; the lines before the last say
-what ran. The last line is JSON.
+Other processes on the machine skew every number here; the first line prints the load
+average. The API and every worker run in their own session (``start_new_session``), as
+separate services do: Linux's autogroup scheduling gives each session one fair share of
+the CPUs, so processes sharing this script's session would share one share, and on a busy
+machine two workers could never outpace one. The last line is JSON.
 
 Usage: ``python bench/service_load.py [--quick] [--seconds S] [--clients N] [--skip-workers]``
 """
@@ -60,6 +64,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="10 s of load, fewer worker trials")
     ap.add_argument("--seconds", type=float, default=None, help="load duration (default 60)")
     ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--think-ms", type=float, default=0.0,
+                    help="pause of each client between requests (default 0: closed loop)")
     ap.add_argument("--studies", type=int, default=20)
     ap.add_argument("--trials", type=int, default=10_000, help="trials over all studies")
     ap.add_argument("--skip-workers", action="store_true", help="API load only")
@@ -225,7 +231,7 @@ def start_api(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[byt
             [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
              "--no-access-log"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env=_env(SHRINKNETS_STORAGE_URL=url, SHRINKNETS_DATA_DIR=str(data_dir)))
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -256,9 +262,10 @@ def _request(rng: random.Random, ids: list[str], per_study: int) -> tuple[str, s
 
 
 async def _client(k: int, base: str, ids: list[str], per_study: int, end: float,
-                  latencies: dict[str, list[float]], errors: list[str]) -> None:
+                  latencies: dict[str, list[float]], errors: list[str], think_s: float) -> None:
     rng = random.Random(k)
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        await asyncio.sleep(rng.uniform(0, think_s))  # users do not all click at once
         while time.monotonic() < end:
             route, path = _request(rng, ids, per_study)
             started = time.perf_counter()
@@ -271,10 +278,12 @@ async def _client(k: int, base: str, ids: list[str], per_study: int, end: float,
             latencies[route].append((time.perf_counter() - started) * 1000)
             if not ok:
                 errors.append(problem)
+            if think_s:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
 
 
-def run_load(base: str, ids: list[str], per_study: int, *, clients: int,
-             seconds: float) -> tuple[dict[str, list[float]], list[str]]:
+def run_load(base: str, ids: list[str], per_study: int, *, clients: int, seconds: float,
+             think_s: float = 0.0) -> tuple[dict[str, list[float]], list[str]]:
     latencies: dict[str, list[float]] = {r: [] for r in ROUTES}
     errors: list[str] = []
 
@@ -287,8 +296,8 @@ def run_load(base: str, ids: list[str], per_study: int, *, clients: int,
                 for name in PLOTS:
                     await client.get(f"/api/v1/studies/{sid}/plots/{name}")
         end = time.monotonic() + seconds
-        await asyncio.gather(*(_client(k, base, ids, per_study, end, latencies, errors)
-                               for k in range(clients)))
+        await asyncio.gather(*(_client(k, base, ids, per_study, end, latencies, errors,
+                                       think_s) for k in range(clients)))
 
     asyncio.run(main())
     return latencies, errors
@@ -327,7 +336,7 @@ def _run_workers(url: str, spec: dict[str, Any], n_workers: int, log_dir: Path,
         with (log_dir / f"worker-{spec['name']}-{i}.log").open("wb") as out:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "service.worker", "--storage", url, "--device", "cpu"],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_env()))
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=_env()))
     deadline = time.monotonic() + timeout
     try:
         for one in (warm, spec):
@@ -356,12 +365,32 @@ def _trials_per_minute(trials: list[Any]) -> float:
     return 60.0 * len(trials) / (end - start).total_seconds()
 
 
+def _epochs_for(seconds: float, *, width: int, batch: int) -> int:
+    """Epochs that make one trial train for about ``seconds`` on this machine right now
+    (timed on a 3-epoch trial in this process, one torch thread)."""
+    import optuna
+    import torch
+
+    from studies.execute import ask_trial, create_study, run_trial
+    from studies.spec import load_spec
+
+    torch.set_num_threads(1)
+    spec = load_spec(_spec("calibrate", "lambda", n_trials=2, epochs=3, width=width,
+                           batch=batch))
+    study = create_study(spec, optuna.storages.InMemoryStorage(), study_name="calibrate")
+    for _ in range(2):  # the first pays one-off costs
+        trial = ask_trial(study, spec)
+        study.tell(trial, run_trial(study, trial, spec, device="cpu"))
+    per_epoch = float(study.trials[-1].user_attrs["wall_time_s"]) / 3
+    return max(3, min(500, round(seconds / per_epoch)))
+
+
 def worker_numbers(tmp: Path, *, quick: bool) -> dict[str, float]:
-    n_tiny = 12 if quick else 30  # ~0.5 s of training each
+    n_tiny = 16 if quick else 40  # ~0.5 s of training each
     rates = {}
     for n_workers in (1, 2):
         url = f"sqlite:///{tmp / f'throughput-{n_workers}.db'}"
-        spec = _spec(f"throughput {n_workers}", "lambda", n_trials=n_tiny, epochs=8, width=32)
+        spec = _spec(f"throughput {n_workers}", "lambda", n_trials=n_tiny, epochs=20, width=32)
         trials = _run_workers(url, spec, n_workers, tmp, timeout=600)
         rates[n_workers] = _trials_per_minute(trials)
         print(f"workers={n_workers}: {len(trials)} tiny trials, "
@@ -369,7 +398,9 @@ def worker_numbers(tmp: Path, *, quick: bool) -> dict[str, float]:
 
     n_long = 3 if quick else 5
     url = f"sqlite:///{tmp / 'overhead.db'}"
-    spec = _spec("overhead", "lambda", n_trials=n_long, epochs=55, width=64, batch=32)
+    epochs = _epochs_for(5.0, width=64, batch=32)
+    print(f"overhead trials: {epochs} epochs for ~5 s of training", flush=True)
+    spec = _spec("overhead", "lambda", n_trials=n_long, epochs=epochs, width=64, batch=32)
     trials = sorted(_run_workers(url, spec, 1, tmp, timeout=900),
                     key=lambda t: t.datetime_start)
     shares = []
@@ -396,7 +427,8 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     proc, base = start_api(url, tmp / "var", tmp / "api.log")
     try:
         latencies, errors = run_load(base, ids, args.trials // args.studies,
-                                     clients=args.clients, seconds=args.seconds)
+                                     clients=args.clients, seconds=args.seconds,
+                                     think_s=args.think_ms / 1000)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -416,8 +448,8 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     print(f"config: {args.studies} studies, {args.trials} trials, {args.clients} clients for "
-          f"{args.seconds:.0f} s, cpus={os.cpu_count()}, load avg={os.getloadavg()[0]:.1f}",
-          flush=True)
+          f"{args.seconds:.0f} s, think time {args.think_ms:.0f} ms, cpus={os.cpu_count()}, "
+          f"load avg={os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="snk-load-") as tmpdir:
         tmp = Path(tmpdir)
         result: dict[str, Any] = {"p50_ms": None, "p99_ms": None, "errors": None}

@@ -35,8 +35,7 @@ DEMO_SPEC: dict[str, Any] = {
     "dataset": {"name": "digits"},
     "architecture": {"kind": "mlp", "depth": 2, "max_width": 64},
     "training": {"epochs": 20, "batch_size": 64, "lr": 3e-3},
-    "search": {"n_trials": 16, "sampler": "tpe", "seed": 0,
-               "objectives": ["val_loss", "params"], "lam_min": 1e-4, "lam_max": 3e-1},
+    "search": {"n_trials": 16, "sampler": "tpe", "seed": 0, "objectives": ["val_loss", "params"]},
 }
 
 

@@ -19,22 +19,24 @@ The data gradient of β is tiny while the net is still untrained (~1e-4 per neur
 fresh 2×256 MLP), so any λ large enough to matter killed every neuron in the first
 ~20 steps, before the weights learnt anything: a λ search saw all-dead nets or barely
 shrunk ones, nothing between. ``lam_scale="grad"`` makes the step scale-free per layer.
-With ``n`` live neurons of the ``width₀`` layer ℓ was built with and ``r_ℓ`` the
-root-mean-square data gradient of its live β in this batch::
+With ``g`` the data gradient of layer ℓ's ``n`` live β in this batch and ``r = ‖g‖₂/√n``
+its root-mean-square::
 
-    β ← soft(β − beta_lr·g/r_ℓ, beta_lr·λ·sqrt(n/width₀))
+    β ← soft(β − beta_lr·g/r, beta_lr·λ·√n)
 
-— prox-SGD with the per-layer step ``beta_lr/r_ℓ`` and penalty ``λ·r_ℓ·sqrt(n/width₀)``
-(λ times the layer's RMS gradient over its *built* width, dead neurons counting as 0).
-``beta_lr`` is how far β moves per step; λ is dimensionless (~0.1…10): a neuron survives
-while its gradient pulls harder than λ·sqrt(n/width₀) times its layer's typical gradient,
-so λ acts from the first steps whatever the loss's scale. The price per survivor falls as
-the layer narrows, so each λ has a stable width: normalising the threshold over live
-neurons only, λ > 1 could never stop killing; normalising the *step* over the built width
-too, the random kicks on the few survivors grew as ``sqrt(width₀/n)`` and knocked them to 0
-(measured: 1024 → 1 over 10 epochs). Unlike Adam's per-parameter normalisation (DESIGN.md
-§1), one scale per layer keeps the neurons' relative gradients, so λ still controls size.
-The step uses only the current batch (no state), so a resumed run continues exactly.
+— prox-SGD with the per-layer step ``beta_lr/r`` and penalty ``λ·‖g‖₂``: a neuron survives
+while it carries at least a share λ of its layer's gradient norm (``|g_i| ≥ λ‖g‖₂``). λ is
+dimensionless, in (0, 1): with ``n`` neurons pulling equally each has share ``1/√n``, so a
+layer settles near ``1/λ²`` live neurons whatever its initial width and the loss's scale,
+and λ acts from the first steps (the untrained net's tiny gradients no longer matter).
+``beta_lr`` is how far β moves per step. The price per survivor falls as the layer narrows
+(``√n``), so each λ has a stable width — normalising the threshold by the live RMS alone,
+λ·r, no λ that kills anything ever stops killing; and the step stays ~``beta_lr`` per
+step (normalising the step by the gradient over the *built* width instead made the random
+kicks on the last few survivors grow and knocked them to 0: 1024 → 1 in 10 epochs).
+Unlike Adam's per-parameter normalisation (DESIGN.md §1), one scale per layer keeps the
+neurons' relative gradients, so λ still controls size. The step uses only the current
+batch (no state), so a resumed run continues exactly.
 ``lam_scale="none"`` is the plain step: threshold ``beta_lr·λ`` on the raw gradient.
 """
 
@@ -48,7 +50,6 @@ from torch import nn
 
 from shrinknets_core.models import ShrinkNet
 from shrinknets_core.penalties import penalised_weights
-from shrinknets_core.switches import InputSwitch
 
 __all__ = [
     "BetaProx",
@@ -134,7 +135,6 @@ class BetaProx:
         """Re-read the switches' β (removal replaces them with sliced parameters)."""
         self._switches = self.model.switches()
         self._betas = switch_parameters(self.model)
-        self._widths0 = _built_widths(self.model)
 
     def zero_grad(self) -> None:
         """Drop β's gradients (set to ``None``, like ``Optimizer.zero_grad``)."""
@@ -143,13 +143,13 @@ class BetaProx:
 
     @torch.no_grad()
     def step(self) -> None:
-        """β ← clip(soft(β − lr·g/r, lr·λ·s), ±beta_max); r = s = 1 unless lam_scale="grad"."""
+        """β ← clip(soft(β − lr·g/r, lr·λ·s), ±beta_max); r = 1, s = 1 unless lam_scale="grad"."""
         threshold: float | torch.Tensor = self.lr * self.lam
-        for sw, width0 in zip(self._switches, self._widths0, strict=True):
+        for sw in self._switches:
             beta, grad = sw.beta, sw.beta.grad
             if self.lam_scale == "grad":  # tensors throughout: no device sync per step
                 live = sw.alive.sum().clamp(min=1)
-                threshold = (live / width0).sqrt() * (self.lr * self.lam)
+                threshold = live.sqrt() * (self.lr * self.lam)
                 if grad is not None:
                     rms = ((grad * grad * sw.alive).sum() / live).sqrt()
                     beta.addcdiv_(grad, rms.clamp(min=_TINY), value=-self.lr)
@@ -197,18 +197,6 @@ class ShrinkPenaltyGrad:
         if self.lam_beta > 0 and self._betas:
             grads = _grads(self._betas)
             torch._foreach_add_(grads, torch._foreach_sign(self._betas), alpha=self.lam_beta)
-
-
-def _built_widths(model: ShrinkNet) -> list[int]:
-    """Each switch's width as the model was built (before any removal): ``width₀``."""
-    hidden = list(model.spec.hidden)
-    out: list[int] = []
-    for sw in model.switches():
-        if isinstance(sw, InputSwitch):
-            out.append(sw.in_features)
-        else:
-            out.append(hidden.pop(0) if hidden else sw.num_features)
-    return [max(w, 1) for w in out]
 
 
 def _grads(params: list[torch.Tensor]) -> list[torch.Tensor]:

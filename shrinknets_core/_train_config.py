@@ -42,10 +42,11 @@ class TrainConfig:
         beta_lr: β learning rate for ``"prox"`` (> 0).
         beta_max: ``"prox"`` projects β onto ``|β| ≤ beta_max`` after every step (> 0), so a
             large ``beta_lr`` cannot make β run away; ``None`` = unbounded (the old step).
-        lam_scale: ``"prox"`` step scale: ``"none"`` = SGD on the raw data gradient, threshold
-            ``beta_lr·λ``; ``"grad"`` = each layer's gradient divided by its RMS over live
-            β, same threshold: λ is relative to the layer's gradient scale (dimensionless),
-            so it acts from the first steps without killing the untrained net.
+        lam_scale: ``"prox"`` step: ``"none"`` = SGD on the raw data gradient, threshold
+            ``beta_lr·lam``; ``"grad"`` = each layer's step normalised by its RMS gradient
+            and penalty ``lam·‖g_layer‖₂``: a neuron survives while it carries a share
+            ≥ lam (in (0, 1)) of its layer's gradient norm, so a layer settles near
+            ``1/lam²`` neurons and lam acts from the first steps (``_optim``).
         dead_rule: ``"sign_variance" | "magnitude" | "none"``.
         gamma: sign-variance aggressiveness in [0, 1).
         eps: magnitude-rule threshold (> 0).

