@@ -3,11 +3,13 @@
 A finished study never changes, so its plots and comparison metrics are computed once
 per process. Keys include the number of finished trials, so a study that somehow gains
 trials (a retried trial completing after a restart) is recomputed rather than served
-stale. Running studies are never cached.
+stale. Figures of running studies are kept for a few seconds at most (their key includes
+a time bucket). :class:`TrialReaders` keeps each study's finished trials in memory.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -16,7 +18,7 @@ from typing import Any
 import optuna
 from optuna.storages._cached_storage import _CachedStorage
 
-__all__ = ["ResultCache", "TrialReaders"]
+__all__ = ["FREEZE_AFTER_TRIALS", "ResultCache", "TrialReaders"]
 
 
 class ResultCache:
@@ -64,6 +66,10 @@ class ResultCache:
             return len(self._items)
 
 
+FREEZE_AFTER_TRIALS = 2000
+"""Newly cached trials after which :meth:`TrialReaders.trials` freezes the GC's survivors."""
+
+
 class TrialReaders:
     """Per-study read caches of trials: Optuna's own ``_CachedStorage``, one per study name.
 
@@ -74,13 +80,39 @@ class TrialReaders:
     with the new one.
 
     Args:
-        max_studies: How many studies to keep; the least recently read is dropped first.
+        max_studies: How many studies to keep (each holds its trials with their per-epoch
+            histories in memory); the least recently read is dropped first.
     """
 
-    def __init__(self, max_studies: int = 256) -> None:
+    def __init__(self, max_studies: int = 32) -> None:
         self._max = max_studies
         self._lock = threading.Lock()
         self._readers: OrderedDict[str, optuna.storages.BaseStorage] = OrderedDict()
+        self._counts: dict[str, int] = {}
+        self._unfrozen = 0
+
+    def trials(
+        self, storage: optuna.storages.RDBStorage, study_name: str, study_id: int
+    ) -> list[optuna.trial.FrozenTrial]:
+        """Every trial of the study (shared objects: treat them as read-only).
+
+        Cached trials are millions of small objects that Python's cyclic garbage collector
+        would walk on every full collection (hundreds of ms, pausing every request). Each
+        time ``FREEZE_AFTER_TRIALS`` more trials are cached, garbage is collected once and
+        the survivors are moved out of the collector's sight (``gc.freeze``); they are still
+        freed by reference counting when evicted.
+        """
+        trials = self.get(storage, study_name).get_all_trials(study_id, deepcopy=False)
+        with self._lock:
+            self._unfrozen += max(0, len(trials) - self._counts.get(study_name, 0))
+            self._counts[study_name] = len(trials)
+            settle = self._unfrozen >= FREEZE_AFTER_TRIALS
+            if settle:
+                self._unfrozen = 0
+        if settle:
+            gc.collect()
+            gc.freeze()
+        return trials
 
     def get(
         self, storage: optuna.storages.RDBStorage, study_name: str
@@ -92,6 +124,7 @@ class TrialReaders:
                 reader = _CachedStorage(storage)
                 self._readers[study_name] = reader
                 while len(self._readers) > self._max:
-                    self._readers.popitem(last=False)
+                    dropped, _ = self._readers.popitem(last=False)
+                    self._counts.pop(dropped, None)
             self._readers.move_to_end(study_name)
             return reader

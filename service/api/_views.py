@@ -135,8 +135,8 @@ def load_trials(backend: Backend, record: StudyRecord) -> list[FrozenTrial]:
     Raises:
         NotFoundError: the Optuna study was deleted meanwhile.
     """
-    reader = backend.readers.get(backend.storage, record.study_name)  # finished trials cached
-    trials = reader.get_all_trials(_optuna_id(backend, record), deepcopy=False)
+    # finished trials are read from the database once per process (see TrialReaders)
+    trials = backend.readers.trials(backend.storage, record.study_name, _optuna_id(backend, record))
     return sorted(trials, key=lambda t: t.number)
 
 

@@ -227,8 +227,8 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 413 and not isinstance(exc, BodyTooLarge):
         message = "the request body is too large; send a smaller body"
     headers = dict(exc.headers) if exc.headers else None
-    if exc.status_code == 400 and message == "There was an error parsing the body":
-        return error_response(_unparsable_body(exc))
+    if exc.status_code == 400:  # FastAPI/Starlette answer 400 only to a body they cannot parse
+        return error_response(_unparsable_body(exc, message))
     if isinstance(exc, BodyTooLarge):
         return error_response(
             ApiError(413, code, message, field=exc.field, allowed=f"<= {exc.limit} bytes")
@@ -236,8 +236,8 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return error_response(ApiError(exc.status_code, code, message, headers=headers))
 
 
-def _unparsable_body(exc: BaseException) -> ApiError:
-    """FastAPI's "error parsing the body": a full disk while a multipart upload is spooled
+def _unparsable_body(exc: BaseException, message: str) -> ApiError:
+    """A body the framework could not parse: a full disk while a multipart upload is spooled
     (507), or a body that is not UTF-8 JSON / well-formed form data (400, field ``body``)."""
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, OSError):
@@ -248,10 +248,12 @@ def _unparsable_body(exc: BaseException) -> ApiError:
             f"the request body could not be received: {reason}; nothing was kept. Ask the "
             "operator to free space for temporary files (TMPDIR) and the data directory",
         )
-    detail = f" ({type(cause).__name__})" if cause is not None else ""
+    detail = message.rstrip(".")
+    if message == "There was an error parsing the body":  # FastAPI's generic text
+        detail = type(cause).__name__ if cause is not None else "malformed"
     return ApiError(
         400, "bad_request",
-        f"body: the request body could not be parsed{detail}; send UTF-8 JSON with "
+        f"body: the request body could not be parsed ({detail}); send UTF-8 JSON with "
         "Content-Type: application/json (uploads: multipart/form-data)",
         field="body",
     )

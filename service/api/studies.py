@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
+import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -41,6 +43,10 @@ router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSE
 
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
 _KINDS = ("lambda", "width", "lambda_path", "target_size")
+LIVE_PLOT_TTL_S = 30.0
+"""How long a figure of a running study may be served from the cache: a trial finishing,
+failing or starting changes the key at once; only the live epochs of running trials can
+be this much behind."""
 _FIGURE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "plotly figure JSON"}
 }
@@ -208,13 +214,20 @@ def study_plot(
     backend: BackendDep,
     cache: CacheDep,
 ) -> Response:
-    """One plotly figure (JSON) of the study; figures of finished studies are cached."""
+    """One plotly figure (JSON) of the study; figures of finished studies are cached, those
+    of running studies for at most ``LIVE_PLOT_TTL_S`` seconds (and until a trial changes
+    state), as a figure of 1000 trials takes up to a few hundred ms to build."""
     plot = views.plot_function(name)
     record = get_study_record(backend.engine, study_id)
     progress = views.progress_of(backend, record)
-    key = None
+    key: tuple[Any, ...] | None = None
     if record.status == "finished" and progress is not None:
         key = ("study-plot", record.id, name.replace("_", "-"), progress.done + progress.failed)
+    elif progress is not None:  # expiries staggered per figure, so they do not all rebuild at once
+        stagger = zlib.crc32(f"{record.id}/{name}".encode()) % 1000 / 1000 * LIVE_PLOT_TTL_S
+        key = ("study-plot-live", record.id, name.replace("_", "-"), progress.done,
+               progress.failed, progress.running, progress.waiting,
+               int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S))
 
     def build() -> str:
         figure = plot(views.load_study(backend, record))

@@ -1,11 +1,12 @@
 """The kill -9 campaign: workers are killed at chosen points of their trials and replaced.
 
 Each time a worker starts a trial (its log says ``study S trial N: start``) the campaign
-may pick a target point for it, cycling through
+may pick a target point for it, the one of these with the fewest kills so far:
 
 * ``early``  — after the claim, before the first epoch is recorded;
 * ``epoch``  — right after epoch k (1 ≤ k < epochs) was recorded, i.e. while epoch k+1
-  trains, just after the dead-neuron removal at the end of epoch k;
+  trains (λ trials physically remove dead neurons every 2 steps, so these kills land
+  among removals);
 * ``report`` — after the last epoch, while the results are written and told.
 
 It polls the trial's ``history`` attribute every few milliseconds and sends SIGKILL
@@ -123,7 +124,9 @@ class Campaign:
                 phase = None
                 if (len(self.kills) < kills and name in self.study_names
                         and per_study[name] < self.max_kills_per_study):
-                    phase = next(phases)
+                    # the phase killed least so far (a missed target is tried again)
+                    done = Counter(k.phase for k in self.kills)
+                    phase = min((next(phases) for _ in PHASES), key=lambda p: done[p])
                 running[proc.pid] = _Running(
                     name, number, time.monotonic(), phase,
                     at_epoch=rng.randint(1, max(1, self.epochs - 1)),

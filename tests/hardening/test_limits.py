@@ -127,6 +127,28 @@ def test_deeply_nested_json_is_refused_cleanly(client: TestClient) -> None:
     assert_clean_error(response)
 
 
+_BOUNDARY = "4bea7452f2ee0b8418ae8c1020a88206"
+UNPARSABLE: list[tuple[str, bytes, str]] = [
+    ("/studies", b"\xc3P\xf6F\x80", "application/json"),
+    ("/studies", b"\x00", "application/json"),
+    ("/studies", b"{\"name\": ", "application/json"),
+    ("/datasets", f"--{_BOUNDARY}\r\n--{_BOUNDARY}--\r\n".encode(),
+     f"multipart/form-data; boundary={_BOUNDARY}"),
+    ("/datasets", b"garbage", "multipart/form-data"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), UNPARSABLE)
+def test_unparsable_bodies_are_4xx_naming_the_body(
+    client: TestClient, path: str, body: bytes, content_type: str
+) -> None:
+    response = client.post(f"{API}{path}", content=body, headers={"Content-Type": content_type})
+    assert response.status_code in (400, 422), response.text
+    error = assert_clean_error(response)
+    assert error["field"] in ("body", "file"), error
+    assert "body" in error["message"] or "file" in error["message"], error
+
+
 # -- uploads: size -----------------------------------------------------------------------
 def _csv(rows: int, cols: int = 3) -> bytes:
     header = ",".join(f"f{i}" for i in range(cols)) + ",label"
@@ -253,3 +275,35 @@ def test_malformed_and_malicious_files_are_refused_clearly(
     assert needle.lower() in error["message"].lower(), error
     assert elapsed < 20, f"{filename} took {elapsed:.1f}s to refuse"
     assert _files(client) == before
+
+
+# -- cached trial reads stay fresh -------------------------------------------------------
+def test_cached_trial_reads_follow_new_and_finished_trials(client: TestClient) -> None:
+    """The API keeps finished trials in memory (service/api/_cache.TrialReaders); a trial
+    that starts, reports an epoch and finishes must still show up at once."""
+    import torch
+
+    from service.storage import claim_trial, finish_trial, get_study_record
+    from studies.execute import run_trial
+    from studies.spec import load_spec
+
+    torch.set_num_threads(1)
+    sid = client.post(f"{API}/studies", json=tiny_spec("fresh", n_trials=2, epochs=2)).json()["id"]
+    backend = client.app.state.backends.get(client.app.state.settings)  # type: ignore[attr-defined]
+    states = []
+    for _ in range(2):
+        record = get_study_record(backend.engine, sid)
+        trial = claim_trial(backend.storage, backend.engine, record)
+        assert trial is not None
+        page = client.get(f"{API}/studies/{sid}/trials").json()
+        states.append([t["state"] for t in page["items"]])
+        values = run_trial(trial.study, trial, load_spec(record.spec), device="cpu")
+        running = client.get(f"{API}/studies/{sid}/trials").json()["items"][-1]
+        assert len(running["attrs"]) > 0  # attributes written while RUNNING are visible
+        assert finish_trial(backend.storage, backend.engine, record, trial, values=values)
+    assert states == [["RUNNING"], ["COMPLETE", "RUNNING"]]
+    final = client.get(f"{API}/studies/{sid}").json()
+    assert final["progress"]["complete"] == 2 and final["status"] == "finished"
+    items = client.get(f"{API}/studies/{sid}/trials").json()["items"]
+    assert [t["state"] for t in items] == ["COMPLETE", "COMPLETE"]
+    assert all(t["values"] for t in items) and len(final["best_trials"]) >= 1
