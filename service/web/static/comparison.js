@@ -146,23 +146,6 @@
     });
   }
 
-  document.getElementById("cancel-button").addEventListener("click", function () {
-    if (!window.confirm("Cancel both studies? Running trials stop at their next epoch.")) { return; }
-    var box = document.getElementById("cancel-error");
-    box.hidden = true;
-    SN.api(base + "/cancel", { method: "POST" }).then(restart, function (err) {
-      box.textContent = "Cancel failed: " + err.message;
-      box.hidden = false;
-    });
-  });
-
-  var poller = null;
-
-  // (Re)start polling at once; it stops by itself when the refresh says we are done.
-  function restart() {
-    if (poller) { poller.stop(); }
-    poller = SN.poll(refresh, POLL_MS);
-  }
-
-  restart();
+  SN.livePage(refresh, POLL_MS, base + "/cancel",
+    "Cancel both studies? Running trials stop at their next epoch.");
 })();

@@ -358,13 +358,33 @@
     };
   }
 
+  // A live page: poll `refresh` every `ms` (it stops by itself when `refresh` says the
+  // page is done), and wire the cancel button to POST `cancelUrl`, then poll again at once.
+  function livePage(refresh, ms, cancelUrl, confirmText) {
+    var poller = null;
+    function restart() {
+      if (poller) { poller.stop(); }
+      poller = poll(refresh, ms);
+    }
+    document.getElementById("cancel-button").addEventListener("click", function () {
+      if (!window.confirm(confirmText)) { return; }
+      var box = document.getElementById("cancel-error");
+      box.hidden = true;
+      api(cancelUrl, { method: "POST" }).then(restart, function (err) {
+        box.textContent = "Cancel failed: " + err.message;
+        box.hidden = false;
+      });
+    });
+    restart();
+  }
+
   function pageData() { return document.body.dataset; }
 
   window.SN = {
     url: url, apiUrl: apiUrl, api: api, ApiError: ApiError, errorMessage: errorMessage,
     el: el, clear: clear, fmtNum: fmtNum, fmtCompute: fmtCompute, kindLabel: kindLabel,
     statusBadge: statusBadge, progressBar: progressBar, plot: plot, plotMessage: plotMessage,
-    poll: poll, sortableTable: sortableTable, getToken: getToken, setToken: setToken,
+    poll: poll, livePage: livePage, sortableTable: sortableTable, getToken: getToken, setToken: setToken,
     pageData: pageData, cssVar: cssVar
   };
 
