@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.cli import free_port
+
 __all__ = [
     "PG_ADMIN_URL",
     "REPO",
@@ -48,13 +50,6 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 PG_ADMIN_URL = os.environ.get("SHRINKNETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_env(
