@@ -9,17 +9,14 @@ the actual ``python -m service.worker`` command for the cases where exec matters
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +24,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy
+from _pg import PG_ADMIN_URL
 from sqlalchemy.engine import Engine
 
+from service.cli import free_port
+
 REPO = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get(
-    "SHRINKNETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 API = "/api/v1"
 
 #: Fast heartbeats so a killed worker's trial is failed and retried within seconds.
@@ -44,7 +41,6 @@ FAST_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1",
 }
 
-_counter = itertools.count()
 
 
 def tiny_spec(name: str, *, n_trials: int = 4, epochs: int = 3, **training: Any) -> dict[str, Any]:
@@ -56,55 +52,6 @@ def tiny_spec(name: str, *, n_trials: int = 4, epochs: int = 3, **training: Any)
         "training": {"epochs": epochs, "batch_size": 32, "device": "cpu", **training},
         "search": {"n_trials": n_trials, "sampler": "random", "seed": 0},
     }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# -- databases -------------------------------------------------------------------------
-def pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
-            return True
-    except Exception:
-        return False
-
-
-@contextlib.contextmanager
-def fresh_pg_database(tag: str) -> Iterator[tuple[str, str]]:
-    """A new PostgreSQL database for one test, dropped afterwards.
-
-    Yields:
-        ``(sqlalchemy_url, database_name)``. Skips when the server is unreachable
-        (fails under ``CI``).
-    """
-    import psycopg
-
-    if not pg_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it first")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
-    name = f"snk_hard_{os.getpid()}_{next(_counter)}_{re.sub(r'[^a-z0-9]', '', tag.lower())[:16]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}", name
-    finally:
-        from service.storage._engine import _engines
-
-        for url, engine in list(_engines.items()):
-            if url.endswith(f"/{name}"):
-                engine.dispose()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pg_admin(sql: str) -> list[tuple[Any, ...]]:

@@ -25,7 +25,6 @@ from _hardening import (
     ForkServer,
     TrialRow,
     assert_clean_error,
-    fresh_pg_database,
     inspect_engine,
     pg_admin,
     spawn_cli,
@@ -35,6 +34,7 @@ from _hardening import (
     trial_rows,
     wait_until,
 )
+from _pg import fresh_pg_database
 from sqlalchemy.engine import Engine
 
 from service.storage import create_study_record, init_schema, make_engine, open_storage

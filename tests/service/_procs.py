@@ -33,12 +33,10 @@ import pytest
 from service.cli import free_port
 
 __all__ = [
-    "PG_ADMIN_URL",
     "REPO",
     "Proc",
     "ProcGroup",
     "free_port",
-    "fresh_pg_database",
     "procs",
     "service_env",
     "terminate_all",
@@ -49,7 +47,6 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-PG_ADMIN_URL = os.environ.get("SHRINKNETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def service_env(
@@ -232,28 +229,3 @@ def procs(tmp_path: Path) -> Iterator[ProcGroup]:
     group = ProcGroup(tmp_path / "logs")
     yield group
     group.close()
-
-
-@contextlib.contextmanager
-def fresh_pg_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
-    """Create an empty PostgreSQL database, yield its ``postgresql+psycopg://`` URL, drop it.
-
-    Skips the test when the server is unreachable (fails under ``CI``).
-    """
-    import psycopg
-
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {admin_url}: {e}")
-        pytest.skip(f"PostgreSQL is not reachable at {admin_url}")
-    name = f"snk_{os.getpid()}_{time.monotonic_ns() % 10**9}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from _api_helpers import app_for, run_trials, tiny_spec
-from _procs import fresh_pg_database
+from _pg import fresh_pg_database
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -42,7 +42,7 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'api.db'}"
         return
-    with fresh_pg_database() as url:
+    with fresh_pg_database() as (url, _name):
         yield url
 
 

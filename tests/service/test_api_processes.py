@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from _api_helpers import tiny_spec
-from _procs import REPO, Proc, ProcGroup, fresh_pg_database, service_env, wait_until
+from _pg import fresh_pg_database
+from _procs import REPO, Proc, ProcGroup, service_env, wait_until
 
 API = "/api/v1"
 PLOT_NAMES = ["size-space", "pareto", "compute", "widths", "lambda"]
@@ -68,7 +69,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / 'data' / 'shrinknets.db'}"
         else:
-            url = resources.enter_context(fresh_pg_database())
+            url, _name = resources.enter_context(fresh_pg_database())
         env = service_env(url, tmp_path, grace_period_s=10, SHRINKNETS_WORKER_THREADS="1")
         env.pop("SHRINKNETS_API_TOKEN", None)
         resources.callback(procs.close)  # runs first: processes stop before the drop

@@ -13,9 +13,9 @@ from typing import Any
 
 import optuna
 import pytest
+from _pg import fresh_pg_database
 from _procs import (
     ProcGroup,
-    fresh_pg_database,
     procs,
     service_env,
     wait_until,
@@ -54,7 +54,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'service.db'}"
         return
-    with fresh_pg_database() as url:
+    with fresh_pg_database() as (url, _name):
         yield url
 
 

@@ -1,0 +1,66 @@
+"""Fresh PostgreSQL databases for tests (127.0.0.1:5432, trust auth, user ``postgres``).
+
+Every test that needs an empty database gets its own, created from the admin database
+``test`` and dropped afterwards. Set ``SHRINKNETS_TEST_PG_URL`` to use another server.
+Unreachable server: the test is skipped, or failed under ``CI`` (CI must have PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+
+__all__ = ["PG_ADMIN_URL", "fresh_pg_database", "pg_reachable"]
+
+PG_ADMIN_URL = os.environ.get(
+    "SHRINKNETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+_counter = itertools.count()
+
+
+def pg_reachable() -> bool:
+    """Whether the admin database answers within 3 s."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def fresh_pg_database(tag: str = "") -> Iterator[tuple[str, str]]:
+    """Create an empty database, yield ``(sqlalchemy_url, database_name)``, then drop it.
+
+    ``tag`` (letters and digits kept) goes into the name to tell test databases apart.
+    Engines the service cached for the database are disposed of before the drop, and a
+    database a test closed to new connections is reopened so it can be dropped.
+    """
+    import psycopg
+
+    if not pg_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it first")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
+    suffix = re.sub(r"[^a-z0-9]", "", tag.lower())[:16]
+    name = f"snk_test_{os.getpid()}_{next(_counter)}_{suffix}".rstrip("_")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}", name
+    finally:
+        from service.storage._engine import _engines
+
+        for url, engine in list(_engines.items()):
+            if url.endswith(f"/{name}"):
+                engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
