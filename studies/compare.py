@@ -162,14 +162,20 @@ def _curve(points: list[TrialPoint], reference: tuple[float, float] | None) -> l
     curve = []
     cost = wall = 0.0
     best: float | None = None
-    done: list[tuple[float, int]] = []
+    front: list[tuple[float, float]] = []
+    hv = 0.0
     for i, p in enumerate(points):
         cost += p.search_cost_macs
         wall += p.search_wall_time_s
         if p.complete and p.val_loss is not None and p.params is not None:
-            done.append((p.val_loss, p.params))
             best = p.val_loss if best is None else min(best, p.val_loss)
-        hv = hypervolume(done, reference) if reference is not None else 0.0
+            new = (float(p.val_loss), float(p.params))
+            # the hypervolume changes only when the new point enters the front
+            if reference is not None and not any(
+                x <= new[0] and y <= new[1] for x, y in front
+            ):
+                front = pareto_front([*front, new])
+                hv = hypervolume(front, reference)
         curve.append(
             CurvePoint(i, p.number, p.state, p.lam, p.val_loss, p.params, cost, wall, best, hv)
         )

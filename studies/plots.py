@@ -10,6 +10,7 @@ studies can be overlaid. :data:`PLOTS` maps the API's plot names to the function
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import plotly.graph_objects as go
@@ -50,9 +51,43 @@ def _path(p: TrialPoint, layer: int) -> list[int]:
     return [max(w, 1) for w in widths]
 
 
+def _tag(p: TrialPoint) -> str:
+    return f"trial {p.number}" + (f" (λ={p.lam:.3g})" if p.lam is not None else "")
+
+
+def _epochs(p: TrialPoint) -> list[int]:
+    return [0] * bool(p.initial_widths) + [int(h["epoch"]) for h in p.history]
+
+
 def _path_hover(p: TrialPoint) -> list[str]:
-    epochs = [0] * bool(p.initial_widths) + [int(h["epoch"]) for h in p.history]
-    return [f"epoch {e}<br>{_hover(p)}" for e in epochs]
+    return [f"epoch {e}<br>{_hover(p)}" for e in _epochs(p)]
+
+
+def _layer_series(p: TrialPoint, layer: int) -> tuple[list[Any], list[Any], list[str]]:
+    return _epochs(p), _path(p, layer), [_tag(p)]
+
+
+def _joined(
+    points: list[TrialPoint],
+    series: Callable[[TrialPoint], tuple[list[Any], list[Any], list[str]]],
+) -> dict[str, list[Any]]:
+    """``x``, ``y`` and ``text`` of several trials' lines in one trace, split by gaps.
+
+    ``series(p)`` gives a trial's x, y and text; a one-item text is repeated on every point.
+    """
+    xs: list[Any] = []
+    ys: list[Any] = []
+    texts: list[Any] = []
+    for p in points:
+        x, y, text = series(p)
+        if xs:
+            xs.append(None)
+            ys.append(None)
+            texts.append(None)
+        xs += x
+        ys += y
+        texts += text * len(x) if len(text) == 1 else text
+    return {"x": xs, "y": ys, "text": texts}
 
 
 def _end(p: TrialPoint, layer: int) -> int:
@@ -93,20 +128,19 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                 )
             )
         lam_pts = sorted((p for p in points if p.is_lambda), key=lambda p: float(p.lam or 0))
-        for i, p in enumerate(lam_pts):
+        if lam_pts:
+            # one trace for every trajectory (gaps between trials): a trace per trial makes
+            # a figure of hundreds of trials slow to build and to draw
             fig.add_trace(
                 go.Scatter(
-                    x=_path(p, 0),
-                    y=_path(p, 1),
+                    **_joined(lam_pts, lambda p: (_path(p, 0), _path(p, 1), _path_hover(p))),
                     mode="lines+markers",
                     name=f"{label}: λ trajectories",
-                    legendgroup=f"{label} trajectories",
-                    showlegend=i == 0,
                     marker={"size": 4},
                     line={"width": 1},
-                    text=_path_hover(p),
                     hoverinfo="text",
                     opacity=0.6,
+                    connectgaps=False,
                 )
             )
         ends = [p for p in lam_pts if p.complete]
@@ -220,23 +254,25 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
 
 
 def widths_figure(*sources: StudyLike) -> go.Figure:
-    """Live width of every hidden layer over epochs, one line per trial and layer."""
+    """Live width of every hidden layer over epochs: one trace per layer, one line (with
+    gaps between them) per trial; hover names the trial."""
     fig = go.Figure()
     for label, points in _labelled(sources):
-        for p in points:
-            if not p.history:
-                continue
-            epochs = [0] * bool(p.initial_widths) + [int(h["epoch"]) for h in p.history]
-            for layer in range(len(p.final_widths)):
-                tag = f"λ={p.lam:.3g}" if p.lam is not None else "width"
-                fig.add_trace(
-                    go.Scatter(
-                        x=epochs,
-                        y=_path(p, layer),
-                        mode="lines",
-                        name=f"{label}: trial {p.number} layer {layer + 1} ({tag})",
-                    )
+        points = [p for p in points if p.history]
+        for layer in range(max((len(p.final_widths) for p in points), default=0)):
+            drawn = [p for p in points if len(p.final_widths) > layer]
+            joined = _joined(drawn, partial(_layer_series, layer=layer))
+            fig.add_trace(
+                go.Scatter(
+                    x=joined["x"],
+                    y=joined["y"],
+                    customdata=joined["text"],
+                    hovertemplate="%{customdata}<br>epoch %{x}: width %{y}<extra></extra>",
+                    mode="lines",
+                    name=f"{label}: layer {layer + 1}",
+                    connectgaps=False,
                 )
+            )
     fig.update_layout(
         title="Live widths over epochs",
         xaxis={"title": {"text": "epoch"}},

@@ -1,24 +1,31 @@
-"""An in-process cache of figures and metrics computed from finished studies.
+"""An in-process cache of answers, figures and metrics computed from studies.
 
-A finished study never changes, so its plots and comparison metrics are computed once
-per process. Keys include the number of finished trials, so a study that somehow gains
-trials (a retried trial completing after a restart) is recomputed rather than served
-stale. Figures of running studies are kept for a few seconds at most (their key includes
-a time bucket). :class:`TrialReaders` keeps each study's finished trials in memory.
+A finished study never changes, so its answers, plots and comparison metrics are
+computed once per process. Keys include the number of finished trials, so a study that
+somehow gains trials (a retried trial completing after a restart) is recomputed rather
+than served stale. Figures of running studies are served from their last build and
+rebuilt in the background (:meth:`ResultCache.get_or_refresh`).
 """
 
 from __future__ import annotations
 
-import gc
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-import optuna
-from optuna.storages._cached_storage import _CachedStorage
+_log = logging.getLogger("service.api")
 
-__all__ = ["FREEZE_AFTER_TRIALS", "ResultCache", "TrialReaders"]
+__all__ = ["ResultCache"]
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, _Live):
+        value = value.value
+    return len(value) if isinstance(value, str | bytes) else 1024
 
 
 class ResultCache:
@@ -26,14 +33,19 @@ class ResultCache:
 
     Args:
         max_entries: How many values to keep; the least recently used is dropped first.
+        max_bytes: How much serialised JSON to keep (str and bytes values count their
+            length, anything else 1 KiB); the least recently used is dropped first.
     """
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, max_entries: int = 2048, max_bytes: int = 128 * 2**20) -> None:
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     def get_or_compute(self, key: Hashable | None, compute: Callable[[], Any]) -> Any:
         """The cached value for ``key``, computing and storing it on a miss.
@@ -55,76 +67,73 @@ class ResultCache:
             self.misses += 1
         value = compute()
         with self._lock:
+            if key in self._items:
+                self._bytes -= _size(self._items[key])
             self._items[key] = value
+            self._bytes += _size(value)
             self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
+            while len(self._items) > self._max or (
+                self._bytes > self._max_bytes and len(self._items) > 1
+            ):
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= _size(dropped)
         return value
+
+    def get_or_refresh(
+        self, key: Hashable, version: Hashable, compute: Callable[[], Any]
+    ) -> Any:
+        """The value for ``key``, served at once even when ``version`` has moved on.
+
+        For values that age (figures of running studies): the first request for ``key``
+        computes it; later ones get the stored value, and when it was built for another
+        ``version`` one rebuild starts in the background (one at a time per process, at
+        most one per key), so no request waits for a rebuild.
+
+        Args:
+            key: Identifies the value; a changed key is computed at once.
+            version: Which build is current (e.g. a time bucket).
+            compute: Builds the value; also run on the background thread.
+        """
+        with self._lock:
+            live = self._items.get(key)
+            if isinstance(live, _Live):
+                self._items.move_to_end(key)
+                self.hits += 1
+                if live.version != version and not live.refreshing:
+                    live.refreshing = True
+                    self._refresher().submit(self._refresh, key, live, version, compute)
+                return live.value
+            self.misses += 1
+        return self.get_or_compute(key, lambda: _Live(version, compute())).value
+
+    def _refresher(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refresh")
+        return self._pool
+
+    def _refresh(
+        self, key: Hashable, live: _Live, version: Hashable, compute: Callable[[], Any]
+    ) -> None:
+        try:
+            fresh = _Live(version, compute())
+        except Exception:  # the stale value stays; the next request tries again
+            _log.warning("background rebuild of %r failed", key, exc_info=True)
+            live.refreshing = False
+            return
+        with self._lock:
+            if self._items.get(key) is live:
+                self._bytes += _size(fresh) - _size(live)
+                self._items[key] = fresh
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
 
 
-FREEZE_AFTER_TRIALS = 2000
-"""Newly cached trials after which :meth:`TrialReaders.trials` freezes the GC's survivors."""
+@dataclass
+class _Live:
+    """A value of :meth:`ResultCache.get_or_refresh` and the version it was built for."""
 
-
-class TrialReaders:
-    """Per-study read caches of trials: Optuna's own ``_CachedStorage``, one per study name.
-
-    A finished trial never changes, so each process reads it from the database once; later
-    reads fetch only the trials that are new or were unfinished (what ``optuna.load_study``
-    does within one call, kept across requests here). Keyed by the Optuna study name, which
-    embeds the public id, so a deleted study whose numeric id is reused is never confused
-    with the new one.
-
-    Args:
-        max_studies: How many studies to keep (each holds its trials with their per-epoch
-            histories in memory); the least recently read is dropped first.
-    """
-
-    def __init__(self, max_studies: int = 32) -> None:
-        self._max = max_studies
-        self._lock = threading.Lock()
-        self._readers: OrderedDict[str, optuna.storages.BaseStorage] = OrderedDict()
-        self._counts: dict[str, int] = {}
-        self._unfrozen = 0
-
-    def trials(
-        self, storage: optuna.storages.RDBStorage, study_name: str, study_id: int
-    ) -> list[optuna.trial.FrozenTrial]:
-        """Every trial of the study (shared objects: treat them as read-only).
-
-        Cached trials are millions of small objects that Python's cyclic garbage collector
-        would walk on every full collection (hundreds of ms, pausing every request). Each
-        time ``FREEZE_AFTER_TRIALS`` more trials are cached, garbage is collected once and
-        the survivors are moved out of the collector's sight (``gc.freeze``); they are still
-        freed by reference counting when evicted.
-        """
-        trials = self.get(storage, study_name).get_all_trials(study_id, deepcopy=False)
-        with self._lock:
-            self._unfrozen += max(0, len(trials) - self._counts.get(study_name, 0))
-            self._counts[study_name] = len(trials)
-            settle = self._unfrozen >= FREEZE_AFTER_TRIALS
-            if settle:
-                self._unfrozen = 0
-        if settle:
-            gc.collect()
-            gc.freeze()
-        return trials
-
-    def get(
-        self, storage: optuna.storages.RDBStorage, study_name: str
-    ) -> optuna.storages.BaseStorage:
-        """The caching reader of ``study_name`` on ``storage`` (created on first use)."""
-        with self._lock:
-            reader = self._readers.get(study_name)
-            if reader is None:
-                reader = _CachedStorage(storage)
-                self._readers[study_name] = reader
-                while len(self._readers) > self._max:
-                    dropped, _ = self._readers.popitem(last=False)
-                    self._counts.pop(dropped, None)
-            self._readers.move_to_end(study_name)
-            return reader
+    version: Hashable
+    value: Any
+    refreshing: bool = False

@@ -7,18 +7,20 @@ storage functions and hands them here to be shaped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import Any, Literal
 
 import optuna
-from fastapi import Request
+from fastapi import Request, Response
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import BaseModel
 
+from service.api._readers import StudyReader
 from service.api.deps import Backend
 from service.api.errors import ApiError
 from service.api.schemas import FrontPoint, ProgressOut, StudyOut, TrialOut
 from service.errors import NotFoundError
-from service.storage import StudyRecord, study_progress
+from service.storage import Progress, StudyRecord, studies_progress
 from studies.pareto import pareto_front
 from studies.plots import PLOTS
 
@@ -26,18 +28,28 @@ __all__ = [
     "PLOT_NAMES",
     "best_trials",
     "front_points",
+    "json_response",
     "json_safe",
     "load_study",
     "load_trials",
     "plot_function",
     "progress_of",
+    "progress_out",
+    "reader_of",
+    "settled_key",
     "study_links",
     "study_out",
+    "study_outs",
     "trial_out",
+    "trial_outs",
 ]
 
 PLOT_NAMES: dict[str, str] = {name.replace("_", "-"): name for name in PLOTS}
 """API plot name (``size-space``) → key of :data:`studies.plots.PLOTS` (``size_space``)."""
+
+
+SETTLED_STATUSES = ("finished", "cancelled")
+"""Statuses after which a study gains no trials (its running trials still finish)."""
 
 
 def plot_function(name: str) -> Any:
@@ -57,6 +69,31 @@ def plot_function(name: str) -> Any:
             allowed=allowed,
         )
     return PLOTS[key]
+
+
+def json_response(body: BaseModel | str | bytes) -> Response:
+    """A JSON response of a response model (or its JSON already serialised).
+
+    Routes return this instead of the model: FastAPI would otherwise dump the model,
+    validate the dump against the response model again (in a second thread hop) and
+    serialise it — several times the cost of building it. The route's ``response_model``
+    still documents the body.
+    """
+    if isinstance(body, BaseModel):
+        body = body.model_dump_json()
+    return Response(body, media_type="application/json")
+
+
+def settled_key(record: StudyRecord, trials: Sequence[FrozenTrial], *parts: Hashable) -> Any:
+    """A cache key for an answer about a study that can no longer change, or None.
+
+    A study has settled when it has ended (finished or cancelled) and each of its trials
+    has finished; the key includes the trial count, so a trial that somehow appears later
+    still changes it.
+    """
+    if record.status not in SETTLED_STATUSES or not all(t.state.is_finished() for t in trials):
+        return None
+    return (*parts, record.id, len(trials))
 
 
 def json_safe(value: Any) -> Any:
@@ -94,17 +131,21 @@ def study_links(request: Request, record: StudyRecord) -> dict[str, str]:
     return links
 
 
+def progress_out(progress: Progress | None) -> ProgressOut | None:
+    """The response form of a study's progress (None: the Optuna study is gone)."""
+    return None if progress is None else ProgressOut(**progress.to_dict())  # type: ignore[arg-type]
+
+
 def progress_of(backend: Backend, record: StudyRecord) -> ProgressOut | None:
-    """The study's progress, or None when its Optuna study has vanished."""
-    try:
-        progress = study_progress(backend.storage, record)
-    except NotFoundError:
-        return None
-    return ProgressOut(**progress.to_dict())  # type: ignore[arg-type]
+    """The study's progress (one query), or None when its Optuna study has vanished."""
+    return progress_out(studies_progress(backend.storage, [record]).get(record.id))
 
 
-def study_out(request: Request, backend: Backend, record: StudyRecord) -> StudyOut:
-    """The listed form of a study, with its progress and links."""
+def study_out(
+    request: Request, backend: Backend, record: StudyRecord,
+    progress: ProgressOut | Literal["read"] | None = "read",
+) -> StudyOut:
+    """The listed form of a study, with its progress (read unless given) and links."""
     return StudyOut(
         id=record.id,
         name=str(record.spec.get("name", record.study_name)),
@@ -117,34 +158,51 @@ def study_out(request: Request, backend: Backend, record: StudyRecord) -> StudyO
         created_at=record.created_at,
         finished_at=record.finished_at,
         error=record.error,
-        progress=progress_of(backend, record),
+        progress=progress_of(backend, record) if progress == "read" else progress,
         links=study_links(request, record),
     )
 
 
-def _optuna_id(backend: Backend, record: StudyRecord) -> int:
-    try:
-        return backend.storage.get_study_id_from_name(record.study_name)
-    except KeyError as e:
-        raise NotFoundError("study", record.id) from e
+def study_outs(request: Request, backend: Backend, records: list[StudyRecord]) -> list[StudyOut]:
+    """The listed form of several studies; their progress is read with one query."""
+    progress = studies_progress(backend.storage, records)
+    return [study_out(request, backend, r, progress_out(progress.get(r.id))) for r in records]
+
+
+def reader_of(backend: Backend, record: StudyRecord) -> StudyReader:
+    """The process's cached reader of the study's Optuna study (see :class:`StudyReader`)."""
+    return backend.readers.get(backend.storage, record.study_name)
 
 
 def load_trials(backend: Backend, record: StudyRecord) -> list[FrozenTrial]:
-    """Every trial of the study, by number.
+    """Every trial of the study, by number; finished trials are read once per process.
 
     Raises:
         NotFoundError: the Optuna study was deleted meanwhile.
     """
-    # finished trials are read from the database once per process (see TrialReaders)
-    trials = backend.readers.trials(backend.storage, record.study_name, _optuna_id(backend, record))
-    return sorted(trials, key=lambda t: t.number)
+    try:
+        return reader_of(backend, record).trials(settled=record.status in SETTLED_STATUSES)
+    except KeyError as e:
+        raise NotFoundError("study", record.id) from e
 
 
 def load_study(backend: Backend, record: StudyRecord) -> optuna.Study:
-    """The Optuna study of ``record`` (labels and kind come from its user attributes)."""
-    _optuna_id(backend, record)
-    reader = backend.readers.get(backend.storage, record.study_name)
-    return optuna.load_study(study_name=record.study_name, storage=reader)
+    """The Optuna study of ``record`` (labels and kind come from its user attributes).
+
+    Raises:
+        NotFoundError: the Optuna study was deleted meanwhile.
+    """
+    reader = reader_of(backend, record)
+    try:
+        reader.study_id()
+    except KeyError as e:
+        raise NotFoundError("study", record.id) from e
+    return optuna.load_study(study_name=record.study_name, storage=reader.storage)
+
+
+def trial_outs(reader: StudyReader, trials: Sequence[FrozenTrial]) -> list[TrialOut]:
+    """:func:`trial_out` of each trial; those of finished trials are built once per process."""
+    return [reader.finished_view("trial_out", t, trial_out) for t in trials]
 
 
 def trial_out(trial: FrozenTrial, *, history: bool = False) -> TrialOut:

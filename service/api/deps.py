@@ -18,7 +18,8 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
-from service.api._cache import ResultCache, TrialReaders
+from service.api._cache import ResultCache
+from service.api._readers import TrialReaders
 from service.api.errors import ApiError
 from service.settings import Settings
 from service.storage import init_schema, make_engine, open_storage

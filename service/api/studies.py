@@ -29,6 +29,7 @@ from service.api.schemas import (
 )
 from service.storage import (
     STUDY_STATUSES,
+    Progress,
     cancel_study,
     create_study_record,
     delete_study,
@@ -44,9 +45,9 @@ router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSE
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
 _KINDS = ("lambda", "width", "lambda_path", "target_size")
 LIVE_PLOT_TTL_S = 30.0
-"""How long a figure of a running study may be served from the cache: a trial finishing,
-failing or starting changes the key at once; only the live epochs of running trials can
-be this much behind."""
+"""How old a figure of a running study may get before it is rebuilt in the background: a
+trial finishing, failing or starting rebuilds it at once; only the live epochs of running
+trials can be this much (plus one rebuild) behind."""
 _FIGURE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "plotly figure JSON"}
 }
@@ -79,7 +80,7 @@ def list_studies(
     kind: Annotated[
         str | None, Query(description="lambda, width, lambda_path or target_size")
     ] = None,
-) -> StudyPage:
+) -> Response:
     """Studies, newest first, optionally filtered by status and kind."""
     for field, value, allowed in (("status", status, STUDY_STATUSES), ("kind", kind, _KINDS)):
         if value is not None and value not in allowed:
@@ -90,25 +91,38 @@ def list_studies(
     records, total = list_study_records(
         backend.engine, status=status, kind=kind, offset=page.offset, limit=page.limit
     )
-    return StudyPage(
-        items=[views.study_out(request, backend, r) for r in records],
+    return views.json_response(StudyPage(
+        items=views.study_outs(request, backend, records),
         total=total, offset=page.offset, limit=page.limit,
-    )
+    ))
 
 
 @router.get("/{study_id}", response_model=StudyDetail, name="get_study")
-def get_study(study_id: StudyId, request: Request, backend: BackendDep) -> StudyDetail:
+def get_study(
+    study_id: StudyId, request: Request, backend: BackendDep, cache: CacheDep
+) -> Response:
     """A study: spec, status, progress, best trials and the (loss, size) Pareto front."""
     record = get_study_record(backend.engine, study_id)
+    reader = views.reader_of(backend, record)
     trials = views.load_trials(backend, record)
     multi = len(record.spec.get("search", {}).get("objectives", ["val_loss"])) > 1
-    summary = views.study_out(request, backend, record)
-    return StudyDetail(
-        **summary.model_dump(),
-        spec=record.spec,
-        best_trials=[views.trial_out(t) for t in views.best_trials(trials, multi_objective=multi)],
-        pareto_front=views.front_points(trials),
-    )
+
+    def build() -> str:
+        best, front = reader.complete_view(  # rebuilt only when a trial completes
+            ("detail", multi), trials,
+            lambda complete: (
+                views.trial_outs(reader, views.best_trials(complete, multi_objective=multi)),
+                views.front_points(complete),
+            ),
+        )
+        progress = views.progress_out(Progress.of_trials(trials, record.n_trials))
+        summary = views.study_out(request, backend, record, progress)
+        detail = StudyDetail(**dict(summary), spec=record.spec, best_trials=best,
+                             pareto_front=front)
+        return detail.model_dump_json()
+
+    key = views.settled_key(record, trials, "study-detail", request.scope.get("root_path", ""))
+    return views.json_response(cache.get_or_compute(key, build))
 
 
 @router.post(
@@ -132,15 +146,22 @@ def delete(study_id: StudyId, backend: BackendDep) -> Response:
 
 
 @router.get("/{study_id}/trials", response_model=TrialPage, name="list_trials")
-def list_trials(study_id: StudyId, backend: BackendDep, page: PageDep) -> TrialPage:
+def list_trials(
+    study_id: StudyId, backend: BackendDep, page: PageDep, cache: CacheDep
+) -> Response:
     """The study's trials by number, without the per-epoch history (see trials.json)."""
     record = get_study_record(backend.engine, study_id)
     trials = views.load_trials(backend, record)
-    chunk = trials[page.offset : page.offset + page.limit]
-    return TrialPage(
-        items=[views.trial_out(t) for t in chunk], total=len(trials),
-        offset=page.offset, limit=page.limit,
-    )
+
+    def build() -> str:
+        chunk = trials[page.offset : page.offset + page.limit]
+        items = views.trial_outs(views.reader_of(backend, record), chunk)
+        return TrialPage(
+            items=items, total=len(trials), offset=page.offset, limit=page.limit
+        ).model_dump_json()
+
+    key = views.settled_key(record, trials, "trial-page", page.offset, page.limit)
+    return views.json_response(cache.get_or_compute(key, build))
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -181,7 +202,7 @@ def export_trials_csv(study_id: StudyId, backend: BackendDep) -> Response:
     in ``trials.json``.
     """
     record = get_study_record(backend.engine, study_id)
-    rows = [views.trial_out(t) for t in views.load_trials(backend, record)]
+    rows = views.trial_outs(views.reader_of(backend, record), views.load_trials(backend, record))
     objectives = record.spec.get("search", {}).get("objectives", ["val_loss"])
     param_keys = sorted({k for r in rows for k in r.params})
     attr_keys = sorted({k for r in rows for k in r.attrs})
@@ -214,23 +235,28 @@ def study_plot(
     backend: BackendDep,
     cache: CacheDep,
 ) -> Response:
-    """One plotly figure (JSON) of the study; figures of finished studies are cached, those
-    of running studies for at most ``LIVE_PLOT_TTL_S`` seconds (and until a trial changes
-    state), as a figure of 1000 trials takes up to a few hundred ms to build."""
+    """One plotly figure (JSON) of the study. A figure of 1000 trials takes up to a few
+    hundred ms to build, so figures of finished studies are cached; those of running
+    studies are rebuilt when a trial changes state, and in the background (the request
+    gets the last build) when older than ``LIVE_PLOT_TTL_S`` seconds."""
     plot = views.plot_function(name)
     record = get_study_record(backend.engine, study_id)
     progress = views.progress_of(backend, record)
-    key: tuple[Any, ...] | None = None
-    if record.status == "finished" and progress is not None:
-        key = ("study-plot", record.id, name.replace("_", "-"), progress.done + progress.failed)
-    elif progress is not None:  # expiries staggered per figure, so they do not all rebuild at once
-        stagger = zlib.crc32(f"{record.id}/{name}".encode()) % 1000 / 1000 * LIVE_PLOT_TTL_S
-        key = ("study-plot-live", record.id, name.replace("_", "-"), progress.done,
-               progress.failed, progress.running, progress.waiting,
-               int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S))
 
     def build() -> str:
         figure = plot(views.load_study(backend, record))
         return str(figure.to_json())
 
-    return Response(cache.get_or_compute(key, build), media_type="application/json")
+    name = name.replace("_", "-")
+    if progress is None:
+        return views.json_response(build())
+    if record.status == "finished":
+        done = ("study-plot", record.id, name, progress.done + progress.failed)
+        return views.json_response(cache.get_or_compute(done, build))
+    # Running: served at once from the last build; rebuilt in the background when older
+    # than about LIVE_PLOT_TTL_S (staggered per figure, so they do not all rebuild at once).
+    stagger = zlib.crc32(f"{record.id}/{name}".encode()) % 1000 / 1000 * LIVE_PLOT_TTL_S
+    key = ("study-plot-live", record.id, name, progress.done, progress.failed,
+           progress.running, progress.waiting)
+    bucket = int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S)
+    return views.json_response(cache.get_or_refresh(key, bucket, build))

@@ -21,7 +21,12 @@ from service.storage._comparisons import (
 )
 from service.storage._engine import make_engine, normalise_url, open_storage, session_scope
 from service.storage._ownership import claim_path, release_path
-from service.storage._progress import Progress, study_progress, trial_state_counts
+from service.storage._progress import (
+    Progress,
+    studies_progress,
+    study_progress,
+    trial_state_counts,
+)
 from service.storage._records import (
     STUDY_STATUSES,
     StudyRecord,
@@ -76,6 +81,7 @@ __all__ = [
     "runnable_study_records",
     "session_scope",
     "set_study_status",
+    "studies_progress",
     "study_progress",
     "trial_state_counts",
 ]

@@ -131,11 +131,13 @@ def open_storage(
 
     Returns:
         The storage; its stale trials are re-enqueued by ``RetryHeartbeatStaleTrialCallback``.
+        The service's indexes on Optuna's tables are created if missing.
 
     Raises:
         StorageUnavailableError: the database cannot be reached.
     """
     from service.storage._claim import db_lock  # the lock serialises table creation
+    from service.storage._schema import add_optuna_indexes
 
     url = _prepare(url)
     engine = make_engine(url)
@@ -150,6 +152,8 @@ def open_storage(
                     grace_period=grace_period,
                     heartbeat_stale_trial_callback=retry_callback(),
                 )
+                with storage.engine.begin() as conn:
+                    add_optuna_indexes(conn)
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
         raise StorageUnavailableError(f"cannot open storage {_redact(url)}: {e}") from e
     if storage.engine.dialect.name == "sqlite":

@@ -279,7 +279,7 @@ def test_malformed_and_malicious_files_are_refused_clearly(
 
 # -- cached trial reads stay fresh -------------------------------------------------------
 def test_cached_trial_reads_follow_new_and_finished_trials(client: TestClient) -> None:
-    """The API keeps finished trials in memory (service/api/_cache.TrialReaders); a trial
+    """The API keeps finished trials in memory (service/api/_readers.TrialReaders); a trial
     that starts, reports an epoch and finishes must still show up at once."""
     import torch
 

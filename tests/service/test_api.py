@@ -205,6 +205,49 @@ def test_figures_and_metrics_of_finished_studies_are_cached(
     assert cache.hits == hits + 2
 
 
+def test_answers_about_finished_studies_are_cached_and_unchanged(
+    finished: tuple[TestClient, str, str],
+) -> None:
+    client, sid, _ = finished
+    cache = client.app.state.cache  # type: ignore[attr-defined]
+    detail = client.get(f"{API}/studies/{sid}").json()
+    page = client.get(f"{API}/studies/{sid}/trials?offset=1&limit=2").json()
+    hits = cache.hits
+    assert client.get(f"{API}/studies/{sid}").json() == detail
+    assert client.get(f"{API}/studies/{sid}/trials?offset=1&limit=2").json() == page
+    assert cache.hits == hits + 2
+    assert detail["progress"]["complete"] == 3 and detail["best_trials"]
+    assert page["total"] == 3 and [t["number"] for t in page["items"]] == [1, 2]
+    full = client.get(f"{API}/studies/{sid}/trials").json()["items"]
+    assert full[1:] == page["items"], "a cached page is the same slice of the trials"
+
+
+def test_a_study_cancelled_mid_trial_shows_the_trial_when_it_ends(client: TestClient) -> None:
+    """Ended studies are cached once settled; a study cancelled while a trial runs is not
+    settled until that trial is told, and every answer before and after stays fresh."""
+    from service.storage import claim_trial, finish_trial, get_study_record
+
+    sid = client.post(f"{API}/studies", json=tiny_spec(**{"search.n_trials": 3})).json()["id"]
+    backend = client.app.state.backends.get(client.app.state.settings)  # type: ignore[attr-defined]
+    trial = claim_trial(backend.storage, backend.engine, get_study_record(backend.engine, sid))
+    assert trial is not None
+    assert client.get(f"{API}/studies/{sid}").json()["progress"]["running"] == 1
+    assert client.post(f"{API}/studies/{sid}/cancel").json()["status"] == "cancelled"
+    for _ in range(2):
+        cancelled = client.get(f"{API}/studies/{sid}").json()
+        assert (cancelled["status"], cancelled["progress"]["running"]) == ("cancelled", 1)
+        items = client.get(f"{API}/studies/{sid}/trials").json()["items"]
+        assert [t["state"] for t in items] == ["RUNNING"]
+    record = get_study_record(backend.engine, sid)
+    assert finish_trial(backend.storage, backend.engine, record, trial, values=[0.5, 10.0])
+    for _ in range(2):  # the second answer comes from the cache
+        ended = client.get(f"{API}/studies/{sid}").json()
+        assert (ended["progress"]["running"], ended["progress"]["complete"]) == (0, 1)
+        assert [t["number"] for t in ended["best_trials"]] == [0]
+        items = client.get(f"{API}/studies/{sid}/trials").json()["items"]
+        assert [t["state"] for t in items] == ["COMPLETE"]
+
+
 def test_comparison_detail_has_metrics_of_both_sides(
     finished: tuple[TestClient, str, str],
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from service.errors import ConflictError, NotFoundError, StorageUnavailableError
 from service.storage import (
@@ -36,9 +36,10 @@ from service.storage import (
     reap_stale_trials,
     record_worker_heartbeat,
     session_scope,
+    studies_progress,
     study_progress,
 )
-from service.storage._schema import SchemaVersionRow
+from service.storage._schema import TRIAL_STATE_INDEX, SchemaVersionRow
 
 OPTUNA = str(Path(sys.executable).with_name("optuna"))
 
@@ -167,6 +168,35 @@ def test_claim_respects_exact_budget_and_retries(backend: Any, tmp_path: Path) -
     failed = [t for t in storage.get_all_trials(storage.get_study_id_from_name(
         record.study_name)) if t.state == TrialState.FAIL]
     assert failed[0].user_attrs["failure_reason"] == "worker stopped"
+
+
+def test_progress_of_many_studies_in_one_query_matches_each(
+    backend: Any, tmp_path: Path
+) -> None:
+    storage, engine, _ = backend
+    busy = create_study_record(storage, engine, tiny_spec(f"p1 {tmp_path.name}", n_trials=4))
+    idle = create_study_record(storage, engine, tiny_spec(f"p2 {tmp_path.name}", n_trials=2))
+    gone = create_study_record(storage, engine, tiny_spec(f"p3 {tmp_path.name}", n_trials=2))
+    trials = [claim_trial(storage, engine, busy) for _ in range(3)]
+    assert finish_trial(storage, engine, busy, trials[0], values=[0.5])
+    fail_trial(storage, engine, busy, trials[1], reason="test", retry=True)
+    optuna.delete_study(study_name=gone.study_name, storage=storage)
+
+    found = studies_progress(storage, [busy, idle, gone])
+    assert set(found) == {busy.id, idle.id}, "a deleted Optuna study is left out"
+    assert found[busy.id] == study_progress(storage, busy)
+    assert (found[busy.id].complete, found[busy.id].failed, found[busy.id].waiting,
+            found[busy.id].running, found[busy.id].budget) == (1, 1, 1, 1, 4)
+    assert found[idle.id] == study_progress(storage, idle)
+    assert found[idle.id].done == 0 and found[idle.id].budget == 2
+    assert studies_progress(storage, []) == {}
+
+
+def test_trial_state_index_is_created_once_beside_optunas(backend: Any) -> None:
+    storage, _, url = backend
+    open_storage(url, heartbeat_interval=1, grace_period=2)  # a second open: idempotent
+    indexes = {i["name"]: i["column_names"] for i in inspect(storage.engine).get_indexes("trials")}
+    assert indexes[TRIAL_STATE_INDEX] == ["study_id", "state"]
 
 
 def test_stale_trial_is_failed_and_retried(backend: Any, tmp_path: Path) -> None:

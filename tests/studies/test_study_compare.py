@@ -10,8 +10,11 @@ from pathlib import Path
 import optuna
 import pytest
 from _study_helpers import lambda_trial, pruned_trial, width_trial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from studies.compare import compare_studies
+from studies.compare import compare_studies, summarise
+from studies.pareto import hypervolume
 
 # λ side: (loss 0.5, 100 params) then (0.3, 300), 10 MACs each.
 LAMBDA = [
@@ -71,3 +74,26 @@ def test_write_json_csv_and_offline_html(tmp_path: Path) -> None:
     # no external script: plotly.js is inlined (its bundle merely mentions a CDN for geo maps)
     assert re.search(r"<script[^>]*\bsrc=", page) is None
     assert "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js embedded
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.01, 3.0), st.integers(1, 5000), st.booleans()),
+        min_size=1, max_size=25,
+    )
+)
+def test_curve_hypervolume_equals_the_hypervolume_of_every_prefix(
+    trials: list[tuple[float, int, bool]],
+) -> None:
+    """The curve updates the hypervolume only when a trial enters the front; each point
+    must still equal the hypervolume of all complete trials up to it."""
+    made = [
+        pruned_trial(i, 1.0) if pruned else width_trial(i, loss, (8, 8), params, 10.0)
+        for i, (loss, params, pruned) in enumerate(trials)
+    ]
+    reference = (4.0, 6000.0)
+    curve = summarise(made, reference).curve
+    for k, point in enumerate(curve):
+        done = [(loss, params) for loss, params, pruned in trials[: k + 1] if not pruned]
+        assert point.hypervolume == pytest.approx(hypervolume(done, reference))

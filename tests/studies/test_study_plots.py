@@ -41,17 +41,18 @@ def test_size_space_paths_points_and_end_points() -> None:
     names = [t.name for t in fig.data]
     assert names == [
         "λ search: λ trajectories",
-        "λ search: λ trajectories",
         "λ search: end points by λ",
         "width search: width trials",
     ]
-    path_small_lam = fig.data[0]  # sorted by λ: 0.01 first
-    assert list(path_small_lam.x) == [64, 40, 30] and list(path_small_lam.y) == [64, 30, 20]
-    assert [t.showlegend for t in fig.data[:2]] == [True, False]
-    ends = fig.data[2]
+    paths = fig.data[0]  # every trajectory in one trace, sorted by λ (0.01 first), split by gaps
+    assert list(paths.x) == [64, 40, 30, None, 64, 20, 8]
+    assert list(paths.y) == [64, 30, 20, None, 64, 10, 4]
+    assert "epoch 0" in paths.text[0] and "λ = 0.01" in paths.text[0]
+    assert paths.text[3] is None and "λ = 0.1" in paths.text[4]
+    ends = fig.data[1]
     assert list(ends.x) == [30, 8] and list(ends.y) == [20, 4]  # joined in λ order
     assert "λ = 0.01" in ends.text[0] and "params 300" in ends.text[0]
-    points = fig.data[3]
+    points = fig.data[2]
     assert list(points.x) == [10, 30] and list(points.marker.color) == [0.4, 0.2]
     json.loads(fig.to_json())
 
@@ -83,9 +84,14 @@ def test_pareto_compute_widths_lambda_figures() -> None:
     wall = compute_figure(a, b, cost="wall")
     assert list(wall.data[2].x) == pytest.approx([0.3, 0.35, 0.65])
     widths = widths_figure(a, b)
-    assert len(widths.data) == 8  # 4 trials with history × 2 layers (pruned one has none)
-    assert widths.data[0].name == "λ search: trial 0 layer 1 (λ=0.1)"
-    assert list(widths.data[0].y) == [64, 20, 8]
+    # one trace per study and layer; each trial's line split from the next by a gap
+    assert [t.name for t in widths.data] == [
+        "λ search: layer 1", "λ search: layer 2", "width search: layer 1", "width search: layer 2"
+    ]
+    assert list(widths.data[0].y) == [64, 20, 8, None, 64, 40, 30]
+    assert list(widths.data[0].x) == [0, 1, 2, None, 0, 1, 2]
+    assert list(widths.data[0].customdata[:4]) == ["trial 0 (λ=0.1)"] * 3 + [None]
+    assert list(widths.data[3].y) == [10, 10, 10, None, 25, 25, 25]  # the pruned one has none
     lam = lambda_figure(a, b)
     assert [t.name for t in lam.data] == ["λ search: val loss", "λ search: params"]
     assert list(lam.data[0].x) == [0.01, 0.1]

@@ -109,4 +109,5 @@ def expected_size_space_traces(stack: Stack) -> int:
     paths = [t for t in lam if t["state"] in done and len(t["attrs"].get("final_widths", [])) >= 2]
     ends = [t for t in paths if t["state"] == "COMPLETE"]
     width_points = [t for t in width if t["state"] == "COMPLETE"]
-    return len(paths) + (1 if ends else 0) + (1 if width_points else 0)
+    # every λ trajectory shares one trace, the end points another, the width trials a third
+    return (1 if paths else 0) + (1 if ends else 0) + (1 if width_points else 0)
