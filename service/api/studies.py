@@ -45,9 +45,9 @@ router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSE
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
 _KINDS = ("lambda", "width", "lambda_path", "target_size")
 LIVE_PLOT_TTL_S = 30.0
-"""How old a figure of a running study may get before it is rebuilt in the background: a
-trial finishing, failing or starting rebuilds it at once; only the live epochs of running
-trials can be this much (plus one rebuild) behind."""
+"""How old a figure of a running study may get before it is rebuilt in the background (a
+trial finishing, failing or starting starts a rebuild at once): the live epochs of
+running trials can be this much, plus one rebuild, behind."""
 _FIGURE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "plotly figure JSON"}
 }
@@ -237,8 +237,9 @@ def study_plot(
 ) -> Response:
     """One plotly figure (JSON) of the study. A figure of 1000 trials takes up to a few
     hundred ms to build, so figures of finished studies are cached; those of running
-    studies are rebuilt when a trial changes state, and in the background (the request
-    gets the last build) when older than ``LIVE_PLOT_TTL_S`` seconds."""
+    studies are served from their last build and rebuilt in the background when a trial
+    changes state or the build is older than ``LIVE_PLOT_TTL_S`` seconds (the next
+    request gets the new figure)."""
     plot = views.plot_function(name)
     record = get_study_record(backend.engine, study_id)
     progress = views.progress_of(backend, record)
@@ -253,10 +254,11 @@ def study_plot(
     if record.status == "finished":
         done = ("study-plot", record.id, name, progress.done + progress.failed)
         return views.json_response(cache.get_or_compute(done, build))
-    # Running: served at once from the last build; rebuilt in the background when older
-    # than about LIVE_PLOT_TTL_S (staggered per figure, so they do not all rebuild at once).
+    # Running: served at once from the last build; rebuilt in the background when a trial
+    # changes state or the build is older than about LIVE_PLOT_TTL_S (staggered per
+    # figure, so they do not all rebuild at once).
     stagger = zlib.crc32(f"{record.id}/{name}".encode()) % 1000 / 1000 * LIVE_PLOT_TTL_S
-    key = ("study-plot-live", record.id, name, progress.done, progress.failed,
-           progress.running, progress.waiting)
-    bucket = int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S)
-    return views.json_response(cache.get_or_refresh(key, bucket, build))
+    version = (progress.done, progress.failed, progress.running, progress.waiting,
+               int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S))
+    key = ("study-plot-live", record.id, name)
+    return views.json_response(cache.get_or_refresh(key, version, build))

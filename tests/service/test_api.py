@@ -248,6 +248,29 @@ def test_a_study_cancelled_mid_trial_shows_the_trial_when_it_ends(client: TestCl
         assert [t["state"] for t in items] == ["COMPLETE"]
 
 
+def test_figures_of_running_studies_follow_new_trials_in_the_background(
+    client: TestClient,
+) -> None:
+    import time
+
+    sid = client.post(f"{API}/studies", json=tiny_spec(**{"search.n_trials": 3})).json()["id"]
+    url = f"{API}/studies/{sid}/plots/pareto"
+
+    def points() -> int:
+        figure = client.get(url).json()
+        return sum(len(t.get("x") or []) for t in figure["data"] if t["name"].endswith("trials"))
+
+    run_trials(client.app, sid, 1)  # type: ignore[arg-type]
+    assert points() == 1  # the first request builds the figure
+    run_trials(client.app, sid, 1)  # type: ignore[arg-type]
+    assert points() in (1, 2)  # the last build at once; a rebuild starts in the background
+    deadline = time.monotonic() + 30
+    while points() != 2:
+        assert time.monotonic() < deadline, "the figure never showed the second trial"
+        time.sleep(0.05)
+    assert client.get(f"{API}/studies/{sid}").json()["status"] == "running"
+
+
 def test_comparison_detail_has_metrics_of_both_sides(
     finished: tuple[TestClient, str, str],
 ) -> None:
