@@ -4,7 +4,11 @@ Three measurements, all on this machine, loopback only, every loop bounded:
 
 1. **API load** — a temporary SQLite storage with 10,000 trials across 20 studies (half
    λ searches, half width searches, two objectives; 15 finished, 5 running, each of those
-   with 2 RUNNING trials part-way through their epochs). The trials are
+   with 2 RUNNING trials part-way through their epochs, to which a helper process of this
+   script appends one epoch every ``EPOCH_EVERY_S`` seconds, as workers do; not with
+   ``--no-training``). Figures of running studies are then rebuilt, in the API's
+   background thread, whenever their trials have new epochs (at most every 30 s). The
+   trials are
    copies of real trials (a tiny digits MLP trained once per kind) with their parameters,
    objective values and per-epoch histories varied, inserted through Optuna's storage API
    (Optuna's table models in one transaction per study: ``study.add_trials`` takes ~60 ms a
@@ -47,7 +51,7 @@ the CPUs, so processes sharing this script's session would share one share, and 
 machine two workers could never outpace one. The last line is JSON.
 
 Usage: ``python bench/service_load.py [--quick] [--seconds S] [--think-ms MS] [--clients N]
-[--skip-workers]``
+[--no-training] [--skip-workers]``
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import argparse
 import asyncio
 import gc
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -74,6 +79,8 @@ ROUTES = ("list", "study", "trials", "plot")
 PLOTS = ("size-space", "pareto", "compute", "widths")
 RUNNING_PER_STUDY = 2
 """RUNNING trials in each running study of the load storage."""
+EPOCH_EVERY_S = 2.0
+"""How often each RUNNING trial of the load storage reports a new epoch during the load."""
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -88,6 +95,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                     help="mean pause of each client between requests in the users phase")
     ap.add_argument("--studies", type=int, default=20)
     ap.add_argument("--trials", type=int, default=10_000, help="trials over all studies")
+    ap.add_argument("--no-training", action="store_true",
+                    help="running trials do not report new epochs during the load")
     ap.add_argument("--skip-workers", action="store_true", help="API load only")
     ap.add_argument("--skip-load", action="store_true", help="worker numbers only")
     ap.add_argument("--seed", type=int, default=0)
@@ -471,6 +480,31 @@ def _report(phase: str, latencies: dict[str, list[float]], errors: list[str],
     return every
 
 
+def _train_running(url: str, stop: Any, epochs: Any) -> None:
+    """Append an epoch to the history of every RUNNING trial every ``EPOCH_EVERY_S``
+    seconds (what workers write while they train) until ``stop`` is set. Runs in its own
+    process, so its writes do not take the load generator's time."""
+    import optuna
+
+    from service.storage import open_storage
+
+    storage = open_storage(url, heartbeat_interval=10, grace_period=60)
+    running = [t for s in storage.get_all_studies()
+               for t in storage.get_all_trials(s._study_id,
+                                               states=(optuna.trial.TrialState.RUNNING,))]
+    histories = {t._trial_id: list(t.user_attrs["history"]) for t in running}
+    pause = EPOCH_EVERY_S / max(1, len(histories))
+    while not stop.is_set():
+        for trial_id, history in histories.items():
+            if stop.wait(pause):
+                break
+            history.append({**history[-1], "epoch": history[-1]["epoch"] + 1})
+            storage.set_trial_user_attr(trial_id, "history", history)
+            with epochs.get_lock():
+                epochs.value += 1
+    storage.engine.dispose()
+
+
 def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Build the storage, start the API, run both phases; p50/p99 of the users phase over
     all routes (and of its study and trials-page routes), errors, saturation numbers."""
@@ -480,6 +514,11 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"storage built in {time.monotonic() - started:.1f} s", flush=True)
     per_study = args.trials // args.studies
     proc, base = start_api(url, tmp / "var", tmp / "api.log")
+    spawn = multiprocessing.get_context("spawn")
+    stop, epochs = spawn.Event(), spawn.Value("i", 0)
+    training = spawn.Process(target=_train_running, args=(url, stop, epochs), daemon=True)
+    if not args.no_training:
+        training.start()
     try:
         users, errors = run_load(base, ids, per_study, clients=args.clients,
                                  seconds=args.seconds, think_s=args.think_ms / 1000)
@@ -489,8 +528,12 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                                        seconds=args.saturation_seconds, warm_up=False)
             errors += more
     finally:
+        stop.set()
+        if training.is_alive():
+            training.join(timeout=30)
         proc.terminate()
         proc.wait(timeout=30)
+    print(f"running trials reported {epochs.value} new epochs during the load", flush=True)
     every = _report(f"users (think {args.think_ms:.0f} ms)", users, errors, args.seconds)
     result: dict[str, Any] = {
         "p50_ms": round(_pct(every, 50), 1), "p99_ms": round(_pct(every, 99), 1),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -80,31 +81,39 @@ class ResultCache:
         return value
 
     def get_or_refresh(
-        self, key: Hashable, version: Hashable, compute: Callable[[], Any]
+        self, key: Hashable, version: Hashable, compute: Callable[[], Any], *,
+        detail: Hashable = None, every_s: float = 0.0,
     ) -> Any:
-        """The value for ``key``, served at once even when ``version`` has moved on.
+        """The value for ``key``, served at once even when it is out of date.
 
-        For values that age (figures of running studies): the first request for ``key``
-        computes it; later ones get the stored value, and when it was built for another
-        ``version`` one rebuild starts in the background (one at a time per process, at
-        most one per key), so no request waits for a rebuild.
+        For values that change while they are shown (figures of running studies): the
+        first request for ``key`` computes it; later ones get the stored value. One
+        rebuild starts in the background (one at a time per process, at most one per
+        key) when ``version`` differs from the stored build's, or when only ``detail``
+        differs and the build is at least ``every_s`` seconds old.
 
         Args:
-            key: Identifies the value; a changed key is computed at once.
-            version: Which build is current (e.g. a time bucket).
+            key: Identifies the value.
+            version: What the value shows that must be current (e.g. trial counts).
             compute: Builds the value; also run on the background thread.
+            detail: What may lag behind by up to ``every_s`` (e.g. live epochs).
+            every_s: The least time between rebuilds for a changed ``detail``.
         """
+        now = time.monotonic()
         with self._lock:
             live = self._items.get(key)
             if isinstance(live, _Live):
                 self._items.move_to_end(key)
                 self.hits += 1
-                if live.version != version and not live.refreshing:
+                stale = live.version != version or (
+                    live.detail != detail and now - live.built_at >= every_s
+                )
+                if stale and not live.refreshing:
                     live.refreshing = True
-                    self._refresher().submit(self._refresh, key, live, version, compute)
+                    self._refresher().submit(self._refresh, key, live, version, detail, compute)
                 return live.value
             self.misses += 1
-        return self.get_or_compute(key, lambda: _Live(version, compute())).value
+        return self.get_or_compute(key, lambda: _Live(version, detail, compute(), now)).value
 
     def _refresher(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -112,10 +121,12 @@ class ResultCache:
         return self._pool
 
     def _refresh(
-        self, key: Hashable, live: _Live, version: Hashable, compute: Callable[[], Any]
+        self, key: Hashable, live: _Live, version: Hashable, detail: Hashable,
+        compute: Callable[[], Any],
     ) -> None:
+        started = time.monotonic()
         try:
-            fresh = _Live(version, compute())
+            fresh = _Live(version, detail, compute(), started)
         except Exception:  # the stale value stays; the next request tries again
             _log.warning("background rebuild of %r failed", key, exc_info=True)
             live.refreshing = False
@@ -132,8 +143,10 @@ class ResultCache:
 
 @dataclass
 class _Live:
-    """A value of :meth:`ResultCache.get_or_refresh` and the version it was built for."""
+    """A value of :meth:`ResultCache.get_or_refresh`, what it was built for, and when."""
 
     version: Hashable
+    detail: Hashable
     value: Any
+    built_at: float
     refreshing: bool = False

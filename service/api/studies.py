@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from optuna.trial import TrialState
 
 from service.api import _views as views
 from service.api._spec_checks import check_spec
@@ -45,9 +44,9 @@ router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSE
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
 _KINDS = ("lambda", "width", "lambda_path", "target_size")
 LIVE_PLOT_TTL_S = 30.0
-"""How old a figure of a running study may get before it is rebuilt in the background (a
-trial finishing, failing or starting starts a rebuild at once): the live epochs of
-running trials can be this much, plus one rebuild, behind."""
+"""The least time between background rebuilds of a running study's figure for new epochs
+of its running trials (a trial starting, finishing or failing starts one at once): the
+live epochs shown can be this much, plus one rebuild, behind."""
 _FIGURE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "plotly figure JSON"}
 }
@@ -237,28 +236,30 @@ def study_plot(
 ) -> Response:
     """One plotly figure (JSON) of the study. A figure of 1000 trials takes up to a few
     hundred ms to build, so figures of finished studies are cached; those of running
-    studies are served from their last build and rebuilt in the background when a trial
-    changes state or the build is older than ``LIVE_PLOT_TTL_S`` seconds (the next
-    request gets the new figure)."""
+    studies are served from their last build and rebuilt in the background (see
+    ``LIVE_PLOT_TTL_S``)."""
     plot = views.plot_function(name)
     record = get_study_record(backend.engine, study_id)
-    progress = views.progress_of(backend, record)
+    trials = views.load_trials(backend, record)
+    progress = Progress.of_trials(trials, record.n_trials)
 
     def build() -> str:
         figure = plot(views.load_study(backend, record))
         return str(figure.to_json())
 
     name = name.replace("_", "-")
-    if progress is None:
-        return views.json_response(build())
     if record.status == "finished":
         done = ("study-plot", record.id, name, progress.done + progress.failed)
         return views.json_response(cache.get_or_compute(done, build))
-    # Running: served at once from the last build; rebuilt in the background when a trial
-    # changes state or the build is older than about LIVE_PLOT_TTL_S (staggered per
-    # figure, so they do not all rebuild at once).
-    stagger = zlib.crc32(f"{record.id}/{name}".encode()) % 1000 / 1000 * LIVE_PLOT_TTL_S
-    version = (progress.done, progress.failed, progress.running, progress.waiting,
-               int((time.monotonic() + stagger) // LIVE_PLOT_TTL_S))
-    key = ("study-plot-live", record.id, name)
-    return views.json_response(cache.get_or_refresh(key, version, build))
+    # Running: served at once from the last build and rebuilt in the background when a
+    # trial changes state, or when running trials have new epochs and the build is at
+    # least LIVE_PLOT_TTL_S old; an unchanged study is never rebuilt.
+    version = (progress.done, progress.failed, progress.running, progress.waiting)
+    epochs = tuple(
+        (t.number, len(t.user_attrs.get("history") or ()))
+        for t in trials if t.state == TrialState.RUNNING
+    )
+    return views.json_response(cache.get_or_refresh(
+        ("study-plot-live", record.id, name), version, build,
+        detail=epochs, every_s=LIVE_PLOT_TTL_S,
+    ))

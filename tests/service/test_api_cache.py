@@ -67,3 +67,24 @@ def test_a_failed_background_rebuild_keeps_the_value_and_is_retried(
     _wait_for(lambda: "background rebuild" in caplog.text)
     assert cache.get_or_refresh("fig", 2, lambda: "v2") == "v1"  # retried in the background
     _wait_for(lambda: cache.get_or_refresh("fig", 2, lambda: "v2") == "v2")
+
+
+def test_a_changed_detail_is_rebuilt_only_after_every_s() -> None:
+    cache = ResultCache()
+    builds: list[str] = []
+
+    def build(tag: str) -> str:
+        builds.append(tag)
+        return tag
+
+    assert cache.get_or_refresh("fig", 1, lambda: build("e1"), detail=1, every_s=0.3) == "e1"
+    for _ in range(3):  # new epochs, but the build is younger than every_s: no rebuild
+        assert cache.get_or_refresh("fig", 1, lambda: build("e2"), detail=2, every_s=0.3) == "e1"
+    assert builds == ["e1"]
+    time.sleep(0.35)
+    cache.get_or_refresh("fig", 1, lambda: build("e2"), detail=2, every_s=0.3)
+    _wait_for(lambda: cache.get_or_refresh("fig", 1, lambda: "x", detail=2, every_s=0.3) == "e2")
+    # a new version (a trial changed state) starts a rebuild at once, whatever its age
+    cache.get_or_refresh("fig", 2, lambda: build("v2"), detail=2, every_s=60)
+    _wait_for(lambda: cache.get_or_refresh("fig", 2, lambda: "x", detail=2, every_s=60) == "v2")
+    assert builds == ["e1", "e2", "v2"]
