@@ -63,7 +63,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -106,12 +105,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.saturation_seconds is None:
         args.saturation_seconds = 5.0 if args.quick else 20.0
     return args
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -267,7 +260,9 @@ def build_storage(url: str, *, studies: int, trials: int, seed: int) -> list[str
 
 # -- the API under load ----------------------------------------------------------------------
 def start_api(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    from service.cli import free_port
+
+    port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",

@@ -112,7 +112,6 @@ class ResultCache:
                     live.refreshing = True
                     self._refresher().submit(self._refresh, key, live, version, detail, compute)
                 return live.value
-            self.misses += 1
         return self.get_or_compute(key, lambda: _Live(version, detail, compute(), now)).value
 
     def _refresher(self) -> ThreadPoolExecutor:

@@ -70,6 +70,10 @@ class Progress:
         return {**asdict(self), "done": self.done, "fraction": self.fraction}
 
 
+def _state(value: TrialState | int) -> TrialState:
+    return value if isinstance(value, TrialState) else TrialState(value)
+
+
 def trial_state_counts(storage: optuna.storages.RDBStorage, study_id: int) -> dict[TrialState, int]:
     """Number of trials of Optuna study ``study_id`` in each state (absent states: 0)."""
     try:
@@ -83,7 +87,7 @@ def trial_state_counts(storage: optuna.storages.RDBStorage, study_id: int) -> di
         raise StorageUnavailableError(f"cannot count trials: {e}") from e
     counts = dict.fromkeys(TrialState, 0)
     for state, n in rows:
-        counts[TrialState(state) if not isinstance(state, TrialState) else state] = int(n)
+        counts[_state(state)] = int(n)
     return counts
 
 
@@ -95,11 +99,10 @@ def study_progress(storage: optuna.storages.RDBStorage, record: StudyRecord) -> 
     """
     from service.errors import NotFoundError
 
-    try:
-        study_id = storage.get_study_id_from_name(record.study_name)
-    except KeyError as e:
-        raise NotFoundError("study", record.id) from e
-    return Progress.from_counts(trial_state_counts(storage, study_id), record.n_trials)
+    progress = studies_progress(storage, [record]).get(record.id)
+    if progress is None:
+        raise NotFoundError("study", record.id)
+    return progress
 
 
 def studies_progress(
@@ -127,7 +130,7 @@ def studies_progress(
     for name, state, n in rows:
         found = counts.setdefault(name, Counter())
         if state is not None:
-            found[TrialState(state) if not isinstance(state, TrialState) else state] += int(n)
+            found[_state(state)] += int(n)
     return {
         names[name].id: Progress.from_counts(found, names[name].n_trials)
         for name, found in counts.items()
