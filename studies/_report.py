@@ -16,7 +16,7 @@ from studies._trials import StudyLike
 from studies.plots import compute_figure, lambda_figure, pareto_figure, size_space_figure
 
 if TYPE_CHECKING:
-    from studies.compare import Comparison, StudySummary
+    from studies.compare import ArmSummary, Comparison
 
 __all__ = ["write_report"]
 
@@ -31,50 +31,56 @@ def _fmt(value: object) -> str:
     return html.escape(str(value))
 
 
-def _row(summary: StudySummary) -> str:
+def _row(summary: ArmSummary) -> str:
     cells = [
         summary.label,
-        summary.kind,
         summary.n_complete,
+        summary.n_pruned,
         summary.best_val_loss,
         summary.hypervolume,
+        summary.raw_hypervolume,
         summary.total_cost_macs,
         summary.total_wall_time_s,
-        len(summary.front),
+        summary.compute_share,
+        "yes" if summary.reached else "never",
+        summary.hv_at_baseline_compute,
+        (summary.smallest_within_loss or {}).get("params"),
     ]
     return "<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>"
 
 
-def write_report(path: Path, comparison: Comparison, a: StudyLike, b: StudyLike) -> Path:
+def write_report(path: Path, comparison: Comparison, *sources: StudyLike) -> Path:
     """Write the comparison's standalone HTML page to ``path`` and return it."""
     figures: list[go.Figure] = [
-        pareto_figure(a, b),
-        compute_figure(a, b, cost="macs"),
-        compute_figure(a, b, cost="wall"),
-        size_space_figure(a, b),
-        lambda_figure(a, b),
+        pareto_figure(*sources),
+        compute_figure(*sources, cost="macs"),
+        compute_figure(*sources, cost="wall"),
+        size_space_figure(*sources),
+        lambda_figure(*sources),
     ]
     parts = [
         fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="520px")
         for i, fig in enumerate(figures)
     ]
     head = (
-        "<tr><th>study</th><th>kind</th><th>complete trials</th><th>best val loss</th>"
-        "<th>hypervolume</th><th>training MACs</th><th>wall time (s)</th>"
-        "<th>Pareto points</th></tr>"
+        "<tr><th>arm</th><th>complete</th><th>pruned</th><th>best val loss</th>"
+        "<th>useful hypervolume</th><th>raw hypervolume</th><th>training MACs</th>"
+        "<th>wall time (s)</th><th>compute share to the level</th><th>reached</th>"
+        "<th>hypervolume at the baseline's compute</th>"
+        "<th>smallest net within 10 % of the best loss (params)</th></tr>"
     )
-    ref = comparison.reference
+    rows = "".join(_row(a) for a in comparison.arms)
+    title = " vs ".join(a.label for a in comparison.arms)
     body = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>ShrinkNets comparison</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 10px;border:1px solid #ccc}}
 table{{border-collapse:collapse}}</style></head><body>
-<h1>{html.escape(comparison.a.label)} vs {html.escape(comparison.b.label)}</h1>
-<table>{head}{_row(comparison.a)}{_row(comparison.b)}</table>
-<p>Shared hypervolume reference point (val loss, params): {_fmt(ref[0]) if ref else "—"},
-{_fmt(ref[1]) if ref else "—"}. Hypervolume ratio a/b: {_fmt(comparison.hypervolume_ratio)}.</p>
-<p>Compute {html.escape(comparison.a.label)} needs to reach the other's final hypervolume:
-{_fmt(comparison.compute_a_to_reach_b)}; the other way round:
-{_fmt(comparison.compute_b_to_reach_a)} (— = never reached).</p>
+<h1>{html.escape(title)}</h1>
+<table>{head}{rows}</table>
+<p>{html.escape(comparison.reference_text())}. Compute share: the compute an arm needed to
+reach the level ÷ the compute the baseline needed (an arm that never reached it: its total
+÷ the baseline's). Sensitivity (shares at other useful factors):
+{_fmt({k: _fmt(v) for k, v in comparison.sensitivity.items()})}.</p>
 {"".join(parts)}
 </body></html>
 """

@@ -40,6 +40,9 @@ class TrialPoint:
             step: that step only, not the cumulative path cost).
         search_wall_time_s: likewise in wall-clock seconds.
         completed_at: when the trial finished.
+        val_accuracy: the final validation accuracy (classification, complete trials).
+        max_params: parameters of the largest network the spec allows (``max_params``
+            attribute; ``None`` for trials stored before it was recorded).
     """
 
     number: int
@@ -53,6 +56,8 @@ class TrialPoint:
     search_cost_macs: float = 0.0
     search_wall_time_s: float = 0.0
     completed_at: datetime | None = None
+    val_accuracy: float | None = None
+    max_params: int | None = None
 
     @property
     def is_lambda(self) -> bool:
@@ -95,6 +100,8 @@ def _point(trial: FrozenTrial) -> TrialPoint:
         search_cost_macs=float(cost or 0.0),
         search_wall_time_s=float(wall or 0.0),
         completed_at=trial.datetime_complete,
+        val_accuracy=_finite(attrs.get("val_accuracy")) if values else None,
+        max_params=int(attrs["max_params"]) if attrs.get("max_params") else None,
     )
 
 
@@ -118,7 +125,8 @@ def source_info(source: StudyLike, default: str = "study") -> tuple[str, str]:
     """``(label, kind)`` of a study: its ``label`` (or name) and ``kind`` user attributes.
 
     For a plain list of trials the label is ``default`` and the kind is guessed from the
-    trials (``lambda`` when they carry λ, else ``width``).
+    trials (``lambda`` when they carry λ, else ``width``). The kind of a study is its
+    ``kind`` attribute (the arm is ``arm``: ``width`` and ``width_hyperband`` share a kind).
     """
     if isinstance(source, optuna.Study):
         attrs = source.user_attrs

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 
 from shrinknets_core.errors import ConfigError, ShrinkNetsError
-from studies.compare import compare_studies
+from studies.compare import USEFUL_FACTOR, compare_studies
 from studies.execute import run_study
 from studies.spec import load_spec
 
@@ -64,15 +64,22 @@ def _load(name: str, storage: str) -> optuna.Study:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    a, b = (_load(name, args.storage) for name in (args.study_a, args.study_b))
-    comparison = compare_studies(a, b)
+    studies = [_load(name, args.storage) for name in args.studies]
+    comparison = compare_studies(*studies, useful_factor=args.useful_factor)
     paths = comparison.write(args.out)
     print(
         json.dumps(
             {
-                "hypervolume_ratio_a_over_b": comparison.hypervolume_ratio,
-                "compute_a_to_reach_b": comparison.compute_a_to_reach_b,
-                "compute_b_to_reach_a": comparison.compute_b_to_reach_a,
+                "reference": comparison.reference_text(),
+                "arms": {
+                    a.arm: {
+                        "hypervolume": a.hypervolume,
+                        "compute_share": a.compute_share,
+                        "reached": a.reached,
+                        "total_cost_macs": a.total_cost_macs,
+                    }
+                    for a in comparison.arms
+                },
                 "files": {k: str(v) for k, v in paths.items()},
             }
         )
@@ -99,10 +106,16 @@ def add_study_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     run.set_defaults(func=_run)
 
     compare = commands.add_parser(
-        "compare", help="compare two studies (λ side first); writes JSON, CSV and HTML"
+        "compare", help="compare studies (arms) run on one spec; writes JSON, CSV and HTML"
     )
-    compare.add_argument("study_a", metavar="NAME_A", help="the λ-side study")
-    compare.add_argument("study_b", metavar="NAME_B", help="the width-side study")
+    compare.add_argument(
+        "studies", metavar="NAME", nargs="+",
+        help="the arms' study names (the width-search study, if any, is the baseline)",
+    )
+    compare.add_argument(
+        "--useful-factor", type=float, default=USEFUL_FACTOR,
+        help=f"reference loss = this × the baseline's best loss ({USEFUL_FACTOR:g})",
+    )
     compare.add_argument(
         "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL ({DEFAULT_STORAGE})"
     )

@@ -21,6 +21,8 @@ from optuna.trial import TrialState
 from shrinknets_core.errors import ConfigError, ShrinkNetsError, StopTraining
 from shrinknets_core.trainer import EpochRecord
 from studies._search_space import suggest, train_config
+from studies.arms import ARM_LABELS, arm_of
+from studies.budget import exhausted, spent
 from studies.lambda_path import run_lambda_path
 from studies.objectives import EpochHook, objective_values, result_attrs, train_trial
 from studies.spec import StudySpec, load_spec
@@ -40,12 +42,7 @@ __all__ = [
     "spec_of",
 ]
 
-KIND_LABELS = {
-    "lambda": "λ search",
-    "width": "width search",
-    "lambda_path": "λ path",
-    "target_size": "target size",
-}
+KIND_LABELS = ARM_LABELS
 
 
 class TrialStopped(ShrinkNetsError):
@@ -70,9 +67,21 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """``MedianPruner`` (after 2 complete trials, 1 warm-up epoch) or no pruning."""
+    """The pruner the spec names, on the per-epoch validation loss (epochs from 1).
+
+    * ``median``: ``MedianPruner`` after 2 complete trials and 1 warm-up epoch;
+    * ``hyperband``: ``HyperbandPruner`` with epochs as the resource, from 1 to every epoch
+      a trial trains, reduction factor 3 (Optuna's default): successive halving brackets
+      that stop the worse trials after 1, 3, 9 … epochs;
+    * ``none``: ``NopPruner``.
+    """
     if spec.search.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if spec.search.pruner == "hyperband":
+        epochs = spec.training.epochs + spec.training.finetune_epochs
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(epochs, 1), reduction_factor=3
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -85,8 +94,9 @@ def create_study(
 ) -> optuna.Study:
     """Create a new Optuna study for a spec and store the spec in it.
 
-    Study user attributes: ``spec`` (the spec as a JSON object), ``kind``, ``dataset``,
-    ``n_trials``, ``label`` (e.g. "λ search") and ``objectives``.
+    Study user attributes: ``spec`` (the spec as a JSON object), ``kind``, ``arm``
+    (``studies.arms``), ``dataset``, ``n_trials``, ``label`` (e.g. "λ search") and
+    ``objectives``.
 
     Args:
         spec: the validated spec.
@@ -106,9 +116,10 @@ def create_study(
     attrs: dict[str, Any] = {
         "spec": spec.model_dump(mode="json"),
         "kind": spec.search.kind,
+        "arm": arm_of(spec),
         "dataset": spec.dataset.name,
         "n_trials": spec.search.n_trials,
-        "label": KIND_LABELS[spec.search.kind],
+        "label": ARM_LABELS[arm_of(spec)],
         "objectives": list(spec.search.objectives),
     }
     for key, value in attrs.items():
@@ -272,8 +283,9 @@ def run_study(
 ) -> optuna.Study:
     """Run a whole study in this process until its budget is spent; resumes if it exists.
 
-    Trials are asked, trained and told one at a time, one attempt per trial still missing
-    from the budget (complete and pruned trials count; a trial whose loss is not finite is
+    Trials are asked, trained and told one at a time until the budget is spent
+    (``studies.budget``: trials, MACs or seconds), one attempt per trial still missing
+    from the trial budget (complete and pruned trials count; a trial whose loss is not finite is
     told and ends ``FAIL``; an exception tells ``FAIL`` and is raised, so a bad dataset stops
     the run at once; running it again retries). ``lambda_path`` studies run :func:`run_lambda_path`.
 
@@ -294,15 +306,15 @@ def run_study(
 
     name = study_name or spec.name
     study = _load_or_create(spec, storage, name)
-    budget = spec.search.n_trials
+    budget = spec.search.trial_budget
     if spec.search.kind == "lambda_path":
         steps = spec.search.epochs_per_step or spec.training.epochs
         of_total = f"/{budget * steps}"
     else:
         of_total = f"/{spec.training.epochs + spec.training.finetune_epochs}"
     bar = tqdm(
-        total=budget,
-        desc=f"{name} ({KIND_LABELS[spec.search.kind]})",
+        total=None if spec.search.n_trials is None else budget,
+        desc=f"{name} ({ARM_LABELS[arm_of(spec)]})",
         unit="trial",
         disable=not progress,
     )
@@ -329,6 +341,8 @@ def run_study(
         # one attempt per missing trial: a diverged trial (NaN loss) is told and ends FAIL
         # instead of being retried forever
         for _ in range(max(budget - done, 0)):
+            if exhausted(spec, spent(study.get_trials(deepcopy=False))) is not None:
+                break
             trial = ask_trial(study, spec)
             try:
                 values = run_trial(study, trial, spec, device=device, on_epoch=show)

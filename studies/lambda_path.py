@@ -17,6 +17,10 @@ With ``training.finetune_epochs`` > 0, each step's recorded network is a fine-tu
 (λ = 0 for that many epochs, its cost counted in the step); the path itself continues
 from the network as it was before fine-tuning.
 
+A compute budget (``search.max_macs`` / ``max_seconds``) ends the path before the first
+step that would start with the budget spent (``studies.budget``); the path's own cost,
+restarts included, is what is charged.
+
 Resume: the trained network is not checkpointed in the storage, so when a path stops
 (worker crash, cancellation) and is run again, the steps already stored are kept and the
 path restarts from a fresh ``max_width`` network at the first missing λ, continuing from
@@ -37,6 +41,7 @@ from optuna.trial import TrialState
 from shrinknets_core.errors import ConfigError
 from shrinknets_core.models import ShrinkNet
 from studies._search_space import fixed_plan, lam_distribution, train_config
+from studies.budget import Spent, exhausted
 from studies.objectives import EpochHook, result_attrs, train_trial
 from studies.spec import StudySpec
 
@@ -106,6 +111,9 @@ def run_lambda_path(
     offset = 0
     hooks = [on_epoch] if on_epoch is not None else []
     for step in range(missing[0], len(grid)):
+        used = Spent(len(done), totals["cost_macs"], totals["wall_time_s"])
+        if spec.search.compute_budget and exhausted(spec, used) is not None:
+            return  # the compute budget ends the path early (studies.budget)
         plan = fixed_plan(spec, grid[step])
         start = list(model.alive_widths()) if model is not None else list(plan.widths)
         seed = trial_seed(spec, step)

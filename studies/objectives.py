@@ -28,6 +28,7 @@ __all__ = [
     "EpochHook",
     "TrialRun",
     "load_study_data",
+    "max_width_params",
     "objective_values",
     "result_attrs",
     "train_plan",
@@ -243,6 +244,23 @@ def train_trial(
     return TrialRun(_merge(result, tuned), history, recorder2.stopped_by, trainer)
 
 
+@functools.lru_cache(maxsize=64)
+def _params_at_max_width(key: str, n_features: int, n_outputs: int, image: Any) -> int:
+    spec = StudySpec.model_validate_json(key)
+    plan = TrialPlan((spec.architecture.max_width,) * spec.architecture.depth, False, 0.0, 0, 0)
+    mspec = model_spec(spec, plan, n_features=n_features, n_outputs=n_outputs, image_shape=image)
+    with torch.device("meta"):  # shapes only
+        return int(build_model(mspec).param_count())
+
+
+def max_width_params(spec: StudySpec, data: Dataset) -> int:
+    """Parameters of the static network with every layer at ``max_width``: the largest net
+    any arm of the spec can return (the comparison's size reference)."""
+    return _params_at_max_width(
+        spec.model_dump_json(), data.n_features, data.n_outputs, data.image_shape
+    )
+
+
 def result_attrs(spec: StudySpec, result: TrainResult, plan: TrialPlan) -> dict[str, Any]:
     """The trial user attributes of a finished training (JSON types only)."""
     data = load_study_data(spec)
@@ -261,6 +279,7 @@ def result_attrs(spec: StudySpec, result: TrainResult, plan: TrialPlan) -> dict[
         "search_wall_time_s": float(result.wall_time_s),
         "stopped_early": result.stopped_early,
         "dataset": data.label,
+        "max_params": max_width_params(spec, data),
     }
     if plan.switches:
         attrs["lam"] = float(plan.lam)

@@ -16,12 +16,16 @@ from typing import Any, Literal
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from studies._trials import StudyLike, TrialPoint, trial_points, unique_labels
-from studies.compare import shared_reference, summarise
+import optuna
+
+from studies._trials import StudyLike, TrialPoint, source_info, trial_points, unique_labels
+from studies.arms import ARM_COLOURS
+from studies.compare import compare_studies
 from studies.pareto import pareto_front
 
 __all__ = [
     "PLOTS",
+    "colours",
     "compute_figure",
     "lambda_figure",
     "pareto_figure",
@@ -34,6 +38,25 @@ def _labelled(sources: tuple[StudyLike, ...]) -> list[tuple[str, list[TrialPoint
     return [
         (label, trial_points(s)) for label, s in zip(unique_labels(sources), sources, strict=True)
     ]
+
+
+_SPARE_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+def colours(sources: tuple[StudyLike, ...]) -> list[str]:
+    """One colour per source: its arm's colour (``studies.arms.ARM_COLOURS``) everywhere, so
+    an arm looks the same on every figure and page; a second study of the same arm gets a
+    spare colour."""
+    out: list[str] = []
+    spare = iter(_SPARE_COLOURS * 4)
+    for s in sources:
+        if isinstance(s, optuna.Study):
+            arm = str(s.user_attrs.get("arm") or s.user_attrs.get("kind") or "")
+        else:
+            arm = source_info(s)[1]
+        colour = ARM_COLOURS.get(arm)
+        out.append(colour if colour and colour not in out else next(spare))
+    return out
 
 
 def _hover(p: TrialPoint) -> str:
@@ -105,7 +128,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
     """
     fig = go.Figure()
     drawable = False
-    for label, points in _labelled(sources):
+    for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         points = [p for p in points if len(p.final_widths) >= 2]
         drawable = drawable or bool(points)
         width_pts = [p for p in points if not p.is_lambda and p.complete]
@@ -136,8 +159,8 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                     **_joined(lam_pts, lambda p: (_path(p, 0), _path(p, 1), _path_hover(p))),
                     mode="lines+markers",
                     name=f"{label}: λ trajectories",
-                    marker={"size": 4},
-                    line={"width": 1},
+                    marker={"size": 4, "color": colour},
+                    line={"width": 1, "color": colour},
                     hoverinfo="text",
                     opacity=0.6,
                     connectgaps=False,
@@ -153,8 +176,8 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                     name=f"{label}: end points by λ",
                     text=[_hover(p) for p in ends],
                     hoverinfo="text",
-                    marker={"size": 9, "symbol": "diamond"},
-                    line={"dash": "dot", "width": 2},
+                    marker={"size": 9, "symbol": "diamond", "color": colour},
+                    line={"dash": "dot", "width": 2, "color": colour},
                 )
             )
     fig.update_layout(
@@ -176,10 +199,12 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
 
 
 def pareto_figure(*sources: StudyLike) -> go.Figure:
-    """Validation loss against parameter count: every complete trial and each Pareto front."""
+    """Validation loss against parameter count: every complete trial, each arm's Pareto
+    front, pruned trials' last epoch (hollow, never on a front) and the useful region's
+    reference loss (``studies.compare``) as a dashed line."""
     fig = go.Figure()
-    reference = shared_reference(*sources)
-    for label, points in _labelled(sources):
+    comparison = compare_studies(*sources) if sources else None
+    for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         done = [p for p in points if p.complete]
         fig.add_trace(
             go.Scatter(
@@ -190,8 +215,24 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
                 text=[_hover(p) for p in done],
                 hoverinfo="text",
                 opacity=0.45,
+                marker={"color": colour},
             )
         )
+        pruned = [p for p in points if p.state == "PRUNED" and p.history]
+        if pruned:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.history[-1].get("params") for p in pruned],
+                    y=[p.history[-1].get("val_loss") for p in pruned],
+                    mode="markers",
+                    name=f"{label}: pruned (last epoch)",
+                    text=[f"pruned after epoch {p.history[-1].get('epoch')}<br>{_hover(p)}"
+                          for p in pruned],
+                    hoverinfo="text",
+                    marker={"color": colour, "symbol": "circle-open", "size": 7},
+                    opacity=0.6,
+                )
+            )
         front = pareto_front((p.val_loss, p.params) for p in done)  # type: ignore[misc]
         fig.add_trace(
             go.Scatter(
@@ -199,12 +240,19 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
                 y=[x for x, _ in front],
                 mode="lines+markers",
                 line_shape="hv",
+                line={"color": colour},
                 name=f"{label}: Pareto front",
             )
         )
-    subtitle = f" (reference point {reference[0]:.3g}, {reference[1]:.3g})" if reference else ""
+    region = comparison.region if comparison else None
+    if region is not None:
+        fig.add_hline(
+            y=region.loss, line={"dash": "dash", "width": 1, "color": "#888"},
+            annotation_text=f"useful region: loss < {region.loss:.3g}",
+            annotation_position="top left",
+        )
     fig.update_layout(
-        title=f"Pareto fronts: validation loss vs parameters{subtitle}",
+        title="Pareto fronts: validation loss vs parameters",
         xaxis={"title": {"text": "parameters"}, "type": "log"},
         yaxis={"title": {"text": "validation loss"}},
     )
@@ -212,22 +260,28 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
 
 
 def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") -> go.Figure:
-    """Hypervolume (left) and best validation loss (right) against cumulative compute.
+    """Useful-region hypervolume (left) and best validation loss (right) against
+    cumulative compute, with the level (the baseline's final hypervolume) dotted.
 
     Args:
-        sources: the studies; hypervolumes share one reference point.
+        sources: the studies; hypervolumes share one useful region (``studies.compare``).
         cost: ``macs`` (training MACs, forward+backward) or ``wall`` (seconds).
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume", "best validation loss"))
-    reference = shared_reference(*sources)
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("useful-region hypervolume", "best validation loss")
+    )
     x_title = "cumulative training MACs" if cost == "macs" else "cumulative wall time (s)"
-    for label, source in zip(unique_labels(sources), sources, strict=True):
-        summary = summarise(source, reference, label=label)
+    if not sources:
+        return fig
+    comparison = compare_studies(*sources)
+    for summary, colour in zip(comparison.arms, colours(sources), strict=True):
         xs = [
             c.cumulative_cost_macs if cost == "macs" else c.cumulative_wall_time_s
             for c in summary.curve
         ]
-        common: dict[str, Any] = {"mode": "lines+markers", "line_shape": "hv"}
+        common: dict[str, Any] = {
+            "mode": "lines+markers", "line_shape": "hv", "line": {"color": colour}
+        }
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -248,16 +302,24 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
             row=1,
             col=2,
         )
+    if comparison.level > 0:
+        fig.add_hline(
+            y=comparison.level, row=1, col=1, line={"dash": "dot", "width": 1, "color": "#888"},
+            annotation_text=f"level ({comparison.baseline})",
+        )
     fig.update_xaxes(title_text=x_title, type="log")
     fig.update_layout(title="Search progress against training compute")
     return fig
+
+
+_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def widths_figure(*sources: StudyLike) -> go.Figure:
     """Live width of every hidden layer over epochs: one trace per layer, one line (with
     gaps between them) per trial; hover names the trial."""
     fig = go.Figure()
-    for label, points in _labelled(sources):
+    for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         points = [p for p in points if p.history]
         for layer in range(max((len(p.final_widths) for p in points), default=0)):
             drawn = [p for p in points if len(p.final_widths) > layer]
@@ -269,6 +331,7 @@ def widths_figure(*sources: StudyLike) -> go.Figure:
                     customdata=joined["text"],
                     hovertemplate="%{customdata}<br>epoch %{x}: width %{y}<extra></extra>",
                     mode="lines",
+                    line={"color": colour, "dash": _DASHES[layer % len(_DASHES)]},
                     name=f"{label}: layer {layer + 1}",
                     connectgaps=False,
                 )
@@ -284,7 +347,7 @@ def widths_figure(*sources: StudyLike) -> go.Figure:
 def lambda_figure(*sources: StudyLike) -> go.Figure:
     """Final validation loss (left axis) and parameter count (right axis) against λ."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for label, points in _labelled(sources):
+    for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         done = sorted(
             (p for p in points if p.complete and p.is_lambda), key=lambda p: float(p.lam or 0)
         )
@@ -300,6 +363,7 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
                 name=f"{label}: val loss",
                 text=text,
                 hoverinfo="text",
+                line={"color": colour},
             ),
             secondary_y=False,
         )
@@ -311,7 +375,7 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
                 name=f"{label}: params",
                 text=text,
                 hoverinfo="text",
-                line={"dash": "dash"},
+                line={"dash": "dash", "color": colour},
             ),
             secondary_y=True,
         )

@@ -153,7 +153,13 @@ class SearchSpec(_Strict):
             every layer's width, train a static net), ``lambda_path`` (one training whose λ
             is raised along a geometric grid; each step is a trial) or ``target_size``
             (bisection on log λ until the final network has at most ``target_params``).
-        n_trials: the trial budget (for ``lambda_path``: the number of grid points).
+        n_trials: the trial budget (for ``lambda_path``: the number of grid points);
+            ``None`` leaves the trial count to the compute budget (up to ``MAX_TRIALS``).
+        max_macs: compute budget in training MACs (forward+backward counted as 3× forward,
+            the trainer's ``cost_macs``), summed over every trial the search runs (pruned
+            and failed ones too); no trial starts once it is spent (``studies.budget``).
+        max_seconds: wall-clock budget in trainer seconds, summed over trials the same way
+            (what a user pays for: device time, whatever the number of workers).
         sampler: ``tpe``, ``random`` or ``nsga2`` (unused by ``lambda_path``/``target_size``).
         objectives: ``["val_loss"]`` or ``["val_loss", "params"]`` (both minimised).
         lam_min, lam_max: the λ range (log scale). λ is the share of its layer's gradient
@@ -162,12 +168,15 @@ class SearchSpec(_Strict):
             ended λ trials between 4×1 and ~175×177 live neurons.
         target_params: the parameter budget of ``target_size``.
         search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
-        pruner: ``median`` prunes single-objective trials on intermediate val loss.
+        pruner: ``median`` or ``hyperband`` (Optuna's ``HyperbandPruner``, epochs as the
+            resource) prunes single-objective trials on the per-epoch val loss.
         epochs_per_step: epochs per λ-path step (default: ``training.epochs``).
     """
 
     kind: Literal["lambda", "width", "lambda_path", "target_size"] = "lambda"
-    n_trials: _ranged(int, 1, MAX_TRIALS) = 20  # type: ignore[valid-type]
+    n_trials: _ranged(int, 1, MAX_TRIALS) | None = 20  # type: ignore[valid-type]
+    max_macs: _ranged(float, 1.0, 1e21) | None = None  # type: ignore[valid-type]
+    max_seconds: _ranged(float, 1e-3, 1e8) | None = None  # type: ignore[valid-type]
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
     objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
@@ -176,7 +185,7 @@ class SearchSpec(_Strict):
     target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
     search_gamma: bool = False
     search_lr: bool = False
-    pruner: Literal["none", "median"] = "none"
+    pruner: Literal["none", "median", "hyperband"] = "none"
     epochs_per_step: _ranged(int, 1, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
@@ -189,6 +198,13 @@ class SearchSpec(_Strict):
             raise ValueError(
                 f"lam_min ({self.lam_min}) must be smaller than lam_max ({self.lam_max})"
             )
+        if self.n_trials is None and self.max_macs is None and self.max_seconds is None:
+            raise ValueError(
+                "n_trials: a budget is required: set n_trials (a trial count), max_macs "
+                "(training MACs) or max_seconds (trainer seconds)"
+            )
+        if self.kind == "lambda_path" and self.n_trials is None:
+            raise ValueError("n_trials: required when kind is 'lambda_path' (the grid's points)")
         if self.kind == "target_size" and self.target_params is None:
             raise ValueError("target_params is required when kind is 'target_size'")
         if self.pruner != "none" and len(self.objectives) > 1:
@@ -196,6 +212,16 @@ class SearchSpec(_Strict):
                 "pruner must be 'none' for multi-objective studies (Optuna cannot prune them)"
             )
         return self
+
+    @property
+    def trial_budget(self) -> int:
+        """The most trials the search may run: ``n_trials``, or ``MAX_TRIALS`` without one."""
+        return self.n_trials if self.n_trials is not None else MAX_TRIALS
+
+    @property
+    def compute_budget(self) -> bool:
+        """True when the search has a compute budget (``max_macs`` or ``max_seconds``)."""
+        return self.max_macs is not None or self.max_seconds is not None
 
 
 class StudySpec(_Strict):
@@ -254,7 +280,7 @@ class StudySpec(_Strict):
             ("search.n_trials", self.search.n_trials, max_trials),
         ]
         for field, value, limit in checks:
-            if limit is not None and value > limit:
+            if limit is not None and value is not None and value > limit:
                 raise ConfigError(
                     f"field {field}: value {value} is outside [1, {limit}] "
                     "(this server's limit); lower it"

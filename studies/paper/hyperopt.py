@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import optuna
 
-from studies.compare import compare_studies
+from studies.compare import compare_studies, ratio
 from studies.execute import run_study
 from studies.plots import compute_figure, pareto_figure, size_space_figure
 from studies.spec import StudySpec, load_spec
@@ -121,13 +121,17 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
         report.files[f"comparison_seed{seed}/"] = "comparison JSON + CSV (studies package)"
         data = comparison.to_dict()
         rows.extend({"seed": seed, **r} for r in comparison.csv_rows())
+        lam_arm, width_arm = data["arms"]
         per_seed.append({
             "seed": seed,
-            "lambda_search": _side(data["a"]),
-            "width_search": _side(data["b"]),
-            "hypervolume_ratio_lambda_over_width": data["hypervolume_ratio_a_over_b"],
-            "compute_lambda_to_reach_width": data["compute_a_to_reach_b"],
-            "compute_width_to_reach_lambda": data["compute_b_to_reach_a"],
+            "lambda_search": _side(lam_arm),
+            "width_search": _side(width_arm),
+            "reference": data["reference"],
+            "hypervolume_ratio_lambda_over_width": ratio(
+                lam_arm["hypervolume"], width_arm["hypervolume"]
+            ),
+            "compute_share_lambda": lam_arm["compute_share"],
+            "lambda_reached_width_level": lam_arm["reached"],
         })
     assert first is not None  # seeds is never empty: checked in __post_init__
     report.csv("hyperopt_trials", rows)

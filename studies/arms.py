@@ -1,0 +1,116 @@
+"""The arms a comparison can run on one spec, their labels and their one colour each.
+
+An *arm* is a way of searching for a small network, run as one Optuna study:
+
+* ``lambda``: λ search — TPE on log λ, every trial a ShrinkNet that starts at
+  ``max_width`` and removes dead neurons while it trains;
+* ``lambda_path``: one training whose λ is raised along a grid, each step a trial;
+* ``width``: width search — TPE on every layer's width, static networks, no pruning;
+* ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
+  per-epoch validation loss (single-objective, as Optuna requires for pruning; the
+  parameter count is still recorded). This is the baseline most Optuna users would pick.
+
+Every arm shares the spec's dataset, split, architecture, training (epochs, optimizer,
+learning rate, λ₂) and budget; :func:`arm_spec` changes only what the arm is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from shrinknets_core.errors import ConfigError
+from studies.spec import SearchSpec, StudySpec
+
+__all__ = [
+    "ARMS",
+    "ARM_COLOURS",
+    "ARM_LABELS",
+    "DEFAULT_ARMS",
+    "Arm",
+    "arm_of",
+    "arm_spec",
+    "check_arms",
+]
+
+Arm = Literal["lambda", "lambda_path", "width", "width_hyperband", "target_size"]
+ARMS: tuple[str, ...] = ("lambda", "lambda_path", "width", "width_hyperband")
+"""The arms a comparison accepts (``target_size`` studies run alone)."""
+DEFAULT_ARMS: tuple[str, ...] = ("lambda", "width")
+ARM_LABELS: dict[str, str] = {
+    "lambda": "λ search",
+    "lambda_path": "λ path",
+    "width": "width search",
+    "width_hyperband": "width search + Hyperband",
+    "target_size": "target size",
+}
+#: One colour per arm on every figure and page (colour-blind safe, readable on a light and
+#: a dark background).
+ARM_COLOURS: dict[str, str] = {
+    "lambda": "#1f77b4",
+    "lambda_path": "#9467bd",
+    "width": "#ff7f0e",
+    "width_hyperband": "#2ca02c",
+    "target_size": "#17becf",
+}
+assert set(get_args(Arm)) == set(ARM_LABELS) == set(ARM_COLOURS)
+
+
+def arm_of(spec: StudySpec) -> str:
+    """The arm a study's spec runs (``width`` with the Hyperband pruner is its own arm)."""
+    search = spec.search
+    if search.kind == "width" and search.pruner == "hyperband":
+        return "width_hyperband"
+    return search.kind
+
+
+def check_arms(arms: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Validate a comparison's arms: known, no repeats, at least two.
+
+    Raises:
+        ConfigError: naming ``arms`` and what is allowed.
+    """
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise ConfigError(
+            f"field arms: unknown arm(s) {unknown}; allowed: {', '.join(ARMS)}"
+        )
+    if len(set(arms)) != len(arms):
+        raise ConfigError(f"field arms: each arm at most once, got {list(arms)}")
+    if len(arms) < 2:
+        raise ConfigError(
+            f"field arms: a comparison needs at least 2 arms, got {list(arms)}; "
+            f"allowed: {', '.join(ARMS)}"
+        )
+    return tuple(arms)
+
+
+def arm_spec(spec: StudySpec, arm: str) -> StudySpec:
+    """The spec of one arm: the shared spec with only the search kind (and pruner) changed.
+
+    * ``width_hyperband``: kind ``width``, pruner ``hyperband``, objective ``val_loss``;
+    * ``width``: kind ``width``; a ``hyperband`` pruner of the shared spec is dropped (that
+      is the other arm), any other pruner is kept;
+    * ``lambda_path``: a path needs grid points: ``n_trials`` (20 when the shared spec has a
+      compute budget only);
+    * ``lambda``: kind ``lambda``.
+
+    Raises:
+        ConfigError: ``arm`` is not one of :data:`ARMS`.
+    """
+    if arm not in ARMS:
+        raise ConfigError(f"field arms: unknown arm {arm!r}; allowed: {', '.join(ARMS)}")
+    update: dict[str, object] = {"kind": "width" if arm.startswith("width") else arm}
+    search = spec.search
+    if arm == "width_hyperband":
+        update.update(pruner="hyperband", objectives=["val_loss"])
+    elif search.pruner == "hyperband":
+        update["pruner"] = "none"
+    if arm == "lambda_path" and search.n_trials is None:
+        update["n_trials"] = 20
+    data = search.model_dump()
+    data.update(update)
+    try:
+        new_search = SearchSpec.model_validate(data)
+    except ValueError as e:  # e.g. a target_size-only field combination
+        raise ConfigError(f"arm {arm}: the shared spec does not fit this arm ({e})") from e
+    return spec.model_copy(update={"search": new_search})
