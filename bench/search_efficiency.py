@@ -1,33 +1,40 @@
-"""Benchmark (not a test): is λ search cheaper than width search for the same Pareto front?
+"""Benchmark (not a test): which search finds small, good networks for the least compute?
 
 For each dataset and seed, in this one process and on the same spec (two hidden layers,
-``max_width`` 256, same trainer, epochs, optimizer and λ₂), run with equal trial budgets:
+``max_width`` 256, same split, trainer, epochs, optimizer, learning rate and λ₂), four arms
+(``studies.arms``) run with **the same compute budget** in training MACs:
 
-* a λ search (TPE on log λ, multi-objective (val loss, params)),
-* a width search (TPE on both widths, log scale 1..256, static net),
-* a λ path (one training, λ raised along a geometric grid of as many points).
+* ``lambda``: λ search (TPE on log λ, multi-objective (val loss, params), ShrinkNets that
+  start at 256×256 and remove dead neurons while training);
+* ``lambda_path``: one training whose λ is raised along a 16-point grid, each step a trial;
+* ``width``: width search (TPE on both widths, log scale 1..256, static nets);
+* ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
+  per-epoch val loss (single-objective, as Optuna requires; params recorded).
 
-Metrics (compute = training MACs, forward+backward = 3× forward, cumulative over trials in
-completion order; reference point shared by the λ and width studies of a seed):
+The budget is fixed from the spec and the data before anything runs:
+``--budget-full-trainings`` (default 6) × the MACs of training the 256×256 static net for
+all its epochs. No trial starts once an arm's budget is spent (``studies.budget``).
 
-* ``hypervolume_ratio_lambda_over_width``: final hypervolume of λ search / width search;
-* ``compute_ratio_width_over_lambda_to_same_hypervolume``: with H = the smaller of the two
-  final hypervolumes (a level both searches reach), the compute width search needed to
-  reach H divided by the compute λ search needed to reach H (> 1: λ search is cheaper;
-  the goal is ≥ 3 when H is width search's final hypervolume);
-* ``lambda_path_cost_over_lambda_search_cost``: total MACs of the λ path / of λ search.
+Judged by ``studies.compare`` (its docstring has every convention): hypervolume over
+(val loss, log₁₀ params) in the *useful region* whose reference loss is 2 × the best loss
+of plain width search (the baseline; never an arm being judged), and the *level* = width
+search's final useful hypervolume. Printed per (dataset, seed), then a last JSON line:
 
-Ratios are aggregated over seeds and datasets by geometric mean. Per-seed lines and a
-cost breakdown (where λ search's compute goes) are printed before the last line, which is
-JSON with exactly those three keys. ``--quick`` runs a smaller budget on digits only.
+* ``<arm>_compute_share``: geometric mean over (dataset, seed) of the compute the arm
+  needed to reach the level ÷ the compute width search needed (lower is better; a miss
+  counts as the arm's total ÷ width search's compute to the level, a lower bound);
+* ``reached``: per arm, "k/n" runs that reached the level;
+* ``hv_at_width_compute``: per arm, geometric mean of its useful hypervolume at width
+  search's total compute ÷ width search's final useful hypervolume (a 0 counts as 0.001);
+* ``reference``: how the reference and the level were set; ``sensitivity``: the three
+  compute shares with the reference loss at 1.5× and 3× width search's best loss;
+* ``per_dataset``: the shares and reach counts per dataset; ``smallest_within_accuracy``:
+  per dataset and arm, the median over seeds of the smallest net within 0.5 accuracy
+  points of the best accuracy any arm reached (classification).
 
-Defaults of λ trials, and why (measured with ``--quick``, digits, 3 seeds, same session):
-the β step normalised per layer (``studies._search_space``: ``lam_scale="grad"``,
-``|β| ≤ 1``), λ ∈ [0.02, 0.5], ``beta_lr`` 0.1, γ 0.9, β₀ ~ U(−1, 1), removal every 2 steps,
-2 fine-tune epochs. The old setup (plain SGD step, λ ∈ [1e-3, 1], ``beta_lr`` 0.5, γ 0.99,
-β₀ = 1, removal every 10 steps, no fine-tune) left 9 of 24 λ trials all-dead and the rest at
-256×256: hypervolume ratio 0.27, compute ratio 0.005. Every flag below restores one of them
-(the plain step itself is ``TrainConfig(lam_scale="none")``, not reachable from a spec).
+Times: CPU time of this process (``time.process_time``) beside wall time, per arm; one
+torch thread; denormals flushed for every arm. ``--quick``: digits, 2 seeds, a budget of
+4 full trainings of 10 epochs (a few minutes).
 """
 
 from __future__ import annotations
@@ -46,193 +53,199 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from studies.compare import StudySummary, compare_studies
+from studies.arms import ARMS, arm_spec
+from studies.compare import SENSITIVITY_FACTORS, USEFUL_FACTOR, Comparison, compare_studies
 from studies.execute import run_study
-from studies.spec import load_spec
+from studies.objectives import load_study_data
+from studies.spec import StudySpec, load_spec
+
+_JUDGED = [a for a in ARMS if a != "width"]
 
 
-def _spec(
-    kind: str,
-    dataset: str,
-    seed: int,
-    *,
-    trials: int,
-    epochs: int,
-    removal: int,
-    init: str,
-    finetune: int,
-    lam_min: float,
-    lam_max: float,
-    beta_lr: float,
-    gamma: float,
-) -> Any:
-    return load_spec(
+def base_spec(dataset: str, seed: int, *, epochs: int, budget: float, path_steps: int) -> StudySpec:
+    """The shared spec of one (dataset, seed); ``budget`` in full-width trainings."""
+    spec = load_spec(
         {
-            "name": f"bench-{dataset}-{kind}-{seed}",
+            "name": f"bench-{dataset}-{seed}",
             "dataset": {"name": dataset, "seed": 0},
-            "architecture": {"depth": 2, "max_width": 256, "switch_init": init},
-            "training": {
-                "epochs": epochs,
-                "batch_size": 128,
-                "device": "cpu",
-                "removal_every_steps": removal,
-                "finetune_epochs": finetune,
-                "beta_lr": beta_lr,
-                "gamma": gamma,
-            },
-            "search": {
-                "kind": kind,
-                "n_trials": trials,
-                "sampler": "tpe",
-                "seed": seed,
-                "objectives": ["val_loss", "params"],
-                "lam_min": lam_min,
-                "lam_max": lam_max,
-            },
+            "architecture": {"depth": 2, "max_width": 256},
+            "training": {"epochs": epochs, "batch_size": 128, "device": "cpu",
+                         "finetune_epochs": 2},
+            "search": {"kind": "lambda", "n_trials": path_steps, "sampler": "tpe",
+                       "seed": seed, "objectives": ["val_loss", "params"],
+                       "max_macs": 1.0},
         }
     )
+    data = load_study_data(spec)
+    full = 3.0 * _full_width_macs(spec, data) * len(data.x_train)
+    full *= spec.training.epochs + spec.training.finetune_epochs
+    search = spec.search.model_copy(update={"max_macs": budget * full, "n_trials": None})
+    return spec.model_copy(update={"search": search})
 
 
-def _run(kind: str, dataset: str, seed: int, **options: Any) -> optuna.Study:
-    spec = _spec(kind, dataset, seed, **options)
-    return run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
+def _full_width_macs(spec: StudySpec, data: Any) -> int:
+    from studies._search_space import TrialPlan, model_spec
+    from studies.budget import _macs_per_sample
+
+    arch = spec.architecture
+    plan = TrialPlan((arch.max_width,) * arch.depth, False, 0.0, 0.0, 0.0)
+    mspec = model_spec(
+        spec, plan, n_features=data.n_features, n_outputs=data.n_outputs,
+        image_shape=data.image_shape,
+    )
+    return _macs_per_sample(mspec)
 
 
-def _cost_to_reach(side: StudySummary, level: float) -> float | None:
-    for point in side.curve:
-        if point.hypervolume >= level * (1 - 1e-9):
-            return point.cumulative_cost_macs
-    return None
-
-
-def _breakdown(study: optuna.Study) -> dict[str, float]:
-    """Where a λ study's compute went: first epochs, and overhead over training small."""
-    first = total = from_scratch = 0.0
-    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
-        history = t.user_attrs["history"]
-        costs = [h["cost_macs"] for h in history]
-        total += sum(costs)
-        first += sum(costs[:2])
-        end = history[-1]
-        from_scratch += 3 * end["macs_per_sample"] * end["samples"] * len(history)
-    return {
-        "share_of_macs_in_first_2_epochs": first / total if total else math.nan,
-        "macs_over_training_final_widths_from_scratch": total / from_scratch
-        if from_scratch
-        else math.nan,
-    }
+def run_arm(spec: StudySpec, arm: str, path_steps: int) -> tuple[optuna.Study, float, float]:
+    """One arm on an in-memory storage; returns (study, CPU seconds, wall seconds)."""
+    one = arm_spec(spec, arm)
+    if arm == "lambda_path":
+        one = one.model_copy(
+            update={"search": one.search.model_copy(update={"n_trials": path_steps})}
+        )
+    cpu, wall = time.process_time(), time.perf_counter()
+    study = run_study(one, optuna.storages.InMemoryStorage(), progress=False)
+    return study, time.process_time() - cpu, time.perf_counter() - wall
 
 
 def _gmean(values: list[float]) -> float | None:
-    good = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    good = [max(v, 1e-3) for v in values if v is not None and math.isfinite(v)]
     return math.exp(statistics.fmean(math.log(v) for v in good)) if good else None
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def line_of(dataset: str, seed: int, c: Comparison, times: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """The per-(dataset, seed) line."""
+    width = c.arm("width")
+    arms = {}
+    for a in c.arms:
+        within = a.smallest_within_accuracy or a.smallest_within_loss or {}
+        arms[a.arm] = {
+            "compute_share": _round(a.compute_share),
+            "reached": a.reached,
+            "hv": _round(a.hypervolume),
+            "hv_at_width_compute_ratio": _round(
+                a.hv_at_baseline_compute / width.hypervolume if width.hypervolume else None
+            ),
+            "best_val_loss": _round(a.best_val_loss, 4),
+            "trials": a.n_finished,
+            "pruned": a.n_pruned,
+            "macs": a.total_cost_macs,
+            "smallest_within_acc_params": within.get("params"),
+            "smallest_within_acc_widths": within.get("widths"),
+            "cpu_s": round(times[a.arm][0], 1),
+            "wall_s": round(times[a.arm][1], 1),
+        }
+    return {
+        "dataset": dataset, "seed": seed, "reference_loss": _round(c.region.loss, 4)
+        if c.region else None, "level": _round(c.level), "arms": arms,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="digits only, small budget")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="digits, 2 seeds, small budget")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (5; quick 2)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (15; quick 10)")
     parser.add_argument("--datasets", nargs="*", default=None)
     parser.add_argument(
-        "--removal-every-steps",
-        type=int,
-        default=2,
-        help="physical removal interval of λ trials (DESIGN.md: act early, not once per epoch)",
+        "--budget-full-trainings", type=float, default=None,
+        help="compute budget of every arm, in trainings of the 256×256 static net (6; quick 4)",
     )
-    parser.add_argument(
-        "--switch-init",
-        choices=["ones", "uniform", "normal"],
-        default="uniform",
-        help="initial β of λ trials (ones: neurons die together; uniform: one by one)",
-    )
-    parser.add_argument(
-        "--finetune-epochs",
-        type=int,
-        default=2,
-        help="λ trials: extra epochs at λ = 0 after shrinking (width trials train as many more)",
-    )
-    parser.add_argument("--lam-min", type=float, default=0.02, help="λ range of λ trials")
-    parser.add_argument("--lam-max", type=float, default=0.5)
-    parser.add_argument("--beta-lr", type=float, default=0.1, help="β step size of λ trials")
-    parser.add_argument("--gamma", type=float, default=0.9, help="sign-variance γ of λ trials")
+    parser.add_argument("--path-steps", type=int, default=16, help="λ-path grid points")
     args = parser.parse_args()
     torch.set_num_threads(1)  # small nets on a shared CPU: one thread is fastest
+    torch.set_flush_denormal(True)  # every arm alike: subnormal floats slow masked weights
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trials = args.trials or (8 if args.quick else 16)
+    seeds = args.seeds or (2 if args.quick else 5)
     epochs = args.epochs or (10 if args.quick else 15)
-    datasets = args.datasets or (["digits"] if args.quick else ["digits", "mnist_5k"])
-    hv_ratios: list[float] = []
-    compute_ratios: list[float] = []
-    path_ratios: list[float] = []
+    budget = args.budget_full_trainings or (4.0 if args.quick else 6.0)
+    datasets = args.datasets or (["digits"] if args.quick else ["digits", "mnist_5k", "scm20d"])
     print(
-        f"# budget: {trials} trials × {epochs} epochs per search, seeds 0..{args.seeds - 1}, "
-        f"removal every {args.removal_every_steps} steps, switch init {args.switch_init}, "
-        f"fine-tune epochs {args.finetune_epochs}, λ in [{args.lam_min:g}, {args.lam_max:g}], "
-        f"beta_lr {args.beta_lr:g}, gamma {args.gamma:g}, "
-        f"datasets {datasets}"
+        f"# {time.strftime('%Y-%m-%d')}: arms {list(ARMS)}, every arm {budget:g} full-width "
+        f"trainings of compute, {epochs}+2 epochs per trial, seeds 0..{seeds - 1}, "
+        f"datasets {datasets}, λ path {args.path_steps} steps",
+        flush=True,
     )
+    started_cpu, started = time.process_time(), time.perf_counter()
+    runs: list[tuple[str, Comparison]] = []
     for dataset in datasets:
-        for seed in range(args.seeds):
-            t0 = time.perf_counter()
-            options = {
-                "trials": trials,
-                "epochs": epochs,
-                "removal": args.removal_every_steps,
-                "init": args.switch_init,
-                "finetune": args.finetune_epochs,
-                "lam_min": args.lam_min,
-                "lam_max": args.lam_max,
-                "beta_lr": args.beta_lr,
-                "gamma": args.gamma,
-            }
-            lam = _run("lambda", dataset, seed, **options)
-            width = _run("width", dataset, seed, **options)
-            path = _run("lambda_path", dataset, seed, **options)
-            c = compare_studies(lam, width)
-            level = min(c.a.hypervolume, c.b.hypervolume)
-            cost_lam, cost_width = _cost_to_reach(c.a, level), _cost_to_reach(c.b, level)
-            compute_ratio = cost_width / cost_lam if cost_lam and cost_width else math.nan
-            path_vs = compare_studies(path, width)
-            path_ratio = path_vs.a.total_cost_macs / c.a.total_cost_macs
-            hv_ratio = c.hypervolume_ratio or math.nan
-            hv_ratios.append(hv_ratio)
-            compute_ratios.append(compute_ratio)
-            path_ratios.append(path_ratio)
-            line = {
-                "dataset": lam.trials[0].user_attrs["dataset"],
-                "seed": seed,
-                "hv_lambda": round(c.a.hypervolume, 3),
-                "hv_width": round(c.b.hypervolume, 3),
-                "hv_path_vs_width_ratio": path_vs.hypervolume_ratio,
-                "best_loss_lambda": c.a.best_val_loss,
-                "best_loss_width": c.b.best_val_loss,
-                "macs_lambda": c.a.total_cost_macs,
-                "macs_width": c.b.total_cost_macs,
-                "macs_path": path_vs.a.total_cost_macs,
-                "wall_s_lambda": round(c.a.total_wall_time_s, 2),
-                "wall_s_width": round(c.b.total_wall_time_s, 2),
-                "wall_s_path": round(path_vs.a.total_wall_time_s, 2),
-                "level": "width final" if level == c.b.hypervolume else "lambda final",
-                "macs_to_level_lambda": cost_lam,
-                "macs_to_level_width": cost_width,
-                "lambda_final_widths": sorted(
-                    t.user_attrs["final_widths"] for t in lam.trials if t.values
-                ),
-                **_breakdown(lam),
-                "seconds": round(time.perf_counter() - t0, 1),
-            }
-            print(json.dumps(line), flush=True)
-    print(
-        json.dumps(
-            {
-                "hypervolume_ratio_lambda_over_width": _gmean(hv_ratios),
-                "compute_ratio_width_over_lambda_to_same_hypervolume": _gmean(compute_ratios),
-                "lambda_path_cost_over_lambda_search_cost": _gmean(path_ratios),
-            }
-        )
-    )
+        for seed in range(seeds):
+            spec = base_spec(
+                dataset, seed, epochs=epochs, budget=budget, path_steps=args.path_steps
+            )
+            studies: dict[str, optuna.Study] = {}
+            times: dict[str, tuple[float, float]] = {}
+            for arm in ARMS:
+                studies[arm], cpu, wall = run_arm(spec, arm, args.path_steps)
+                times[arm] = (cpu, wall)
+            c = compare_studies(studies, baseline="width")
+            runs.append((dataset, c))
+            print(json.dumps(line_of(dataset, seed, c, times)), flush=True)
+    print(json.dumps(summary(runs, started_cpu, started)))
+
+
+def _shares(runs: list[tuple[str, Comparison]], factor: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for arm in _JUDGED:
+        if factor is None:
+            values = [c.arm(arm).compute_share for _, c in runs]
+        else:
+            values = [c.sensitivity[factor][arm] for _, c in runs]
+        out[arm] = _round(_gmean([v for v in values if v is not None]))
+    return out
+
+
+def summary(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> dict[str, Any]:
+    """The last JSON line (keys in the module docstring)."""
+    shares = _shares(runs)
+    out: dict[str, Any] = {
+        "lambda_search_compute_share": shares["lambda"],
+        "lambda_path_compute_share": shares["lambda_path"],
+        "width_hyperband_compute_share": shares["width_hyperband"],
+        "reached": {
+            arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}" for arm in ARMS
+        },
+        "hv_at_width_compute": {
+            arm: _round(_gmean([
+                c.arm(arm).hv_at_baseline_compute / c.arm("width").hypervolume
+                for _, c in runs if c.arm("width").hypervolume > 0
+            ]))
+            for arm in ARMS
+        },
+        "reference": (
+            f"hypervolume over (val loss, log10 params); reference loss = {USEFUL_FACTOR:g} × "
+            "width search's best val loss, reference size = log10(1.1 × params of the "
+            "256×256 net); level = width search's final useful hypervolume; equal MAC budgets"
+        ),
+        "sensitivity": {
+            f"{f:g}x": _shares(runs, f"{f:g}") for f in SENSITIVITY_FACTORS
+        },
+        "per_dataset": {},
+        "smallest_within_accuracy": {},
+        "cpu_minutes": round((time.process_time() - cpu0) / 60, 1),
+        "wall_minutes": round((time.perf_counter() - wall0) / 60, 1),
+    }
+    for dataset in dict.fromkeys(d for d, _ in runs):
+        mine = [(d, c) for d, c in runs if d == dataset]
+        out["per_dataset"][dataset] = {
+            "compute_share": _shares(mine),
+            "reached": {arm: f"{sum(c.arm(arm).reached for _, c in mine)}/{len(mine)}"
+                        for arm in ARMS},
+        }
+        sizes = {}
+        for arm in ARMS:
+            found = [
+                (c.arm(arm).smallest_within_accuracy or {}).get("params") for _, c in mine
+            ]
+            known = [v for v in found if v is not None]
+            sizes[arm] = statistics.median(known) if known else None
+        if any(v is not None for v in sizes.values()):
+            out["smallest_within_accuracy"][dataset] = sizes
+    return out
 
 
 if __name__ == "__main__":

@@ -100,8 +100,10 @@ def test_study_run_and_compare_commands(tmp_path: Path) -> None:
         "comparison.json",
     ]
     data = json.loads((out / "comparison.json").read_text())
-    assert data["a"]["label"] == "λ search" and data["b"]["label"] == "width search"
-    assert data["a"]["n_complete"] == 2 and data["b"]["n_complete"] == 2
+    assert [a["label"] for a in data["arms"]] == ["λ search", "width search"]
+    assert [a["n_complete"] for a in data["arms"]] == [2, 2]
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(printed["arms"]) == {"lambda", "width"} and "useful region" in printed["reference"]
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
+from copy import deepcopy
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import FrozenTrial
 from _study_helpers import lambda_trial, pruned_trial, width_trial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studies.compare import compare_studies, summarise
+from studies.compare import UsefulRegion, compare_studies, summarise
 from studies.pareto import hypervolume
 
 # λ side: (loss 0.5, 100 params) then (0.3, 300), 10 MACs each.
@@ -29,28 +32,111 @@ WIDTH = [
 ]
 
 
-def test_fronts_reference_and_hypervolumes() -> None:
+LOG_REF = math.log10(1.1 * 1101)  # no max_params recorded: 1.1 × the largest net + 1
+
+
+def test_raw_reference_and_fronts() -> None:
     c = compare_studies(LAMBDA, WIDTH)
-    assert c.reference == pytest.approx((0.55, 1101.0))
-    assert c.a.front == [(0.3, 300), (0.5, 100)]
-    assert c.b.front == [(0.2, 1000), (0.4, 200)]
+    assert c.arm_names == ["lambda", "width"] and c.baseline == "width"
+    assert c.raw_reference == pytest.approx((0.55, 1101.0))
+    lam, width = c.arm("lambda"), c.arm("width")
+    assert lam.front == [(0.3, 300), (0.5, 100)]
+    assert width.front == [(0.2, 1000), (0.4, 200)]
     # (0.55-0.3)(1101-300) + (0.55-0.5)(300-100)
-    assert c.a.hypervolume == pytest.approx(210.25)
+    assert lam.raw_hypervolume == pytest.approx(210.25)
     # (0.55-0.2)(1101-1000) + (0.55-0.4)(1000-200)
-    assert c.b.hypervolume == pytest.approx(155.35)
-    assert c.hypervolume_ratio == pytest.approx(210.25 / 155.35)
-    assert c.a.best_val_loss == 0.3 and c.b.best_val_loss == 0.2
+    assert width.raw_hypervolume == pytest.approx(155.35)
+    assert lam.best_val_loss == 0.3 and width.best_val_loss == 0.2
+    assert (width.n_complete, width.n_pruned, width.n_finished) == (2, 1, 3)
 
 
-def test_curves_count_pruned_compute_and_compute_to_reach() -> None:
+def test_useful_region_hypervolume_by_hand() -> None:
+    """Reference (2 × width's best loss, log10(1.1 × P_max)); points at or above the
+    reference loss contribute nothing."""
     c = compare_studies(LAMBDA, WIDTH)
-    assert [p.cumulative_cost_macs for p in c.b.curve] == [30.0, 35.0, 65.0]
-    assert [p.best_val_loss for p in c.b.curve] == [0.4, 0.4, 0.2]
-    assert [p.hypervolume for p in c.a.curve] == pytest.approx([50.05, 210.25])
-    assert c.compute_a_to_reach_b == pytest.approx(
+    assert c.region is not None
+    assert c.region.loss == pytest.approx(0.4)
+    assert c.region.log10_params == pytest.approx(LOG_REF)
+    # width: (0.4, 200) sits on the reference loss: only (0.2, 1000) counts
+    assert c.arm("width").hypervolume == pytest.approx(0.2 * (LOG_REF - 3))
+    # λ: only (0.3, 300) is inside
+    assert c.arm("lambda").hypervolume == pytest.approx(0.1 * (LOG_REF - math.log10(300)))
+    assert c.level == pytest.approx(c.arm("width").hypervolume)
+    assert "2 × width best" in c.reference_text()
+
+
+def test_recorded_max_params_sets_the_size_reference() -> None:
+    lam = [_with_attr(t, max_params=5000) for t in LAMBDA]
+    c = compare_studies(lam, WIDTH)
+    assert c.region is not None and c.region.max_params == 5000
+    assert c.region.log10_params == pytest.approx(math.log10(5500))
+
+
+def test_curves_compute_to_reach_shares_and_hv_at_baseline_compute() -> None:
+    c = compare_studies(LAMBDA, WIDTH)
+    lam, width = c.arm("lambda"), c.arm("width")
+    assert [p.cumulative_cost_macs for p in width.curve] == [30.0, 35.0, 65.0]
+    assert [p.best_val_loss for p in width.curve] == [0.4, 0.4, 0.2]
+    assert [p.hypervolume for p in lam.curve] == pytest.approx(
+        [0.0, 0.1 * (LOG_REF - math.log10(300))]
+    )
+    assert width.compute_to_reach == pytest.approx(
+        {"cost_macs": 65.0, "wall_time_s": 0.65, "trials": 3.0}
+    )
+    assert lam.compute_to_reach == pytest.approx(
         {"cost_macs": 20.0, "wall_time_s": 0.2, "trials": 2.0}
     )
-    assert c.compute_b_to_reach_a is None  # width search never reaches 210.25
+    assert lam.reached and width.reached
+    assert lam.compute_share == pytest.approx(20 / 65) and width.compute_share == 1.0
+    assert lam.hv_at_baseline_compute == pytest.approx(lam.hypervolume)
+
+
+def test_a_miss_counts_total_compute_and_the_sensitivity_shows_it() -> None:
+    c = compare_studies(LAMBDA, WIDTH)
+    # at 1.5 × 0.2 = 0.3 no λ point is inside: never reached, share = 20 / 65 (a lower bound)
+    assert c.sensitivity["1.5"]["lambda"] == pytest.approx(20 / 65)
+    tight = compare_studies(LAMBDA, WIDTH, useful_factor=1.4)
+    assert not tight.arm("lambda").reached and tight.arm("lambda").hypervolume == 0.0
+    assert tight.arm("lambda").compute_share == pytest.approx(20 / 65)
+    assert tight.arm("width").hypervolume == pytest.approx(0.08 * (LOG_REF - 3))
+    # at 3 × 0.2 = 0.6 every point is inside: λ reaches width's level with its 2nd trial
+    loose = compare_studies(LAMBDA, WIDTH, useful_factor=3.0)
+    lam_hv = 0.3 * (LOG_REF - math.log10(300)) + 0.1 * (math.log10(300) - 2)
+    width_hv = 0.4 * (LOG_REF - 3) + 0.2 * (3 - math.log10(200))
+    assert loose.arm("lambda").hypervolume == pytest.approx(lam_hv)
+    assert loose.arm("width").hypervolume == pytest.approx(width_hv)
+    assert loose.arm("lambda").compute_to_reach["cost_macs"] == 20.0  # type: ignore[index]
+    assert c.sensitivity["3"]["lambda"] == pytest.approx(20 / 65)
+
+
+def test_readouts_best_loss_at_size_and_smallest_good_net() -> None:
+    c = compare_studies(LAMBDA, WIDTH)
+    lam, width = c.arm("lambda"), c.arm("width")
+    assert [r["params_at_most"] for r in lam.best_loss_at_params] == [100, 1000, 1101]
+    assert [r["val_loss"] for r in lam.best_loss_at_params] == [0.5, 0.3, 0.3]
+    assert [r["val_loss"] for r in width.best_loss_at_params] == [None, 0.2, 0.2]
+    # best loss of any arm 0.2: within 10 % only width's 1000-parameter net
+    assert width.smallest_within_loss is not None
+    assert width.smallest_within_loss["params"] == 1000
+    assert lam.smallest_within_loss is None
+
+
+def test_baseline_and_arms_by_mapping_and_errors() -> None:
+    c = compare_studies({"width": WIDTH, "lambda": LAMBDA})
+    assert c.arm_names == ["width", "lambda"] and c.baseline == "width"
+    c = compare_studies({"lambda": LAMBDA, "lambda_path": LAMBDA}, baseline="lambda")
+    assert c.arm("lambda_path").compute_share == 1.0
+    with pytest.raises(ValueError, match="baseline 'width' is not one of the arms"):
+        compare_studies({"lambda": LAMBDA}, baseline="width")
+    with pytest.raises(KeyError, match="no arm 'nope'"):
+        c.arm("nope")
+
+
+def test_no_complete_baseline_trial_means_no_region() -> None:
+    c = compare_studies(LAMBDA, [pruned_trial(0, 5.0)])
+    assert c.region is None and c.level == 0.0
+    assert all(a.hypervolume == 0.0 and a.compute_share is None for a in c.arms)
+    assert "no useful region" in c.reference_text()
 
 
 def test_write_json_csv_and_offline_html(tmp_path: Path) -> None:
@@ -61,19 +147,28 @@ def test_write_json_csv_and_offline_html(tmp_path: Path) -> None:
     for t in WIDTH:
         study_b.add_trial(t)
     study_a.set_user_attr("label", "λ search")
+    study_a.set_user_attr("arm", "lambda")
     study_b.set_user_attr("label", "width search")
+    study_b.set_user_attr("arm", "width")
     paths = compare_studies(study_a, study_b).write(tmp_path / "out")
     data = json.loads(paths["json"].read_text())
-    assert data["a"]["label"] == "λ search"
-    assert data["hypervolume_ratio_a_over_b"] == pytest.approx(210.25 / 155.35)
-    assert data["compute_b_to_reach_a"] is None
+    assert [a["label"] for a in data["arms"]] == ["λ search", "width search"]
+    assert data["arms"][0]["compute_share"] == pytest.approx(20 / 65)
+    assert data["baseline"] == "width" and "useful region" in data["reference"]
     rows = list(csv.DictReader(paths["csv"].open()))
     assert len(rows) == 5
+    assert {r["arm"] for r in rows} == {"lambda", "width"}
     assert {r["study"] for r in rows} == {"λ search", "width search"}
     page = paths["html"].read_text()
     # no external script: plotly.js is inlined (its bundle merely mentions a CDN for geo maps)
     assert re.search(r"<script[^>]*\bsrc=", page) is None
     assert "Plotly.newPlot" in page and len(page) > 1_000_000  # plotly.js embedded
+
+
+def _with_attr(trial: FrozenTrial, **attrs: object) -> FrozenTrial:
+    copy = deepcopy(trial)
+    copy.user_attrs.update(attrs)
+    return copy
 
 
 @settings(max_examples=60, deadline=None)
@@ -93,7 +188,12 @@ def test_curve_hypervolume_equals_the_hypervolume_of_every_prefix(
         for i, (loss, params, pruned) in enumerate(trials)
     ]
     reference = (4.0, 6000.0)
-    curve = summarise(made, reference).curve
+    region = UsefulRegion(2.0, math.log10(6000.0), 2.0, "width", 1.0, 5000)
+    curve = summarise(made, region, reference).curve
     for k, point in enumerate(curve):
         done = [(loss, params) for loss, params, pruned in trials[: k + 1] if not pruned]
-        assert point.hypervolume == pytest.approx(hypervolume(done, reference))
+        assert point.raw_hypervolume == pytest.approx(hypervolume(done, reference))
+        logged = [(loss, math.log10(params)) for loss, params in done]
+        assert point.hypervolume == pytest.approx(
+            hypervolume(logged, (2.0, math.log10(6000.0)))
+        )
