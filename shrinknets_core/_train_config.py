@@ -17,6 +17,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "penalty": ("shrink", "group", "none"),
     "beta_optimizer": ("prox", "same"),
     "lam_scale": ("none", "grad"),
+    "penalty_weight": ("uniform", "params", "macs"),
     "dead_rule": ("sign_variance", "magnitude", "none"),
 }
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -47,6 +48,13 @@ class TrainConfig:
             and penalty ``lam·‖g_layer‖₂``: a neuron survives while it carries a share
             ≥ lam (in (0, 1)) of its layer's gradient norm, so a layer settles near
             ``1/lam²`` neurons and lam acts from the first steps (``_optim``).
+        penalty_weight: ``"prox"`` step: ``"uniform"`` (every neuron's |β| costs λ),
+            ``"params"`` or ``"macs"`` (weighted by the parameters / MACs per sample the
+            neuron carries, recomputed after every removal; ``pricing``).
+        pin_bn_scale: ``"prox"`` step: when a BatchNorm normalises a switch's consumer,
+            rescale that switch's β to ``max|β| = 1`` after every step — the loss does not
+            see β's common scale, so without this λ‖β‖₁ shrinks it at ``beta_lr·λ`` per
+            step whatever the data (``_optim``). False = the ill-posed plain step.
         dead_rule: ``"sign_variance" | "magnitude" | "none"``.
         gamma: sign-variance aggressiveness in [0, 1).
         eps: magnitude-rule threshold (> 0).
@@ -54,6 +62,8 @@ class TrainConfig:
             ``|β|`` survives), so no layer collapses to width 0; False = the old rule.
         removal: physically remove dead neurons (False = masking only, full-width compute).
         removal_every_steps: remove every N optimizer steps; ``None`` = once per epoch.
+        max_steps: end ``fit`` after this many optimizer steps (the partial last epoch is
+            recorded with the samples it saw); ``None`` = ``epochs`` alone decides.
         lr_plateau_patience: ReduceLROnPlateau patience in epochs (×0.1), ``None`` = off.
         early_stopping_patience: stop after this many epochs without a 1e-4 relative
             improvement of the validation loss; ``None`` = off.
@@ -75,12 +85,15 @@ class TrainConfig:
     beta_lr: float = 0.5
     beta_max: float | None = None
     lam_scale: Literal["none", "grad"] = "none"
+    penalty_weight: Literal["uniform", "params", "macs"] = "uniform"
+    pin_bn_scale: bool = True
     dead_rule: Literal["sign_variance", "magnitude", "none"] = "sign_variance"
     gamma: float = 0.99
     eps: float = 1e-3
     keep_last_alive: bool = True
     removal: bool = True
     removal_every_steps: int | None = None
+    max_steps: int | None = None
     lr_plateau_patience: int | None = None
     early_stopping_patience: int | None = None
     device: str = "auto"
@@ -105,14 +118,23 @@ class TrainConfig:
             _check_float(self, "beta_max", low=0.0, low_open=True)
         _check_float(self, "gamma", low=0.0, high=1.0)
         _check_float(self, "eps", low=0.0, low_open=True)
-        for name in ("removal_every_steps", "lr_plateau_patience", "early_stopping_patience"):
+        for name in (
+            "removal_every_steps", "max_steps", "lr_plateau_patience", "early_stopping_patience"
+        ):
             if getattr(self, name) is not None:
                 _check_int(self, name, 1)
-        for name in ("removal", "keep_last_alive"):
+        for name in ("removal", "keep_last_alive", "pin_bn_scale"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"TrainConfig.{name}={getattr(self, name)!r} must be True or False"
                 )
+        if self.penalty_weight != "uniform" and (
+            self.beta_optimizer != "prox" or self.penalty != "shrink"
+        ):
+            raise ConfigError(
+                f"TrainConfig.penalty_weight={self.penalty_weight!r} prices the proximal β "
+                "step only; use beta_optimizer='prox' with penalty='shrink', or 'uniform'"
+            )
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(
                 f"TrainConfig.device={self.device!r} is not allowed; "

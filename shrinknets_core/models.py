@@ -86,6 +86,19 @@ class ShrinkNet(nn.Module):
             for s in self._slots
         ]
 
+    def scale_free_switches(self) -> list[bool]:
+        """Per switch (in :meth:`switches` order): does a BatchNorm normalise its consumer's
+        output? Then the loss is unchanged when all of that switch's β are multiplied by
+        c > 0 (the BatchNorm's batch statistics absorb c), so the scale of β is free."""
+        groups = self.groups()
+        out = []
+        for i, g in enumerate(groups):
+            if g.switch is None:
+                continue
+            nxt = groups[i + 1] if i + 1 < len(groups) else None
+            out.append(nxt is not None and nxt.producer is g.consumer and nxt.norm is not None)
+        return out
+
     def widths(self) -> list[int]:
         """Physically present widths per group: hidden widths, or live inputs (single layer)."""
         return [g.width for g in self.groups()]

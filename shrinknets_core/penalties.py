@@ -19,7 +19,7 @@ from .errors import ConfigError
 from .models import ShrinkNet
 from .switches import Switch
 
-__all__ = ["group_penalty", "penalised_weights", "prox_step", "shrink_penalty"]
+__all__ = ["group_penalty", "penalised_weights", "prox_lambda_max", "prox_step", "shrink_penalty"]
 
 
 def _check_lam(name: str, value: float) -> None:
@@ -127,3 +127,53 @@ def prox_step(model: nn.Module, *, lam: float, lr: float) -> None:
             if isinstance(sw, Switch):
                 beta = sw.beta
                 beta.copy_(torch.sign(beta) * torch.clamp(beta.abs() - threshold, min=0.0))
+
+
+_OFF = 1e-6
+
+
+def prox_lambda_max(
+    model: ShrinkNet,
+    x: Tensor,
+    y: Tensor,
+    *,
+    classify: bool,
+    penalty_weight: str = "uniform",
+) -> float:
+    """The smallest λ of the plain proximal step that keeps a whole layer switched off.
+
+    As glmnet's λ_max: with layer ℓ's β all at 0, the soft threshold keeps β_i at 0 while
+    ``|∂L/∂β_i| ≤ λ·w_ℓ`` (``w_ℓ`` the layer's price, 1 unless ``penalty_weight`` prices
+    neurons). So ``max_i |∂L/∂β_i| / w_ℓ`` at β_ℓ → 0 (taken at ``|β| = 1e-6`` on each
+    neuron's own side, since ReLU's derivative at exactly 0 is 0) is where layer ℓ stops
+    coming back,
+    and the maximum over layers is the λ at which the network collapses (to first order,
+    the other layers as they are). Evaluated in eval mode on ``(x, y)``; the model is left
+    as it was.
+
+    Returns:
+        λ_max (> 0; a tiny positive floor when every gradient vanishes).
+    """
+    from ._evaluate import data_loss
+    from .pricing import neuron_prices
+
+    prices = neuron_prices(model, penalty_weight)
+    was_training = model.training
+    model.eval()
+    top = 0.0
+    try:
+        for sw, price in zip(model.switches(), prices, strict=True):
+            saved = sw.beta.detach().clone()
+            with torch.no_grad():  # β → 0 from its own side: ReLU'(0) = 0 would hide it
+                sw.beta.copy_(torch.where(saved < 0, -_OFF, _OFF))
+            model.zero_grad(set_to_none=True)
+            data_loss(model(x), y, classify=classify).backward()
+            grad = sw.beta.grad
+            if grad is not None:
+                top = max(top, float(grad.abs().max()) / price)
+            with torch.no_grad():
+                sw.beta.copy_(saved)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return max(top, 1e-12)

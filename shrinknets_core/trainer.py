@@ -125,6 +125,8 @@ class Trainer:
                 lam=lam,
                 beta_max=config.beta_max,
                 lam_scale=config.lam_scale,
+                penalty_weight=config.penalty_weight,
+                pin_scale=config.pin_bn_scale,
             )
         params = weight_parameters(self.model) if self.beta_prox else self.model.parameters()
         self.optimizer = optimizer or build_main_optimizer(
@@ -150,6 +152,7 @@ class Trainer:
         self.bad_epochs = 0
         self._callbacks: dict[str, list[Callback]] = {e: [] for e in EVENTS}
         self._stop_reason: str | None = None
+        self._last_step: int | None = None
         self._macs = self.model.macs_per_sample()
         self._inputs = self.model.live_inputs()
 
@@ -191,7 +194,13 @@ class Trainer:
         self.model.train()
         self._stop_reason = None
         self._fire("on_train_start", self.config)
+        first_step = self.step
+        self._last_step = (
+            first_step + self.config.max_steps if self.config.max_steps is not None else None
+        )
         while self._stop_reason is None and self.epoch < self.config.epochs:
+            if self._last_step is not None and self.step >= self._last_step:
+                break
             record = self._run_epoch(self.epoch + 1)
             self._fire("on_epoch_end", record)
             self._end_of_epoch(record)
@@ -225,7 +234,7 @@ class Trainer:
             if self.config.removal and every is not None and self.step % every == 0:
                 removed += self._remove()
             self._fire("on_batch_end", BatchEnd(epoch, self.step, loss, size))
-            if self._stop_reason is not None:
+            if self._stop_reason is not None or self.step == self._last_step:
                 break
         if self.config.removal and self.config.removal_every_steps is None:
             removed += self._remove()

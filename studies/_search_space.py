@@ -7,10 +7,11 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
   the sampler resolves the interesting region near 1); with ``search_lr`` also ``lr`` ~
   log-uniform [lr/10, lr·10] around the spec's lr (clipped to [1e-6, 1]).
   Every layer starts at ``max_width``; training uses the proximal β step, the sign-variance
-  dead rule and live removal. The β step is normalised per layer (``lam_scale="grad"``,
-  ``|β| ≤ 1``; ``shrinknets_core._optim``): λ is then the share of its layer's gradient
-  norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it acts from
-  the first steps and sizes move gradually with λ. Measured on
+  dead rule and live removal, with ``|β| ≤ 1``. ``training.beta_step`` picks the step:
+  ``prox`` (the paper's objective, threshold ``beta_lr·λ``) or ``layer_normalised``
+  (``lam_scale="grad"``; ``shrinknets_core._optim``): λ is then the share of its layer's
+  gradient norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it
+  acts from the first steps and sizes move gradually with λ. Measured on
   digits, 2×256, 8 trials × 10 epochs, 3 seeds (``bench/search_efficiency.py --quick``):
   with the plain step and λ ∈ [1e-3, 1], 9 of 24 λ trials ended all-dead and the rest at
   256×256; with this step and λ ∈ [0.02, 0.5] (``spec.py`` defaults), final widths spread
@@ -34,7 +35,8 @@ from studies.spec import StudySpec
 __all__ = ["TrialPlan", "lam_distribution", "model_spec", "suggest", "train_config"]
 
 GAMMA_RANGE = (1e-4, 0.5)
-LAM_SCALE: Literal["grad"] = "grad"  # λ trials: β step normalised per layer (docstring)
+#: ``training.beta_step`` → the trainer's ``lam_scale`` (``shrinknets_core._optim``)
+LAM_SCALES: dict[str, Literal["none", "grad"]] = {"prox": "none", "layer_normalised": "grad"}
 BETA_MAX = 1.0  # λ trials: |β| ≤ 1 (Prop. A.3: the scale moves into the weights)
 
 
@@ -58,10 +60,9 @@ class TrialPlan:
 
 
 def lam_distribution(spec: StudySpec) -> optuna.distributions.FloatDistribution:
-    """The distribution of the ``lam`` parameter (log scale between lam_min and lam_max)."""
-    return optuna.distributions.FloatDistribution(
-        spec.search.lam_min, spec.search.lam_max, log=True
-    )
+    """The distribution of the ``lam`` parameter (log scale over :attr:`StudySpec.lam_range`)."""
+    lo, hi = spec.lam_range
+    return optuna.distributions.FloatDistribution(lo, hi, log=True)
 
 
 def suggest(trial: optuna.Trial, spec: StudySpec) -> TrialPlan:
@@ -135,7 +136,8 @@ def train_config(
         lam=plan.lam,
         lam2=t.lam2,
         beta_lr=t.beta_lr,
-        lam_scale=LAM_SCALE,
+        lam_scale=LAM_SCALES[t.beta_step],
+        penalty_weight=t.penalty_weight,
         beta_max=BETA_MAX,
         gamma=plan.gamma,
         removal_every_steps=t.removal_every_steps,
@@ -145,4 +147,6 @@ def train_config(
     if plan.switches:
         return base
     epochs = t.epochs + t.finetune_epochs  # λ trials fine-tune for finetune_epochs more
-    return replace(base, epochs=epochs, lam=0.0, dead_rule="none", removal=False)
+    return replace(
+        base, epochs=epochs, lam=0.0, dead_rule="none", removal=False, penalty_weight="uniform"
+    )

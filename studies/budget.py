@@ -122,7 +122,7 @@ def min_trial_macs(
     * width kinds: every layer at width 1 for all ``epochs + finetune_epochs`` (with a
       pruner: one epoch, the smallest a pruned trial can train);
     * λ kinds: one epoch at ``max_width`` (no neuron can be removed before the first
-      removal), the rest at width 1; a λ-path step counts ``epochs_per_step``.
+      removal), the rest at width 1; a λ path: its warm-up and first step at full width.
     """
     arch, training, search = spec.architecture, spec.training, spec.search
 
@@ -138,6 +138,8 @@ def min_trial_macs(
         epochs = 1 if search.pruner != "none" else training.epochs + training.finetune_epochs
         return epochs * per_epoch(1)
     epochs = training.epochs + training.finetune_epochs
-    if search.kind == "lambda_path":
-        epochs = search.epochs_per_step or training.epochs
+    if search.kind == "lambda_path":  # the warm-up and one step: the path's first trial
+        path = search.path
+        first = path.warmup_epochs + (search.epochs_per_step or path.epochs_per_step)
+        return first * per_epoch(arch.max_width)
     return per_epoch(arch.max_width) + max(epochs - 1, 0) * per_epoch(1)

@@ -308,8 +308,8 @@ def run_study(
     study = _load_or_create(spec, storage, name)
     budget = spec.search.trial_budget
     if spec.search.kind == "lambda_path":
-        steps = spec.search.epochs_per_step or spec.training.epochs
-        of_total = f"/{budget * steps}"
+        steps = spec.search.epochs_per_step or spec.search.path.epochs_per_step
+        of_total = f"/{spec.search.path.warmup_epochs + budget * steps:g}"
     else:
         of_total = f"/{spec.training.epochs + spec.training.finetune_epochs}"
     bar = tqdm(

@@ -1,69 +1,138 @@
-"""The ``lambda_path`` kind: one training whose λ is raised step by step.
+"""The ``lambda_path`` kind: one network trained while λ is raised step by step.
 
-The grid is ``n_trials`` λ values spaced geometrically from ``lam_min`` to ``lam_max``.
-Step 0 trains a ``max_width`` ShrinkNet at ``lam_min``; every later step continues from
-the already-shrunk network, *the same weight optimizer* (Adam moments included) and the
-same dead-neuron rule state at the next λ, for ``search.epochs_per_step`` epochs (default
-``training.epochs``); only λ (the proximal threshold) changes. Networks only shrink.
-Each step is stored as a finished trial (``study.add_trial``) with
-parameter ``lam``, its own history (epochs numbered along the whole path),
-``path_step``, ``initial_widths`` (where the step started), and costs:
+As glmnet and LassoNet compute their regularisation paths, the path costs little more
+than one training, because every step continues from the last:
 
-* ``search_cost_macs`` / ``search_wall_time_s``: this step only (what the search spent);
-* ``cost_macs`` / ``wall_time_s`` / ``cost_inputs``: cumulative along the path up to and
-  including this step (the cost of obtaining this network).
+1. **Warm-up**: the ``max_width`` ShrinkNet trains at λ = 0 for ``search.path.warmup_epochs``
+   (fractional allowed).
+2. **Grid**: ``n_trials`` λ values, geometric, increasing (networks only shrink). With
+   ``path.calibrate`` (the default) the top is taken from the data at the warm-up's end:
+   for the plain proximal step (``training.beta_step="prox"``) it is λ_max, the smallest
+   λ that keeps a whole layer switched off (``shrinknets_core.penalties.prox_lambda_max``,
+   as glmnet's λ_max), and the bottom ``path.lam_ratio × λ_max``; for the layer-normalised
+   step, whose λ is the share of its layer's gradient norm a neuron must carry, the top is
+   1 (one neuron left) and the bottom ``1/√max_width`` (every neuron at an equal share).
+   Without calibration the grid spans ``search.lam_min .. lam_max``. The grid is stored as
+   the study's ``path_grid`` user attribute, so a resumed path uses the same one.
+3. **Steps**: at each λ the *same network, weight optimizer (Adam moments included) and
+   dead-neuron rule* train on for ``path.epochs_per_step`` epochs (fractional: that share
+   of an epoch's batches); only λ changes. The path ends at the grid's end, when every
+   layer is down to one live neuron, or when the compute budget is spent.
+4. **Snapshots**: after each step a copy is debiased by ``path.finetune_epochs`` at λ = 0
+   (dead neurons stay gone; the cost is counted in the step) and stored as a finished trial
+   (``study.add_trial``) with parameter ``lam``, its history (epochs numbered along the
+   path), ``path_step``, ``initial_widths`` and costs:
 
-With ``training.finetune_epochs`` > 0, each step's recorded network is a fine-tuned copy
-(λ = 0 for that many epochs, its cost counted in the step); the path itself continues
-from the network as it was before fine-tuning.
+   * ``search_cost_macs`` / ``search_wall_time_s``: what this step added to the search
+     (its λ phase, its fine-tune and, for the first step, the warm-up);
+   * ``cost_macs`` / ``wall_time_s`` / ``cost_inputs``: cumulative along the path.
 
-A compute budget (``search.max_macs`` / ``max_seconds``) ends the path before the first
-step that would start with the budget spent (``studies.budget``); the path's own cost,
-restarts included, is what is charged.
-
-Resume: the trained network is not checkpointed in the storage, so when a path stops
-(worker crash, cancellation) and is run again, the steps already stored are kept and the
-path restarts from a fresh ``max_width`` network at the first missing λ, continuing from
-there; the restart's compute is added to the cumulative cost (``path_segment`` counts
-restarts). A step whose λ is already stored later on the grid is trained (the path needs
-it) but not stored twice.
+Resume: with a ``checkpoints`` store (an Optuna artifact store: the service's workers pass
+one), the path's state after every step — network, removal log, optimizer, dead rule and
+the path's position — is uploaded as an artifact of the study, and a path run again
+continues from the latest checkpoint exactly as the uninterrupted path would. Without a
+checkpoint it restarts from a fresh network (warm-up included) at the first missing λ and
+adds that compute (``path_segment`` counts restarts); steps already stored are trained
+through (the path needs them) but not stored twice.
 """
 
 from __future__ import annotations
 
+import io
 import math
-from dataclasses import replace
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
+from shrinknets_core.dead import DeadRule
 from shrinknets_core.errors import ConfigError
 from shrinknets_core.models import ShrinkNet
-from studies._search_space import fixed_plan, lam_distribution, train_config
+from shrinknets_core.penalties import prox_lambda_max
+from shrinknets_core.trainer import TrainConfig, Trainer
+from studies._search_space import TrialPlan, fixed_plan, train_config
 from studies.budget import Spent, exhausted
-from studies.objectives import EpochHook, result_attrs, train_trial
+from studies.objectives import (
+    EpochHook,
+    build_trial_model,
+    load_study_data,
+    result_attrs,
+    train_trial,
+)
 from studies.spec import StudySpec
 
-__all__ = ["lambda_grid", "run_lambda_path"]
+__all__ = ["PathState", "calibrated_grid", "lambda_grid", "run_lambda_path"]
+
+_CALIBRATION_ROWS = 2048
+_CHECKPOINT_ATTR = "path_checkpoint"
+_GRID_ATTR = "path_grid"
 
 
-def lambda_grid(spec: StudySpec) -> list[float]:
-    """The path's λ values: ``n_trials`` geometric steps from ``lam_min`` to ``lam_max``."""
-    lo, hi, n = spec.search.lam_min, spec.search.lam_max, spec.search.n_trials
+def _geometric(lo: float, hi: float, n: int) -> list[float]:
     if n == 1:
         return [lo]
     ratio = math.log(hi / lo) / (n - 1)
     grid = [lo * math.exp(ratio * i) for i in range(n)]
-    grid[-1] = hi  # exact end points: they must lie inside the parameter's distribution
+    grid[0], grid[-1] = lo, hi  # exact end points
     return [min(max(x, lo), hi) for x in grid]
+
+
+def lambda_grid(spec: StudySpec) -> list[float]:
+    """The uncalibrated grid: ``n_trials`` geometric steps over :attr:`StudySpec.lam_range`."""
+    lo, hi = spec.lam_range
+    return _geometric(lo, hi, spec.search.trial_budget)
+
+
+def calibrated_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
+    """The grid taken from the data and the β step (module docstring), for a trained model."""
+    n = spec.search.trial_budget
+    if spec.training.beta_step == "layer_normalised":
+        return _geometric(1.0 / math.sqrt(spec.architecture.max_width), 1.0, n)
+    data = load_study_data(spec)
+    param = next(model.parameters())
+    x = data.x_train[:_CALIBRATION_ROWS].to(param.device)
+    if spec.architecture.kind == "cnn" and data.image_shape is not None:
+        x = x.reshape(x.shape[0], *data.image_shape)
+    y = data.y_train[:_CALIBRATION_ROWS].to(param.device)
+    top = prox_lambda_max(
+        model, x, y, classify=data.task == "classification",
+        penalty_weight=spec.training.penalty_weight,
+    )
+    return _geometric(top * spec.search.path.lam_ratio, top, n)
+
+
+@dataclass
+class PathState:
+    """Where a path is: what a checkpoint holds besides the trainer's own state.
+
+    Attributes:
+        next_step: the grid index to train next.
+        grid: the λ grid.
+        epoch_offset: epochs trained along the path so far (history numbering).
+        totals: cumulative ``cost_macs``, ``wall_time_s``, ``cost_inputs`` of the path.
+        pending: cost not yet charged to a stored step (the warm-up), ``macs`` and ``wall``.
+        segment: restarts from a fresh network so far (a checkpoint resume is no restart).
+    """
+
+    next_step: int
+    grid: list[float]
+    epoch_offset: int = 0
+    segment: int = 0
+    totals: dict[str, float] = field(
+        default_factory=lambda: {"cost_macs": 0.0, "wall_time_s": 0.0, "cost_inputs": 0.0}
+    )
+    pending: dict[str, float] = field(default_factory=lambda: {"macs": 0.0, "wall": 0.0})
 
 
 def _done_steps(study: optuna.Study) -> tuple[set[int], dict[str, float], int]:
     done: set[int] = set()
     totals = {"cost_macs": 0.0, "wall_time_s": 0.0, "cost_inputs": 0.0}
     segments = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
         if "path_step" in t.user_attrs:
             done.add(int(t.user_attrs["path_step"]))
             totals["cost_macs"] += float(t.user_attrs.get("search_cost_macs", 0))
@@ -73,14 +142,43 @@ def _done_steps(study: optuna.Study) -> tuple[set[int], dict[str, float], int]:
     return done, totals, segments
 
 
+def _step_config(spec: StudySpec, lam: float, epochs: float, *, seed: int,
+                 device: str | None) -> tuple[TrialPlan, TrainConfig]:
+    """The plan and trainer options of ``epochs`` (fractional) at ``lam``."""
+    plan = fixed_plan(spec, lam)
+    data = load_study_data(spec)
+    per_epoch = math.ceil(len(data.x_train) / spec.training.batch_size)
+    config = replace(
+        train_config(spec, plan, seed=seed, device=device),
+        epochs=max(1, math.ceil(epochs)),
+        max_steps=max(1, round(epochs * per_epoch)),
+    )
+    return plan, config
+
+
+class _Run:
+    """The path's live network, weight optimizer and dead rule (continued step to step)."""
+
+    def __init__(self) -> None:
+        self.model: ShrinkNet | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.rule: DeadRule | None = None
+        self.trainer: Trainer | None = None
+
+    def follow(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.model, self.optimizer, self.rule = trainer.model, trainer.optimizer, trainer.dead_rule
+
+
 def run_lambda_path(
     study: optuna.Study,
     spec: StudySpec,
     *,
     device: str | None = None,
     on_epoch: EpochHook | None = None,
+    checkpoints: Any | None = None,
 ) -> None:
-    """Train along the λ grid, storing each step as a finished trial (see module docstring).
+    """Train along the λ grid, storing each step as a finished trial (module docstring).
 
     Args:
         study: a study created for ``spec`` (kind ``lambda_path``).
@@ -88,6 +186,8 @@ def run_lambda_path(
         device: overrides ``training.device``.
         on_epoch: called after every epoch; raising ``StopTraining`` stops the path (the
             steps finished so far stay stored) and raises ``TrialStopped``.
+        checkpoints: an Optuna artifact store (``optuna.artifacts.FileSystemArtifactStore``,
+            ``Boto3ArtifactStore`` …) for the path's checkpoints (resume).
 
     Raises:
         TrialStopped: ``on_epoch`` stopped the path.
@@ -99,88 +199,195 @@ def run_lambda_path(
         raise ConfigError(
             f"search.kind is {spec.search.kind!r}; run_lambda_path needs 'lambda_path'"
         )
-    grid = lambda_grid(spec)
-    done, totals, segment = _done_steps(study)
-    missing = [i for i in range(len(grid)) if i not in done]
-    if not missing:
+    path = spec.search.path
+    done, stored_totals, segment = _done_steps(study)
+    n_steps = spec.search.trial_budget
+    if len(done) >= n_steps:
         return
-    epochs = spec.search.epochs_per_step or spec.training.epochs
-    model: ShrinkNet | None = None
-    optimizer = None
-    rule = None
-    offset = 0
     hooks = [on_epoch] if on_epoch is not None else []
-    for step in range(missing[0], len(grid)):
-        used = Spent(len(done), totals["cost_macs"], totals["wall_time_s"])
+    run = _Run()
+    state = _restore(study, spec, checkpoints, run, device)
+    if state is None:
+        state = _warm_up(study, spec, run, hooks, device, segment)
+        if state is None:
+            raise TrialStopped(
+                f"λ path of study {study.study_name!r} stopped during its warm-up; "
+                f"{len(done)} step(s) are stored"
+            )
+        if segment == 0 and not done:
+            stored_totals = {"cost_macs": 0.0, "wall_time_s": 0.0, "cost_inputs": 0.0}
+        state.totals = {k: stored_totals[k] + state.totals[k] for k in state.totals}
+    epochs = float(spec.search.epochs_per_step or path.epochs_per_step)
+    finetune = (
+        path.finetune_epochs if path.finetune_epochs is not None
+        else spec.training.finetune_epochs
+    )
+    for step in range(state.next_step, len(state.grid)):
+        used = Spent(len(done), state.totals["cost_macs"], state.totals["wall_time_s"])
         if spec.search.compute_budget and exhausted(spec, used) is not None:
             return  # the compute budget ends the path early (studies.budget)
-        plan = fixed_plan(spec, grid[step])
-        start = list(model.alive_widths()) if model is not None else list(plan.widths)
-        seed = trial_seed(spec, step)
-        config = replace(train_config(spec, plan, seed=seed, device=device), epochs=epochs)
-        run = train_trial(
-            spec,
-            plan,
-            config,
-            hooks=hooks,
-            model=model,
-            optimizer=optimizer,
-            dead_rule=rule,
-            epoch_offset=offset,
-            branch=True,
+        lam = state.grid[step]
+        plan, config = _step_config(
+            spec, lam, epochs, seed=trial_seed(spec, step), device=device
         )
-        if run.stopped_by is not None:
+        start = list(run.model.alive_widths()) if run.model is not None else list(plan.widths)
+        result = train_trial(
+            spec, plan, config, hooks=hooks, model=run.model, optimizer=run.optimizer,
+            dead_rule=run.rule, epoch_offset=state.epoch_offset, branch=True,
+            finetune_epochs=finetune,
+        )
+        if result.stopped_by is not None:
             raise TrialStopped(
                 f"λ path of study {study.study_name!r} stopped during step {step} "
-                f"(λ={grid[step]:.3g}); {len(done)} step(s) are stored"
+                f"(λ={lam:.3g}); {len(done)} step(s) are stored"
             )
-        trainer, result = run.trainer, run.result
-        model, optimizer, rule = trainer.model, trainer.optimizer, trainer.dead_rule
-        offset += len(trainer.history)
-        totals["cost_macs"] += result.cost_macs
-        totals["wall_time_s"] += result.wall_time_s
-        totals["cost_inputs"] += result.cost_inputs
-        if step in done:
-            continue
-        _store_step(
-            study, spec, step, grid[step], result, plan, run.history, start, totals, segment
+        run.follow(result.trainer)
+        state.epoch_offset += len(result.trainer.history)
+        res = result.result
+        state.totals["cost_macs"] += res.cost_macs
+        state.totals["wall_time_s"] += res.wall_time_s
+        state.totals["cost_inputs"] += res.cost_inputs
+        state.next_step = step + 1
+        if step not in done:
+            _store_step(study, spec, step, state, res, plan, result.history, start)
+            state.pending = {"macs": 0.0, "wall": 0.0}
+            done.add(step)
+        if checkpoints is not None:
+            _save(study, checkpoints, run, state)
+        if all(w <= 1 for w in run.model.alive_widths()):  # type: ignore[union-attr]
+            return  # collapsed: every later λ would give the same network
+
+
+def _warm_up(
+    study: optuna.Study, spec: StudySpec, run: _Run, hooks: list[EpochHook],
+    device: str | None, segment: int,
+) -> PathState | None:
+    """Build the full-width network, train it at λ = 0, and fix the grid."""
+    from studies.execute import trial_seed
+
+    data = load_study_data(spec)
+    warm = spec.search.path.warmup_epochs
+    seed = trial_seed(spec, 10_000 + segment)
+    plan = fixed_plan(spec, 0.0)
+    model = build_trial_model(spec, plan, data, seed=seed)
+    state = PathState(next_step=0, grid=[], segment=segment)
+    if warm > 0:
+        plan, config = _step_config(spec, 0.0, warm, seed=seed, device=device)
+        result = train_trial(
+            spec, plan, config, hooks=hooks, model=model, branch=True,
+            finetune_epochs=0,
         )
-        done.add(step)
+        if result.stopped_by is not None:
+            return None
+        run.follow(result.trainer)
+        state.epoch_offset = len(result.trainer.history)
+        res = result.result
+        state.totals = {"cost_macs": res.cost_macs, "wall_time_s": res.wall_time_s,
+                        "cost_inputs": res.cost_inputs}
+        state.pending = {"macs": res.cost_macs, "wall": res.wall_time_s}
+    else:
+        run.model = model
+    stored = study.user_attrs.get(_GRID_ATTR)
+    if stored:
+        state.grid = [float(x) for x in stored]
+    else:
+        assert run.model is not None
+        state.grid = calibrated_grid(spec, run.model) if spec.search.path.calibrate \
+            else lambda_grid(spec)
+        study.set_user_attr(_GRID_ATTR, state.grid)
+    done, _, _ = _done_steps(study)
+    state.next_step = min((i for i in range(len(state.grid)) if i not in done), default=0)
+    return state
 
 
 def _store_step(
     study: optuna.Study,
     spec: StudySpec,
     step: int,
-    lam: float,
+    state: PathState,
     result: Any,
-    plan: Any,
+    plan: TrialPlan,
     history: list[dict[str, Any]],
     start: list[int],
-    totals: dict[str, float],
-    segment: int,
 ) -> None:
     attrs = result_attrs(spec, result, plan)
     attrs.update(
         history=history,
         initial_widths=start,
         path_step=step,
-        path_segment=segment,
+        path_segment=state.segment,
         step_cost_inputs=float(result.cost_inputs),
-        cost_macs=totals["cost_macs"],
-        wall_time_s=totals["wall_time_s"],
-        cost_inputs=totals["cost_inputs"],
+        search_cost_macs=float(result.cost_macs) + state.pending["macs"],
+        search_wall_time_s=float(result.wall_time_s) + state.pending["wall"],
+        cost_macs=state.totals["cost_macs"],
+        wall_time_s=state.totals["wall_time_s"],
+        cost_inputs=state.totals["cost_inputs"],
     )
     values = [float(result.val_loss)]
     if spec.multi_objective:
         values.append(float(result.params))
     finite = all(math.isfinite(v) for v in values)
+    lo, hi = min(state.grid), max(state.grid)
     trial = optuna.trial.create_trial(
         state=TrialState.COMPLETE if finite else TrialState.FAIL,
         values=values if finite else None,
-        params={"lam": lam},
-        distributions={"lam": lam_distribution(spec)},
+        params={"lam": state.grid[step]},
+        distributions={"lam": optuna.distributions.FloatDistribution(lo, hi, log=True)},
         user_attrs=attrs,
         intermediate_values={int(h["epoch"]): float(h["val_loss"]) for h in history},
     )
     study.add_trial(trial)
+
+
+def _save(
+    study: optuna.Study, store: Any, run: _Run, state: PathState
+) -> None:
+    """Upload the path's state as an artifact of the study; drop the previous one."""
+    assert run.trainer is not None
+    buffer = io.BytesIO()
+    torch.save(
+        {"trainer": run.trainer.state_dict(), "path": state.__dict__,
+         "spec": run.model.spec.to_dict() if run.model is not None else None},
+        buffer,
+    )
+    previous = study.user_attrs.get(_CHECKPOINT_ATTR)
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / f"lambda_path_step{state.next_step - 1}.pt"
+        file.write_bytes(buffer.getvalue())
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=store, file_path=str(file), study_or_trial=study,
+            mimetype="application/octet-stream",
+        )
+    study.set_user_attr(
+        _CHECKPOINT_ATTR, {"artifact_id": artifact_id, "next_step": state.next_step}
+    )
+    if previous:
+        try:
+            store.remove(previous["artifact_id"])
+        except Exception:  # noqa: BLE001 - an old checkpoint left behind costs only disk
+            pass
+
+
+def _restore(
+    study: optuna.Study, spec: StudySpec, store: Any, run: _Run, device: str | None
+) -> PathState | None:
+    """Load the latest checkpoint into ``run``; ``None`` when there is none to use."""
+    meta = study.user_attrs.get(_CHECKPOINT_ATTR)
+    if store is None or not meta:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "checkpoint.pt"
+        try:
+            optuna.artifacts.download_artifact(
+                artifact_store=store, file_path=str(file), artifact_id=meta["artifact_id"]
+            )
+        except Exception:  # noqa: BLE001 - missing or unreadable: restart instead
+            return None
+        saved = torch.load(file, map_location="cpu", weights_only=False)
+    state = PathState(**saved["path"])
+    plan, config = _step_config(spec, state.grid[0], 1.0, seed=0, device=device)
+    data = load_study_data(spec)
+    trainer = Trainer(build_trial_model(spec, plan, data, seed=0), data, config)
+    trainer.load_state_dict(saved["trainer"])
+    run.follow(trainer)
+    return state

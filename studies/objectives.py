@@ -197,6 +197,7 @@ def train_trial(
     dead_rule: DeadRule | None = None,
     epoch_offset: int = 0,
     branch: bool = False,
+    finetune_epochs: int | None = None,
 ) -> TrialRun:
     """Train a plan: the λ phase, then for λ trials ``training.finetune_epochs`` at λ = 0.
 
@@ -210,6 +211,7 @@ def train_trial(
             :func:`train_plan` (for the λ phase).
         branch: fine-tune a copy (model, optimizer and rule copied together), leaving the
             λ phase's trainer untouched for a λ path to continue from.
+        finetune_epochs: overrides ``training.finetune_epochs`` (a λ path's own setting).
 
     Returns:
         The merged :class:`TrialRun`.
@@ -224,7 +226,7 @@ def train_trial(
         dead_rule=dead_rule,
         epoch_offset=epoch_offset,
     )
-    extra = spec.training.finetune_epochs
+    extra = spec.training.finetune_epochs if finetune_epochs is None else finetune_epochs
     if not plan.switches or extra == 0 or recorder.stopped_by is not None:
         return TrialRun(result, recorder.history, recorder.stopped_by, trainer)
     state = (trainer.model, trainer.optimizer, trainer.dead_rule)
@@ -233,7 +235,7 @@ def train_trial(
     tuned, recorder2, _ = train_plan(
         spec,
         plan,
-        replace(config, lam=0.0, epochs=extra, seed=config.seed + 1),
+        replace(config, lam=0.0, epochs=extra, seed=config.seed + 1, max_steps=None),
         hooks=hooks,
         model=state[0],
         optimizer=state[1],

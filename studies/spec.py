@@ -30,7 +30,9 @@ from shrinknets_core.errors import ConfigError
 
 __all__ = [
     "ArchitectureSpec",
+    "LAM_RANGES",
     "DatasetSpec",
+    "PathSpec",
     "SearchSpec",
     "StudySpec",
     "TrainingSpec",
@@ -127,6 +129,17 @@ class TrainingSpec(_Strict):
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
             width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
+        beta_step: how λ trials update β (``shrinknets_core._optim``):
+            ``"prox"`` is the paper's objective — plain SGD on β and the soft threshold
+            ``beta_lr·λ``, a proximal step on L + λ‖β‖₁ (λ in units of the loss's gradient);
+            ``"layer_normalised"`` divides each layer's β step by its RMS gradient and
+            thresholds at ``beta_lr·λ·√n`` — it minimises no fixed objective (scaling the
+            loss changes nothing) and keeps a neuron while it carries a share ≥ λ of its
+            layer's gradient norm, so a layer settles near 1/λ² neurons.
+        penalty_weight: ``"uniform"`` (λ‖β‖₁: every neuron costs the same), ``"params"`` or
+            ``"macs"`` (each neuron's |β| weighted by the parameters / MACs per sample it
+            carries, recomputed after every removal: λ is the price of one parameter;
+            ``shrinknets_core.pricing``).
     """
 
     epochs: _ranged(int, 1, MAX_EPOCHS) = 20  # type: ignore[valid-type]
@@ -138,7 +151,44 @@ class TrainingSpec(_Strict):
     beta_lr: _ranged(float, 1e-6, 100.0) = 0.1  # type: ignore[valid-type]
     removal_every_steps: _ranged(int, 1, 1_000_000) | None = 2  # type: ignore[valid-type]
     finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 0  # type: ignore[valid-type]
+    beta_step: Literal["layer_normalised", "prox"] = "layer_normalised"
+    penalty_weight: Literal["uniform", "params", "macs"] = "uniform"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+
+
+class PathSpec(_Strict):
+    """How a λ path runs (``studies.lambda_path``): one network, λ raised step by step.
+
+    Attributes:
+        warmup_epochs: epochs at λ = 0 and full width before the first step (fractional
+            allowed); the warm-up's cost is charged to the first step.
+        epochs_per_step: training at each λ of the grid, continuing the same network and
+            optimizer (fractional allowed: 0.5 = half an epoch of batches).
+        finetune_epochs: each snapshot is debiased on a copy by this many epochs at λ = 0
+            (cost counted in its step); ``None`` = ``training.finetune_epochs``.
+        calibrate: take the grid from the data and the β step instead of
+            ``search.lam_min`` / ``lam_max``: the top is λ_max, the smallest λ that removes
+            every neuron (estimated at the warm-up's end), the bottom ``lam_ratio × λ_max``.
+        lam_ratio: the calibrated grid's bottom as a fraction of its top.
+    """
+
+    warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) = 3.0  # type: ignore[valid-type]
+    epochs_per_step: _ranged(float, 0.05, MAX_EPOCHS) = 1.0  # type: ignore[valid-type]
+    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    calibrate: bool = True
+    lam_ratio: _ranged(float, 1e-6, 0.99) = 0.01  # type: ignore[valid-type]
+
+
+#: Default λ range of each β step (``training.beta_step``) and penalty weight, used when
+#: ``search.lam_min`` / ``lam_max`` are not given. Measured in ``bench/search_efficiency.py``.
+LAM_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("layer_normalised", "uniform"): (0.02, 0.5),
+    ("layer_normalised", "params"): (0.02, 0.5),
+    ("layer_normalised", "macs"): (0.02, 0.5),
+    ("prox", "uniform"): (1e-3, 0.3),
+    ("prox", "params"): (3e-6, 1e-3),
+    ("prox", "macs"): (3e-6, 1e-3),
+}
 
 
 def _default_objectives() -> list[Literal["val_loss", "params"]]:
@@ -162,15 +212,14 @@ class SearchSpec(_Strict):
             (what a user pays for: device time, whatever the number of workers).
         sampler: ``tpe``, ``random`` or ``nsga2`` (unused by ``lambda_path``/``target_size``).
         objectives: ``["val_loss"]`` or ``["val_loss", "params"]`` (both minimised).
-        lam_min, lam_max: the λ range (log scale). λ is the share of its layer's gradient
-            norm a neuron must carry to survive (``_search_space``), so a layer settles
-            near ``1/λ²`` neurons: on digits (2×256, 10 epochs) the default [0.02, 0.5]
-            ended λ trials between 4×1 and ~175×177 live neurons.
+        lam_min, lam_max: the λ range (log scale); ``None`` takes the default of the β
+            step (:data:`LAM_RANGES`, :attr:`StudySpec.lam_range`).
         target_params: the parameter budget of ``target_size``.
         search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
         pruner: ``median`` or ``hyperband`` (Optuna's ``HyperbandPruner``, epochs as the
             resource) prunes single-objective trials on the per-epoch val loss.
-        epochs_per_step: epochs per λ-path step (default: ``training.epochs``).
+        epochs_per_step: legacy name of ``path.epochs_per_step`` (whole epochs).
+        path: how a λ path runs (:class:`PathSpec`).
     """
 
     kind: Literal["lambda", "width", "lambda_path", "target_size"] = "lambda"
@@ -180,13 +229,14 @@ class SearchSpec(_Strict):
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
     objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
-    lam_min: _ranged(float, 1e-8, 100.0) = 0.02  # type: ignore[valid-type]
-    lam_max: _ranged(float, 1e-8, 100.0) = 0.5  # type: ignore[valid-type]
+    lam_min: _ranged(float, 1e-12, 100.0) | None = None  # type: ignore[valid-type]
+    lam_max: _ranged(float, 1e-12, 100.0) | None = None  # type: ignore[valid-type]
     target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
     search_gamma: bool = False
     search_lr: bool = False
     pruner: Literal["none", "median", "hyperband"] = "none"
     epochs_per_step: _ranged(int, 1, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    path: PathSpec = Field(default_factory=lambda: PathSpec())
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpec:
@@ -194,7 +244,7 @@ class SearchSpec(_Strict):
             raise ValueError(
                 f"objectives must be ['val_loss'] or ['val_loss', 'params'], got {self.objectives}"
             )
-        if self.lam_min >= self.lam_max:
+        if self.lam_min is not None and self.lam_max is not None and self.lam_min >= self.lam_max:
             raise ValueError(
                 f"lam_min ({self.lam_min}) must be smaller than lam_max ({self.lam_max})"
             )
@@ -250,6 +300,27 @@ class StudySpec(_Strict):
                 "(1 to 100 characters)"
             )
         return name
+
+    @model_validator(mode="after")
+    def _lam_range_ordered(self) -> StudySpec:
+        lo, hi = self.lam_range
+        if lo >= hi:
+            raise ValueError(
+                f"search.lam_min ({lo:g}) must be smaller than search.lam_max ({hi:g}) "
+                f"(defaults for beta_step {self.training.beta_step!r}: "
+                f"{LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]})"
+            )
+        return self
+
+    @property
+    def lam_range(self) -> tuple[float, float]:
+        """``(lam_min, lam_max)``: the spec's own, else the β step's default (:data:`LAM_RANGES`)."""
+        lo, hi = LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]
+        search = self.search
+        return (
+            search.lam_min if search.lam_min is not None else lo,
+            search.lam_max if search.lam_max is not None else hi,
+        )
 
     @property
     def multi_objective(self) -> bool:

@@ -12,7 +12,9 @@ from optuna.trial import FrozenTrial, TrialState
 from studies.spec import StudySpec, load_spec
 
 
-def tiny_spec(kind: str, name: str, **search: Any) -> StudySpec:
+def tiny_spec(
+    kind: str, name: str, *, training_overrides: dict[str, Any] | None = None, **search: Any
+) -> StudySpec:
     """A digits study small enough to run in a couple of seconds."""
     return load_spec(
         {
@@ -25,6 +27,7 @@ def tiny_spec(kind: str, name: str, **search: Any) -> StudySpec:
                 "device": "cpu",
                 "beta_lr": 2.0,
                 "gamma": 0.9,
+                **(training_overrides or {}),
             },
             "search": {"kind": kind, "n_trials": 3, "lam_min": 1e-3, "lam_max": 0.3, **search},
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import optuna
 import pytest
@@ -22,6 +23,7 @@ from studies import (
     spec_of,
 )
 from studies.lambda_path import lambda_grid
+from studies.objectives import load_study_data
 from studies.spec import load_spec
 from studies.target_size import next_lambda
 
@@ -79,13 +81,17 @@ def test_width_search_multi_objective(storage_url: str, request: pytest.FixtureR
         assert t.user_attrs["params"] == 64 * w1 + w1 + w1 * w2 + w2 + w2 * 10 + 10
 
 
-def test_lambda_path_shrinks_and_accumulates_cost(
+_PATH = {"warmup_epochs": 1, "epochs_per_step": 1, "calibrate": False}
+
+
+def test_lambda_path_warm_starts_and_accumulates_cost(
     storage_url: str, request: pytest.FixtureRequest
 ) -> None:
-    spec = tiny_spec("lambda_path", _unique(request, "path"), lam_max=3.0)
+    spec = tiny_spec("lambda_path", _unique(request, "path"), lam_max=3.0, path=_PATH)
     study = run_study(spec, storage_url, progress=False)
     steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
     assert [t.params["lam"] for t in steps] == pytest.approx(lambda_grid(spec))
+    assert study.user_attrs["path_grid"] == pytest.approx(lambda_grid(spec))
     assert [t.user_attrs["initial_widths"] for t in steps[1:]] == [
         t.user_attrs["final_widths"] for t in steps[:-1]
     ]
@@ -97,22 +103,46 @@ def test_lambda_path_shrinks_and_accumulates_cost(
             )
         )
         assert after.user_attrs["cost_macs"] > before.user_attrs["cost_macs"]
-    assert steps[-1].user_attrs["cost_macs"] == sum(t.user_attrs["search_cost_macs"] for t in steps)
-    assert [h["epoch"] for h in steps[2].user_attrs["history"]] == [5, 6]
+    # the warm-up is charged to the first step; the path's total is the search's total
+    assert steps[-1].user_attrs["cost_macs"] == pytest.approx(
+        sum(t.user_attrs["search_cost_macs"] for t in steps)
+    )
+    assert steps[0].user_attrs["search_cost_macs"] > steps[1].user_attrs["search_cost_macs"]
+    # one warm-up epoch, then one epoch per step, numbered along the path
+    assert [[h["epoch"] for h in t.user_attrs["history"]] for t in steps] == [[2], [3], [4]]
     assert steps[-1].user_attrs["final_widths"] != [16, 16]  # λ = 3 must shrink the net
 
 
-def test_lambda_path_resumes_missing_steps(
+def test_lambda_path_fractional_steps_and_calibrated_grid(request: pytest.FixtureRequest) -> None:
+    path = {"warmup_epochs": 0.5, "epochs_per_step": 0.25, "finetune_epochs": 1}
+    spec = tiny_spec(
+        "lambda_path", _unique(request, "frac"), n_trials=4, path=path,
+        training_overrides={"beta_step": "prox"},
+    )
+    study = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
+    steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
+    grid = study.user_attrs["path_grid"]
+    assert grid[-1] / grid[0] == pytest.approx(1 / spec.search.path.lam_ratio)
+    n_train = len(load_study_data(spec).x_train)
+    batches = -(-n_train // spec.training.batch_size)
+    for t in steps:
+        phase, tune = t.user_attrs["history"]  # a quarter epoch at λ, then one at λ = 0
+        assert phase["samples"] <= round(0.25 * batches) * spec.training.batch_size
+        assert phase["lam"] == pytest.approx(t.params["lam"]) and tune["lam"] == 0.0
+        assert tune["samples"] == n_train
+
+
+def test_lambda_path_restarts_without_a_checkpoint(
     storage_url: str, request: pytest.FixtureRequest
 ) -> None:
-    spec = tiny_spec("lambda_path", _unique(request, "resume"))
+    spec = tiny_spec("lambda_path", _unique(request, "resume"), path=_PATH)
     study = create_study(spec, storage_url)
     epochs = 0
 
     def crash_in_second_step(record: EpochRecord) -> None:
         nonlocal epochs
         epochs += 1
-        if epochs == 3:
+        if epochs == 3:  # warm-up, step 0, then step 1
             raise StopTraining("worker crashed")
 
     with pytest.raises(TrialStopped, match="step 1"):
@@ -122,9 +152,39 @@ def test_lambda_path_resumes_missing_steps(
     steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
     assert [t.user_attrs["path_step"] for t in steps] == [0, 1, 2]
     assert [t.user_attrs["path_segment"] for t in steps] == [0, 1, 1]
-    assert steps[1].user_attrs["initial_widths"] == [16, 16]  # restarted from a fresh net
     run_lambda_path(study, spec)  # nothing missing: no new trials
     assert len(study.trials) == 3
+
+
+def test_lambda_path_resumes_from_its_checkpoint_exactly(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A path stopped in step 2 and run again from its artifact checkpoint trains step 2
+    exactly as the uninterrupted path did."""
+    spec = tiny_spec("lambda_path", _unique(request, "ckpt"), n_trials=4, path=_PATH)
+    whole = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
+    study = create_study(spec, optuna.storages.InMemoryStorage())
+    epochs = 0
+
+    def crash_in_step_two(record: EpochRecord) -> None:
+        nonlocal epochs
+        epochs += 1
+        if epochs == 4:  # warm-up, steps 0 and 1, then step 2
+            raise StopTraining("worker crashed")
+
+    with pytest.raises(TrialStopped, match="step 2"):
+        run_lambda_path(study, spec, on_epoch=crash_in_step_two, checkpoints=store)
+    assert study.user_attrs["path_checkpoint"]["next_step"] == 2
+    assert len(list(tmp_path.iterdir())) == 1  # only the latest checkpoint is kept
+    run_lambda_path(study, spec, checkpoints=store)
+    ours = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
+    theirs = sorted(_complete(whole), key=lambda t: t.user_attrs["path_step"])
+    assert [t.user_attrs["path_segment"] for t in ours] == [0, 0, 0, 0]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.user_attrs["final_widths"] == b.user_attrs["final_widths"]
+        assert a.values == pytest.approx(b.values, rel=1e-5)
+        assert a.user_attrs["cost_macs"] == b.user_attrs["cost_macs"]
 
 
 def test_target_size_bisects_log_lambda(storage_url: str, request: pytest.FixtureRequest) -> None:
