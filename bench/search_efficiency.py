@@ -35,6 +35,12 @@ search's final useful hypervolume. Printed per (dataset, seed), then a last JSON
 Times: CPU time of this process (``time.process_time``) beside wall time, per arm; one
 torch thread; denormals flushed for every arm. ``--quick``: digits, 2 seeds, a budget of
 4 full trainings of 10 epochs (a few minutes).
+
+λ variants (what "λ search that earns its place" is judged on): ``--variants
+prox/uniform layer_normalised/params …`` runs the two λ arms once more per
+``beta_step/penalty_weight`` pair beside the default ones (the width arms, and so the
+reference and the level, are the same for all); their shares are reported under
+``variants``. ``--path-*`` set the λ path's warm-up, epochs per step and fine-tune.
 """
 
 from __future__ import annotations
@@ -96,6 +102,16 @@ def _full_width_macs(spec: StudySpec, data: Any) -> int:
     return _macs_per_sample(mspec)
 
 
+def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any]) -> StudySpec:
+    """The shared spec with the λ arms' ``beta_step/penalty_weight`` and path settings."""
+    training = spec.training
+    if variant:
+        step, weight = variant.split("/")
+        training = training.model_copy(update={"beta_step": step, "penalty_weight": weight})
+    search = spec.search.model_copy(update={"path": spec.search.path.model_copy(update=path)})
+    return spec.model_copy(update={"training": training, "search": search})
+
+
 def run_arm(spec: StudySpec, arm: str, path_steps: int) -> tuple[optuna.Study, float, float]:
     """One arm on an in-memory storage; returns (study, CPU seconds, wall seconds)."""
     one = arm_spec(spec, arm)
@@ -117,7 +133,9 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def line_of(dataset: str, seed: int, c: Comparison, times: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def line_of(
+    dataset: str, seed: int, c: Comparison, times: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
     """The per-(dataset, seed) line."""
     width = c.arm("width")
     arms = {}
@@ -156,7 +174,21 @@ def main() -> None:
         help="compute budget of every arm, in trainings of the 256×256 static net (6; quick 4)",
     )
     parser.add_argument("--path-steps", type=int, default=16, help="λ-path grid points")
+    parser.add_argument("--path-warmup", type=float, default=None, help="λ path warm-up epochs")
+    parser.add_argument("--path-epochs-per-step", type=float, default=None)
+    parser.add_argument("--path-finetune", type=int, default=None, help="snapshot fine-tune")
+    parser.add_argument(
+        "--variants", nargs="*", default=[],
+        help="extra λ arms as beta_step/penalty_weight, e.g. prox/uniform layer_normalised/params",
+    )
+    parser.add_argument(
+        "--lambda-variant", default=None,
+        help="beta_step/penalty_weight of the default λ arms (default: the spec's defaults)",
+    )
     args = parser.parse_args()
+    path = {k: v for k, v in (("warmup_epochs", args.path_warmup),
+                              ("epochs_per_step", args.path_epochs_per_step),
+                              ("finetune_epochs", args.path_finetune)) if v is not None}
     torch.set_num_threads(1)  # small nets on a shared CPU: one thread is fastest
     torch.set_flush_denormal(True)  # every arm alike: subnormal floats slow masked weights
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -167,7 +199,8 @@ def main() -> None:
     print(
         f"# {time.strftime('%Y-%m-%d')}: arms {list(ARMS)}, every arm {budget:g} full-width "
         f"trainings of compute, {epochs}+2 epochs per trial, seeds 0..{seeds - 1}, "
-        f"datasets {datasets}, λ path {args.path_steps} steps",
+        f"datasets {datasets}, λ path {args.path_steps} steps {path or 'defaults'}, "
+        f"λ arms {args.lambda_variant or 'spec defaults'}, variants {args.variants}",
         flush=True,
     )
     started_cpu, started = time.process_time(), time.perf_counter()
@@ -179,18 +212,30 @@ def main() -> None:
             )
             studies: dict[str, optuna.Study] = {}
             times: dict[str, tuple[float, float]] = {}
+            lam_spec = variant_spec(spec, args.lambda_variant, path)
             for arm in ARMS:
-                studies[arm], cpu, wall = run_arm(spec, arm, args.path_steps)
+                one = lam_spec if arm.startswith("lambda") else spec
+                studies[arm], cpu, wall = run_arm(one, arm, args.path_steps)
                 times[arm] = (cpu, wall)
+            for variant in args.variants:
+                for arm in ("lambda", "lambda_path"):
+                    name = f"{arm}[{variant}]"
+                    one = variant_spec(spec, variant, path)
+                    studies[name], cpu, wall = run_arm(one, arm, args.path_steps)
+                    times[name] = (cpu, wall)
             c = compare_studies(studies, baseline="width")
             runs.append((dataset, c))
             print(json.dumps(line_of(dataset, seed, c, times)), flush=True)
     print(json.dumps(summary(runs, started_cpu, started)))
 
 
+def _judged(runs: list[tuple[str, Comparison]]) -> list[str]:
+    return [a for a in runs[0][1].arm_names if a != "width"] if runs else list(_JUDGED)
+
+
 def _shares(runs: list[tuple[str, Comparison]], factor: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for arm in _JUDGED:
+    for arm in _judged(runs):
         if factor is None:
             values = [c.arm(arm).compute_share for _, c in runs]
         else:
@@ -207,14 +252,16 @@ def summary(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> di
         "lambda_path_compute_share": shares["lambda_path"],
         "width_hyperband_compute_share": shares["width_hyperband"],
         "reached": {
-            arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}" for arm in ARMS
+            arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}"
+            for arm in runs[0][1].arm_names
         },
+        "variants": {k: v for k, v in shares.items() if "[" in k},
         "hv_at_width_compute": {
             arm: _round(_gmean([
                 c.arm(arm).hv_at_baseline_compute / c.arm("width").hypervolume
                 for _, c in runs if c.arm("width").hypervolume > 0
             ]))
-            for arm in ARMS
+            for arm in runs[0][1].arm_names
         },
         "reference": (
             f"hypervolume over (val loss, log10 params); reference loss = {USEFUL_FACTOR:g} × "
@@ -234,10 +281,10 @@ def summary(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> di
         out["per_dataset"][dataset] = {
             "compute_share": _shares(mine),
             "reached": {arm: f"{sum(c.arm(arm).reached for _, c in mine)}/{len(mine)}"
-                        for arm in ARMS},
+                        for arm in mine[0][1].arm_names},
         }
         sizes = {}
-        for arm in ARMS:
+        for arm in mine[0][1].arm_names:
             found = [
                 (c.arm(arm).smallest_within_accuracy or {}).get("params") for _, c in mine
             ]

@@ -3,8 +3,9 @@
 
 ``serve`` runs the API (uvicorn, ``service.app:create_app``) plus N local worker
 processes on one storage and shuts all of them down together; ``demo`` starts
-``serve`` on a free port, posts a λ-vs-width comparison over HTTP and prints its
-progress, summary and dashboard URL.
+``serve`` on a free port, posts a comparison over HTTP (λ search against width search,
+or the ``--arms`` given) and prints its progress, one summary line per arm and the
+dashboard URL.
 """
 
 from __future__ import annotations
@@ -120,35 +121,53 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> Non
 
 def _progress_line(detail: dict[str, Any]) -> str:
     parts = []
-    for key in ("lambda_study", "width_study"):
-        study = detail[key]
+    for arm in detail.get("arms") or []:
+        study = arm["study"]
         p = study.get("progress") or {}
-        parts.append(f"{study['kind']}: {p.get('done', 0)}/{study['n_trials']} done, "
-                     f"{p.get('running', 0)} running ({study['status']})")
+        parts.append(f"{arm['arm']}: {p.get('done', 0)}/{p.get('budget', study['n_trials'])} "
+                     f"done, {p.get('running', 0)} running ({study['status']})")
     return " | ".join(parts)
 
 
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    return "–" if value is None else format(value, spec)
+
+
 def _summary(detail: dict[str, Any]) -> str:
+    """One line per arm (useful hypervolume, compute share to the level, total compute) and
+    the sentence saying how the reference and the level were set."""
     metrics = detail.get("metrics") or {}
     lines = []
-    for side, key in (("a", "lambda_study"), ("b", "width_study")):
-        s = metrics.get(side) or {}
-        best = s.get("best_val_loss")
+    for a in metrics.get("arms") or []:
+        reached = "reached" if a.get("reached") else "never reached"
         lines.append(
-            f"  {detail[key]['kind']:<12} complete {s.get('n_complete', '?')}, best val loss "
-            f"{best if best is None else f'{best:.4f}'}, hypervolume "
-            f"{s.get('hypervolume', float('nan')):.4g}, compute {s.get('total_cost_macs', 0):.3g} "
-            f"MACs, {s.get('total_wall_time_s', 0):.1f} s, Pareto front "
-            f"{[(round(p['val_loss'], 3), p['params']) for p in s.get('front', [])]}"
+            f"  {a.get('label', a.get('arm')):<25} useful hypervolume "
+            f"{_fmt(a.get('hypervolume'))}, compute share {_fmt(a.get('compute_share'), '.3g')} "
+            f"({reached}), total {_fmt(a.get('total_cost_macs'), '.3g')} MACs, "
+            f"{a.get('n_complete', '?')} complete, best val loss {_fmt(a.get('best_val_loss'))}"
         )
-    ratio = metrics.get("hypervolume_ratio_a_over_b")
-    lines.append(f"  hypervolume ratio λ/width: {ratio if ratio is None else f'{ratio:.3f}'}")
+    if metrics.get("reference"):
+        lines.append(f"  {metrics['reference']}")
     return "\n".join(lines)
+
+
+def _arm_list(text: str | None) -> list[str] | None:
+    """``--arms lambda,width_hyperband`` as a validated list (None: the server's default).
+
+    Raises:
+        ConfigError: an unknown or repeated arm, or fewer than two (a ``ValueError``).
+    """
+    if text is None:
+        return None
+    from studies.arms import check_arms  # loads torch: only when arms are given
+
+    return list(check_arms([a.strip() for a in text.split(",") if a.strip()]))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     import httpx
 
+    arms = _arm_list(args.arms)  # before anything starts
     settings = _settings(storage_url=args.storage)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     port = args.port or free_port()
@@ -164,12 +183,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _wait_http(f"{base}/healthz", proc, timeout_s=90)
         spec = dict(DEMO_SPEC, training={**DEMO_SPEC["training"], "epochs": args.epochs},
                     search={**DEMO_SPEC["search"], "n_trials": args.trials})
+        if arms is not None:
+            spec["arms"] = arms
         answer = httpx.post(f"{base}/api/v1/comparisons", json=spec, headers=headers, timeout=30)
         if answer.status_code != 201:
             raise ServiceError(f"POST /api/v1/comparisons answered {answer.status_code}: "
                                f"{answer.text[:500]}")
         cid = answer.json()["id"]
-        print(f"demo: comparison {cid} queued (λ search vs width search on digits)", flush=True)
+        print(f"demo: comparison {cid} queued ({' vs '.join(answer.json()['arms'])} on digits)",
+              flush=True)
         last = ""
         while True:
             detail = httpx.get(f"{base}/api/v1/comparisons/{cid}", timeout=120).json()
@@ -177,7 +199,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if line != last:
                 print(f"demo: {line}", flush=True)
                 last = line
-            statuses = {detail["lambda_study"]["status"], detail["width_study"]["status"]}
+            statuses = {a["study"]["status"] for a in detail["arms"]}
             if statuses <= {"finished", "cancelled"}:
                 break
             if proc.poll() is not None:
@@ -279,13 +301,17 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
     add_worker_arguments(worker)
     worker.set_defaults(func=_cmd_worker)
 
-    demo = sub.add_parser("demo", help="serve + a λ-vs-width comparison on digits, with progress")
+    demo = sub.add_parser("demo", help="serve + a comparison on digits (default: λ vs width), "
+                          "with progress")
     demo.add_argument("--port", type=int, default=None, help="default: a free port")
     demo.add_argument("--workers", type=int, default=1)
     demo.add_argument("--trials", type=int, default=DEMO_SPEC["search"]["n_trials"],
                       help="trials per study")
     demo.add_argument("--epochs", type=int, default=DEMO_SPEC["training"]["epochs"])
     demo.add_argument("--storage", metavar="URL", default=None)
+    demo.add_argument("--arms", default=None, metavar="ARM,ARM[,...]",
+                      help="the arms to compare, comma-separated, at least 2 of lambda, "
+                      "lambda_path, width, width_hyperband (default: lambda,width)")
     demo.add_argument("--exit-when-done", action="store_true",
                       help="stop the server once the comparison finished (tests, CI)")
     demo.set_defaults(func=_cmd_demo)

@@ -5,21 +5,34 @@
   bundled registry name, or an upload of this server. A client never chooses a file
   path on the server: ``dataset.path`` may only name an uploaded dataset (by name, file
   name or its full path), and is rewritten to that upload's absolute path.
+* A compute budget must afford one trial: ``search.max_macs`` at least
+  ``studies.budget.min_trial_macs`` on the spec's dataset (:func:`check_compute_budget`;
+  for a comparison, of every arm's spec: ``check_spec(..., arms=...)``, the largest
+  minimum counts). ``search.max_seconds`` cannot be checked up front (it depends on the
+  device); the spec only requires it to be positive.
+* ``search.n_trials`` may be null when a compute budget is set; the study's trial cap is
+  then ``MAX_TRIALS`` lowered to this server's ``max_trials`` (the routers pass
+  ``trial_cap=settings.max_trials`` to storage, ``_records.trial_cap_of``), and the
+  stored spec keeps ``n_trials: null``.
 
 Every violation is reported at once, each naming its field and the allowed range.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from service.api._uploads import datasets_dir, find_upload, list_uploads
 from service.api.errors import ApiError, ErrorItem
 from service.settings import Settings
 from shrinknets_core.datasets import list_datasets
+from shrinknets_core.errors import ShrinkNetsError
 from studies.spec import StudySpec
 
-__all__ = ["check_spec"]
+__all__ = ["check_compute_budget", "check_spec"]
 
 
 def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
@@ -27,8 +40,11 @@ def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
         ("architecture.max_width", spec.architecture.max_width, "max_width", StudySpec.MAX_WIDTH),
         ("architecture.depth", spec.architecture.depth, "max_depth", StudySpec.MAX_DEPTH),
         ("training.epochs", spec.training.epochs, "max_epochs", StudySpec.MAX_EPOCHS),
-        ("search.n_trials", spec.search.n_trials, "max_trials", StudySpec.MAX_TRIALS),
     ]
+    if spec.search.n_trials is not None:  # None: the compute budget decides (docstring)
+        checks.append(
+            ("search.n_trials", spec.search.n_trials, "max_trials", StudySpec.MAX_TRIALS)
+        )
     if spec.search.epochs_per_step is not None:
         checks.append(
             ("search.epochs_per_step", spec.search.epochs_per_step, "max_epochs",
@@ -75,19 +91,91 @@ def _resolve_upload(spec: StudySpec, settings: Settings) -> tuple[str | None, Er
     )
 
 
-def check_spec(spec: StudySpec, settings: Settings) -> StudySpec:
+def _min_macs(spec: StudySpec) -> float | None:
+    """The least one trial of ``spec`` costs on its dataset (None: the data cannot be read)."""
+    from studies.budget import min_trial_macs
+    from studies.objectives import load_study_data
+
+    try:
+        data = load_study_data(spec)  # cached per process; what the workers will train on
+    except (ShrinkNetsError, OSError, ValueError):
+        return None  # reported by the dataset checks, or when a worker loads it
+    return min_trial_macs(
+        spec, n_train=len(data.x_train), n_features=data.n_features,
+        n_outputs=data.n_outputs, image_shape=data.image_shape,
+    )
+
+
+def check_compute_budget(specs: list[StudySpec], settings: Settings) -> list[ErrorItem]:
+    """Check that ``search.max_macs`` affords at least one trial of every spec.
+
+    Args:
+        specs: The study's spec, or every arm's spec of a comparison
+            (``studies.arms.arm_spec``); they share the budget, so the least allowed is
+            the largest one-trial cost over them. Their dataset must already be resolved
+            (:func:`check_spec`'s answer).
+        settings: This server's settings (kept for symmetry with the other checks).
+
+    Returns:
+        An error item naming ``search.max_macs`` and the least it may be, or nothing
+        (also when no spec has ``max_macs``, or the dataset cannot be read here).
+    """
+    del settings  # the cost depends on the spec and its data only
+    budgeted = [s for s in specs if s.search.max_macs is not None]
+    if not budgeted:
+        return []
+    costs = [c for c in map(_min_macs, budgeted) if c is not None]
+    if not costs:
+        return []
+    least = math.ceil(max(costs))  # MACs are whole numbers; never round the minimum down
+    given = min(s.search.max_macs for s in budgeted if s.search.max_macs is not None)
+    if given >= least:
+        return []
+    return [
+        ErrorItem(
+            "validation_error",
+            f"search.max_macs: {given:.4g} MACs do not pay for one trial of this spec on its "
+            f"dataset (at least {least} training MACs: the smallest network for the epochs "
+            "one trial trains); raise search.max_macs to at least that, or train fewer "
+            "epochs, fewer rows (dataset.max_rows) or a narrower network",
+            field="search.max_macs",
+            allowed=f">= {least}",
+        )
+    ]
+
+
+def _budget_specs(spec: StudySpec, arms: Sequence[str] | None) -> list[StudySpec]:
+    """The specs whose trials the compute budget must pay for: ``spec``, or each arm's."""
+    if arms is None:
+        return [spec]
+    from studies.arms import arm_spec
+
+    specs = []
+    for arm in arms:
+        with contextlib.suppress(ShrinkNetsError):  # a bad arm is the router's to report
+            specs.append(arm_spec(spec, arm))
+    return specs
+
+
+def check_spec(
+    spec: StudySpec, settings: Settings, *, arms: Sequence[str] | None = None
+) -> StudySpec:
     """Apply this server's limits and resolve the dataset; return the spec to store.
 
     Args:
         spec: A spec that passed ``StudySpec`` validation.
         settings: Supplies the limits and the data directory.
+        arms: A comparison's arms (``studies.arms``): the compute budget must then pay for
+            one trial of every arm's spec instead of ``spec``'s own kind.
 
     Returns:
         ``spec``, with ``dataset.path`` set to the upload's absolute path when the dataset
         is an upload.
 
     Raises:
-        ApiError: 422 listing every field over its limit or an unusable dataset.
+        ApiError: 422 listing every field over its limit, an unusable dataset, or a
+            ``search.max_macs`` too small for one trial (:func:`check_compute_budget`,
+            checked once the rest is valid; a comparison checks its arms' specs with it).
     """
     items = _limit_items(spec, settings)
     dataset = spec.dataset
@@ -124,4 +212,7 @@ def check_spec(spec: StudySpec, settings: Settings) -> StudySpec:
         raise ApiError.from_items(422, items)
     if resolved is not None and resolved != dataset.path:
         spec = spec.model_copy(update={"dataset": dataset.model_copy(update={"path": resolved})})
+    items = check_compute_budget(_budget_specs(spec, arms), settings)
+    if items:
+        raise ApiError.from_items(422, items)
     return spec

@@ -21,6 +21,7 @@ from service.api.errors import ApiError
 from service.api.schemas import FrontPoint, ProgressOut, StudyOut, TrialOut
 from service.errors import NotFoundError
 from service.storage import Progress, StudyRecord, studies_progress
+from studies.arms import arm_of_dict
 from studies.pareto import pareto_front
 from studies.plots import PLOTS
 
@@ -151,6 +152,7 @@ def study_out(
         name=str(record.spec.get("name", record.study_name)),
         study_name=record.study_name,
         kind=record.kind,
+        arm=arm_of_dict(record.spec),
         dataset=record.dataset,
         status=record.status,  # type: ignore[arg-type]
         n_trials=record.n_trials,

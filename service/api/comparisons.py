@@ -1,32 +1,45 @@
-"""``/comparisons``: a λ-search study and a width-search study on one spec, and their metrics."""
+"""``/comparisons``: studies (arms, ``studies.arms``) run on one spec, their metrics, figures
+and exports.
+
+A comparison is created all or nothing with one study per arm; every answer lists the arms
+in display order, each with its label and colour (the same on every figure and page).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api import _views as views
-from service.api._spec_checks import check_spec
+from service.api._cache import ResultCache
+from service.api._comparison_checks import check_comparison
 from service.api.deps import Backend, BackendDep, CacheDep, PageDep, SettingsDep, WriteAccess
 from service.api.schemas import (
     ERROR_RESPONSES,
+    ArmOut,
     ComparisonCreated,
     ComparisonDetail,
     ComparisonOut,
     ComparisonPage,
+    ComparisonRequest,
+    StudyOut,
 )
+from service.errors import NotFoundError
 from service.storage import (
     ComparisonRecord,
+    StudyRecord,
     cancel_study,
+    comparison_studies,
+    count_comparison_records,
     create_comparison,
     delete_comparison,
     get_comparison_record,
-    get_study_record,
     list_comparison_records,
 )
-from studies.compare import compare_studies
-from studies.spec import StudySpec
+from studies.arms import ARM_COLOURS, ARM_LABELS
+from studies.compare import Comparison, compare_studies
 
 __all__ = ["router"]
 
@@ -39,11 +52,15 @@ _FIGURE: dict[int | str, dict[str, Any]] = {
 
 
 def _links(request: Request, cid: str) -> dict[str, str]:
-    links = {"self": request.url_for("get_comparison", comparison_id=cid).path}
+    base = request.url_for("get_comparison", comparison_id=cid).path
+    links = {
+        "self": base,
+        "cancel": f"{base}/cancel",
+        "export.json": f"{base}/export.json",
+        "export.csv": f"{base}/export.csv",
+    }
     for name in views.PLOT_NAMES:
-        links[f"plot:{name}"] = request.url_for(
-            "comparison_plot", comparison_id=cid, name=name
-        ).path
+        links[f"plot:{name}"] = f"{base}/plots/{name}"
     return links
 
 
@@ -57,18 +74,34 @@ def _status(statuses: set[str]) -> str:
     return "running"
 
 
-def _out(request: Request, backend: Backend, comparison: ComparisonRecord) -> ComparisonOut:
-    lam = views.study_out(
-        request, backend, get_study_record(backend.engine, comparison.lambda_study_id)
+def _arm_out(arm: str, study: StudyOut) -> ArmOut:
+    return ArmOut(
+        arm=arm, label=ARM_LABELS.get(arm, arm), colour=ARM_COLOURS.get(arm, "#7f7f7f"),
+        study=study,
     )
-    width = views.study_out(
-        request, backend, get_study_record(backend.engine, comparison.width_study_id)
-    )
+
+
+def _shape(
+    request: Request, comparison: ComparisonRecord, studies: list[StudyOut]
+) -> ComparisonOut:
+    """The listed form of a comparison from its arms' studies (in arm order)."""
+    arms = [_arm_out(a, s) for a, s in zip(comparison.arms, studies, strict=True)]
+    by_arm = {a.arm: a.study for a in arms}
     return ComparisonOut(
         id=comparison.id, name=comparison.name, created_at=comparison.created_at,
-        status=_status({lam.status, width.status}),  # type: ignore[arg-type]
-        lambda_study=lam, width_study=width, links=_links(request, comparison.id),
+        status=_status({s.status for s in studies}),  # type: ignore[arg-type]
+        arms=arms, lambda_study=by_arm.get("lambda") or by_arm.get("lambda_path"),
+        width_study=by_arm.get("width"), links=_links(request, comparison.id),
     )
+
+
+def _out(
+    request: Request, backend: Backend, comparison: ComparisonRecord,
+    records: list[StudyRecord] | None = None,
+) -> ComparisonOut:
+    if records is None:
+        records = comparison_studies(backend.engine, comparison)
+    return _shape(request, comparison, views.study_outs(request, backend, records))
 
 
 @router.post(
@@ -76,69 +109,138 @@ def _out(request: Request, backend: Backend, comparison: ComparisonRecord) -> Co
     name="create_comparison",
 )
 def create(
-    spec: StudySpec, request: Request, backend: BackendDep, settings: SettingsDep
+    body: ComparisonRequest, request: Request, backend: BackendDep, settings: SettingsDep
 ) -> ComparisonCreated:
-    """Queue a λ-search study and a width-search study on one spec (both or neither).
+    """Queue one study per arm on one spec (all or none).
 
-    ``search.kind`` picks the λ side (``lambda_path`` stays a λ path, anything else becomes
-    ``lambda``); the width side always searches widths with the same budget.
+    ``arms`` (optional) picks at least two different arms of ``lambda``, ``lambda_path``,
+    ``width`` and ``width_hyperband``; without it a ``lambda_path`` spec runs a λ path
+    against width search and any other spec λ search against width search. Every arm
+    shares the spec's dataset, architecture, training and budget (``studies.arms``).
     """
-    spec = check_spec(spec, settings)
-    record = create_comparison(backend.storage, backend.engine, spec)
+    spec, arms = check_comparison(body, settings)
+    record = create_comparison(
+        backend.storage, backend.engine, spec, arms, trial_cap=settings.max_trials
+    )
     links = _links(request, record.id)
-    links["lambda_study"] = request.url_for("get_study", study_id=record.lambda_study_id).path
-    links["width_study"] = request.url_for("get_study", study_id=record.width_study_id).path
+    for arm, sid in record.arms.items():
+        links[f"study:{arm}"] = request.url_for("get_study", study_id=sid).path
+    for legacy, sid in (("lambda_study", record.lambda_study_id),
+                        ("width_study", record.width_study_id)):
+        if sid:
+            links[legacy] = request.url_for("get_study", study_id=sid).path
     return ComparisonCreated(
-        id=record.id, name=record.name, lambda_study_id=record.lambda_study_id,
-        width_study_id=record.width_study_id, links=links,
+        id=record.id, name=record.name, arms=dict(record.arms),
+        lambda_study_id=record.lambda_study_id or None,
+        width_study_id=record.width_study_id or None, links=links,
     )
 
 
 @router.get("", response_model=ComparisonPage, name="list_comparisons")
 def list_comparisons(request: Request, backend: BackendDep, page: PageDep) -> ComparisonPage:
-    """Comparisons, newest first, with both studies' status and progress."""
-    # The storage layer has no count query for comparisons; they are few (each one is two
-    # full searches), so the page is cut from the whole list.
-    records = list_comparison_records(backend.engine, offset=0, limit=1_000_000)
-    chunk = records[page.offset : page.offset + page.limit]
-    return ComparisonPage(
-        items=[_out(request, backend, c) for c in chunk], total=len(records),
-        offset=page.offset, limit=page.limit,
+    """Comparisons, newest first, with every arm's study, status and progress."""
+    total = count_comparison_records(backend.engine)
+    chunk = list_comparison_records(backend.engine, offset=page.offset, limit=page.limit)
+    found: list[tuple[ComparisonRecord, list[StudyRecord]]] = []
+    for comparison in chunk:
+        try:
+            found.append((comparison, comparison_studies(backend.engine, comparison)))
+        except NotFoundError:  # deleted while this page was read
+            continue
+    outs = iter(views.study_outs(request, backend, [r for _, rs in found for r in rs]))
+    items = [_shape(request, c, [next(outs) for _ in rs]) for c, rs in found]
+    return ComparisonPage(items=items, total=total, offset=page.offset, limit=page.limit)
+
+
+def _comparison(backend: Backend, record: ComparisonRecord,
+                studies: list[StudyRecord]) -> Comparison:
+    """``compare_studies`` of every arm's Optuna study, keyed by arm, in arm order."""
+    return compare_studies(
+        {arm: views.load_study(backend, r) for arm, r in zip(record.arms, studies, strict=True)}
     )
+
+
+def _cache_key(what: str, out: ComparisonOut) -> tuple[Any, ...] | None:
+    """A key for answers about a comparison whose every arm has finished, else None."""
+    sides = [a.study for a in out.arms]
+    if not sides or any(s.status != "finished" or s.progress is None for s in sides):
+        return None
+    counts = tuple(s.progress.done + s.progress.failed for s in sides if s.progress)
+    return ("comparison", out.id, what, *counts)
+
+
+def _metrics(
+    backend: Backend, cache: ResultCache, record: ComparisonRecord, studies: list[StudyRecord],
+    out: ComparisonOut,
+) -> dict[str, Any]:
+    def build() -> dict[str, Any]:
+        return dict(views.json_safe(_comparison(backend, record, studies).to_dict()))
+
+    return dict(cache.get_or_compute(_cache_key("metrics", out), build))
 
 
 @router.get("/{comparison_id}", response_model=ComparisonDetail, name="get_comparison")
 def get_comparison(
     comparison_id: ComparisonId, request: Request, backend: BackendDep, cache: CacheDep
 ) -> ComparisonDetail:
-    """A comparison: both studies and the metrics of ``studies.compare_studies``.
+    """A comparison: every arm's study and the metrics of ``studies.compare_studies``.
 
-    Metrics of running studies are a snapshot; once both finish they are cached.
+    Metrics of running studies are a snapshot; once every arm finishes they are cached.
     """
     record = get_comparison_record(backend.engine, comparison_id)
-    out = _out(request, backend, record)
-    key = _cache_key("metrics", out)
-
-    def build() -> dict[str, Any]:
-        lam, width = _studies(backend, record)
-        return dict(views.json_safe(compare_studies(lam, width).to_dict()))
-
-    metrics = cache.get_or_compute(key, build)
-    return ComparisonDetail(**out.model_dump(), spec=record.spec, metrics=metrics)
+    studies = comparison_studies(backend.engine, record)
+    out = _out(request, backend, record, studies)
+    metrics = _metrics(backend, cache, record, studies, out)
+    return ComparisonDetail(**dict(out), spec=record.spec, metrics=metrics)
 
 
-def _studies(backend: Backend, record: ComparisonRecord) -> tuple[Any, Any]:
-    lam = get_study_record(backend.engine, record.lambda_study_id)
-    width = get_study_record(backend.engine, record.width_study_id)
-    return views.load_study(backend, lam), views.load_study(backend, width)
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-def _cache_key(what: str, out: ComparisonOut) -> tuple[Any, ...] | None:
-    sides = (out.lambda_study, out.width_study)
-    if any(s.status != "finished" or s.progress is None for s in sides):
-        return None
-    counts = tuple(s.progress.done + s.progress.failed for s in sides if s.progress)
-    return ("comparison", out.id, what, *counts)
+@router.get(
+    "/{comparison_id}/export.json", name="export_comparison_json",
+    responses={200: {"content": {"application/json": {}},
+                     "description": "the comparison, its spec and metrics"}},
+)
+def export_json(
+    comparison_id: ComparisonId, request: Request, backend: BackendDep, cache: CacheDep
+) -> Response:
+    """The comparison (every arm's study), its spec and its metrics as one JSON file
+    (``comparison-<id>.json``); the metrics include every arm's curve and conventions."""
+    record = get_comparison_record(backend.engine, comparison_id)
+    studies = comparison_studies(backend.engine, record)
+    out = _out(request, backend, record, studies)
+    body = {
+        "comparison": out.model_dump(mode="json"),
+        "spec": record.spec,
+        "metrics": _metrics(backend, cache, record, studies, out),
+    }
+    return Response(
+        json.dumps(views.json_safe(body), allow_nan=False), media_type="application/json",
+        headers=_attachment(f"comparison-{record.id}.json"),
+    )
+
+
+@router.get(
+    "/{comparison_id}/export.csv", name="export_comparison_csv",
+    responses={200: {"content": {"text/csv": {}},
+                     "description": "one row per finished trial of every arm"}},
+)
+def export_csv(
+    comparison_id: ComparisonId, request: Request, backend: BackendDep, cache: CacheDep
+) -> Response:
+    """Every arm's finished trials in order of completion, with the cumulative compute,
+    best loss and hypervolumes after each (``Comparison.csv_text``), as
+    ``comparison-<id>.csv``."""
+    record = get_comparison_record(backend.engine, comparison_id)
+    studies = comparison_studies(backend.engine, record)
+    key = _cache_key("csv", _out(request, backend, record, studies))
+    text = cache.get_or_compute(key, lambda: _comparison(backend, record, studies).csv_text())
+    return Response(
+        text, media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"comparison-{record.id}.csv"),
+    )
 
 
 @router.get("/{comparison_id}/plots/{name}", name="comparison_plot", responses=_FIGURE)
@@ -149,13 +251,14 @@ def comparison_plot(
     backend: BackendDep,
     cache: CacheDep,
 ) -> Response:
-    """One plotly figure (JSON) overlaying the λ study and the width study."""
+    """One plotly figure (JSON) overlaying every arm's study, each in its arm's colour."""
     plot = views.plot_function(name)
     record = get_comparison_record(backend.engine, comparison_id)
-    key = _cache_key(f"plot:{name.replace('_', '-')}", _out(request, backend, record))
+    studies = comparison_studies(backend.engine, record)
+    key = _cache_key(f"plot:{name.replace('_', '-')}", _out(request, backend, record, studies))
 
     def build() -> str:
-        return str(plot(*_studies(backend, record)).to_json())
+        return str(plot(*(views.load_study(backend, r) for r in studies)).to_json())
 
     return Response(cache.get_or_compute(key, build), media_type="application/json")
 
@@ -165,9 +268,9 @@ def comparison_plot(
     name="cancel_comparison",
 )
 def cancel(comparison_id: ComparisonId, request: Request, backend: BackendDep) -> ComparisonOut:
-    """Cancel both studies of the comparison."""
+    """Cancel every arm's study."""
     record = get_comparison_record(backend.engine, comparison_id)
-    for sid in (record.lambda_study_id, record.width_study_id):
+    for sid in record.study_ids:
         cancel_study(backend.engine, sid)
     return _out(request, backend, record)
 
@@ -177,6 +280,6 @@ def cancel(comparison_id: ComparisonId, request: Request, backend: BackendDep) -
     name="delete_comparison",
 )
 def delete(comparison_id: ComparisonId, backend: BackendDep) -> Response:
-    """Delete the comparison and both of its studies."""
+    """Delete the comparison and every arm's study."""
     delete_comparison(backend.storage, backend.engine, comparison_id)
     return Response(status_code=204)

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse
 from optuna.exceptions import StorageInternalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api._constraints import allowed_for_loc, dotted_field
+from service.api._constraints import allowed_for_loc, dotted_field, named_field
 from service.errors import (
     ConflictError,
     NotFoundError,
@@ -188,12 +188,14 @@ def _validation_items(request: Request, exc: RequestValidationError) -> list[Err
                 )
             )
             continue
-        field = dotted_field(loc)
-        if field is None and loc[:1] == ("body",):
-            field = "body"  # the body as a whole (missing, or not an object)
         message = str(err.get("msg", "invalid value"))
         # Model validators raise ValueError/ConfigError; pydantic prefixes their text.
         message = message.removeprefix("Value error, ")
+        if kind == "value_error":  # "n_trials: ..." from search's validator: search.n_trials
+            loc, message = named_field(request, loc, message)
+        field = dotted_field(loc)
+        if field is None and loc[:1] == ("body",):
+            field = "body"  # the body as a whole (missing, or not an object)
         if kind == "missing" and field is None:
             message = "the request body is missing; send a JSON object"
         elif field is None and kind in ("model_attributes_type", "dict_type", "model_type"):

@@ -1,7 +1,8 @@
 """Request and response models of the HTTP API (they are also its OpenAPI schema).
 
 Requests that create studies take :class:`studies.spec.StudySpec` itself, so the API
-accepts exactly what the CLI accepts; everything below describes responses.
+accepts exactly what the CLI accepts; a comparison takes the same spec plus its ``arms``
+(:class:`ComparisonRequest`). Everything else describes responses.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from studies.spec import StudySpec
+
 __all__ = [
+    "ArmOut",
     "ComparisonCreated",
     "ComparisonDetail",
     "ComparisonOut",
     "ComparisonPage",
+    "ComparisonRequest",
     "DatasetList",
     "DatasetOut",
     "ErrorBody",
@@ -72,7 +77,23 @@ class ProgressOut(BaseModel):
     waiting: int
     budget: int
     done: int = Field(description="complete + pruned: trials counted against the budget")
-    fraction: float = Field(description="done / budget, in [0, 1]")
+    fraction: float = Field(
+        description="done / budget, in [0, 1]; with a compute budget the largest of that, "
+        "spent_macs / max_macs and spent_seconds / max_seconds"
+    )
+    spent_macs: float | None = Field(
+        None, description="training MACs spent (running trials so far); null without a "
+        "compute budget"
+    )
+    spent_seconds: float | None = Field(
+        None, description="trainer seconds spent; null without a compute budget"
+    )
+    max_macs: float | None = Field(None, description="the spec's search.max_macs")
+    max_seconds: float | None = Field(None, description="the spec's search.max_seconds")
+    overshoot_macs: float | None = Field(
+        None, description="MACs spent beyond max_macs by trials already running when it ran "
+        "out (null without max_macs)"
+    )
 
 
 class StudyOut(BaseModel):
@@ -82,6 +103,10 @@ class StudyOut(BaseModel):
     name: str = Field(description="the spec's name")
     study_name: str = Field(description="the Optuna study name (optuna studies --storage URL)")
     kind: str
+    arm: str = Field(
+        description="the arm the study runs (studies.arms: lambda, lambda_path, width, "
+        "width_hyperband, target_size); width with the Hyperband pruner is its own arm"
+    )
     dataset: str
     status: Literal["queued", "running", "finished", "cancelled"]
     n_trials: int
@@ -153,15 +178,51 @@ class TrialPage(BaseModel):
     limit: int
 
 
+class ComparisonRequest(StudySpec):
+    """Body of POST /comparisons: the shared :class:`StudySpec` and the arms to run on it.
+
+    A body without ``arms`` (the spec alone) runs λ search against width search (a λ path
+    against width search when ``search.kind`` is ``lambda_path``).
+    """
+
+    arms: list[str] | None = Field(
+        None,
+        description="at least 2 different arms, in display order, of: lambda, lambda_path, "
+        "width, width_hyperband (default: lambda and width; lambda_path and width when "
+        "search.kind is lambda_path)",
+        examples=[["lambda", "width", "width_hyperband"]],
+    )
+
+    def shared_spec(self) -> StudySpec:
+        """The spec without ``arms`` (what every arm's spec is derived from)."""
+        return StudySpec.model_validate(
+            {name: getattr(self, name) for name in StudySpec.model_fields}
+        )
+
+
+class ArmOut(BaseModel):
+    """One arm of a comparison and its study."""
+
+    arm: str = Field(description="lambda, lambda_path, width or width_hyperband")
+    label: str = Field(description="what people read, e.g. 'width search + Hyperband'")
+    colour: str = Field(description="the arm's CSS colour, the same on every figure and page")
+    study: StudyOut
+
+
 class ComparisonOut(BaseModel):
-    """A λ-search study and a width-search study on one spec."""
+    """Studies (arms) run on one spec."""
 
     id: str
     name: str
     created_at: datetime
     status: Literal["queued", "running", "finished", "cancelled"]
-    lambda_study: StudyOut
-    width_study: StudyOut
+    arms: list[ArmOut] = Field(description="every arm, in display order")
+    lambda_study: StudyOut | None = Field(
+        None, description="the λ arm's study (lambda, else lambda_path), if any; see arms"
+    )
+    width_study: StudyOut | None = Field(
+        None, description="the width arm's study, if any; see arms"
+    )
     links: dict[str, str]
 
 
@@ -170,7 +231,9 @@ class ComparisonDetail(ComparisonOut):
 
     spec: dict[str, Any]
     metrics: dict[str, Any] = Field(
-        description="Pareto fronts, hypervolumes, compute curves of both sides (a = λ, b = width)"
+        description="Comparison.to_dict(): per arm (arms[], in display order) the Pareto "
+        "front, useful-region and raw hypervolume, compute share to the level, readouts and "
+        "curve; the baseline, reference, level and sensitivity"
     )
 
 
@@ -179,8 +242,9 @@ class ComparisonCreated(BaseModel):
 
     id: str
     name: str
-    lambda_study_id: str
-    width_study_id: str
+    arms: dict[str, str] = Field(description="arm → study id, in display order")
+    lambda_study_id: str | None = Field(None, description="the λ arm's study id, if any")
+    width_study_id: str | None = Field(None, description="the width arm's study id, if any")
     links: dict[str, str]
 
 

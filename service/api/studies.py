@@ -61,7 +61,8 @@ def create_study(
 ) -> StudyCreated:
     """Queue a study; workers run its trials. All or nothing: on error nothing is stored."""
     spec = check_spec(spec, settings)
-    record = create_study_record(backend.storage, backend.engine, spec)
+    record = create_study_record(backend.storage, backend.engine, spec,
+                                 trial_cap=settings.max_trials)
     return StudyCreated(
         id=record.id, name=spec.name, study_name=record.study_name, kind=record.kind,
         status=record.status, links=views.study_links(request, record),
@@ -114,7 +115,9 @@ def get_study(
                 views.front_points(complete),
             ),
         )
-        progress = views.progress_out(Progress.of_trials(trials, record.n_trials))
+        progress = views.progress_out(
+            Progress.of_trials(trials, record.n_trials, spec=record.spec)
+        )
         summary = views.study_out(request, backend, record, progress)
         detail = StudyDetail(**dict(summary), spec=record.spec, best_trials=best,
                              pareto_front=front)

@@ -14,7 +14,10 @@ from service.storage._claim import (
 )
 from service.storage._comparisons import (
     ComparisonRecord,
+    comparison_studies,
+    count_comparison_records,
     create_comparison,
+    default_arms,
     delete_comparison,
     get_comparison_record,
     list_comparison_records,
@@ -58,9 +61,12 @@ __all__ = [
     "cancel_study",
     "claim_path",
     "claim_trial",
+    "comparison_studies",
+    "count_comparison_records",
     "create_comparison",
     "create_study_record",
     "db_lock",
+    "default_arms",
     "delete_comparison",
     "delete_study",
     "fail_trial",

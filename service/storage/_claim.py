@@ -19,6 +19,19 @@ ones, so retries run first. A trial stopped by SIGTERM is failed and re-enqueued
 same way; a trial that raised is failed without a copy (the next claim samples
 anew). Because ``tell`` also runs under the lock and first checks the trial is still
 RUNNING, a slow worker whose trial was failed meanwhile cannot add an extra trial.
+
+Compute budgets (``search.max_macs`` / ``search.max_seconds``, ``studies.budget``). Under
+the same lock, a claim first adds up what the study has spent — complete, pruned and
+failed trials in full, RUNNING trials the epochs they have reported so far — and starts
+no trial (not even a WAITING retry) once ``studies.budget.exhausted`` says the budget is
+spent. Trials already running finish, so the search overshoots by at most what they
+spend after that moment (``Progress.overshoot_macs``). The study is ``finished`` as soon
+as no trial is RUNNING any more; WAITING retries left then are failed with
+``failure_reason`` ``"not retried: compute budget spent …"``. A retry trains from
+scratch, costing as much as a new trial, so running it would break "no trial starts once
+the budget is spent" by a whole trial per retry rather than by the running trials' rest;
+failing it (instead of leaving it WAITING) leaves a finished study whose every trial is
+finished, as readers and caches expect. While budget is left, retries still run first.
 """
 
 from __future__ import annotations
@@ -37,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from service.storage._engine import retry_callback, sqlite_path
-from service.storage._progress import trial_state_counts
+from service.storage._progress import compute_limits, study_spending, trial_state_counts
 from service.storage._records import StudyRecord, set_study_status
 from service.storage._schema import StudyRow
 
@@ -146,22 +159,59 @@ def _fail_stale(
                 pass
 
 
+def _compute_spent(
+    storage: optuna.storages.RDBStorage, record: StudyRecord, study_id: int
+) -> str | None:
+    """Why the study's compute budget lets no trial start, or None (budget left, or none)."""
+    if compute_limits(record.spec) == (None, None):
+        return None
+    from studies.budget import exhausted
+    from studies.spec import load_spec
+
+    return exhausted(load_spec(record.spec), study_spending(storage, study_id))
+
+
+def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: str) -> None:
+    """Fail the WAITING retries of a study whose compute budget is spent (module docstring)."""
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "failure_reason", f"not retried: {reason}")
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+
 def _close_if_done(
     storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, study: optuna.Study
-) -> bool:
+) -> str | None:
+    """Finish the study when its budget is reached; say whether a trial may start now.
+
+    Run under the study's lock. The trial count: ``COMPLETE + PRUNED >= n_trials``, or too
+    many failures. The compute budget: spent (running trials' epochs included) and no
+    trial RUNNING any more (WAITING retries are failed, see the module docstring).
+
+    Returns:
+        None when a trial may start; else why not (the study was finished, or its compute
+        budget is spent while trials still run: it finishes when the last one ends).
+    """
     counts = trial_state_counts(storage, study._study_id)
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
     if done >= record.n_trials:
         set_study_status(storage, engine, record.id, "finished")
-        return True
+        return f"trial budget reached ({done} of {record.n_trials} trials)"
     if counts[TrialState.FAIL] >= record.n_trials + MAX_EXTRA_FAILURES:
         set_study_status(
             storage, engine, record.id, "finished",
             error=f"stopped after {counts[TrialState.FAIL]} failed trials "
             f"({done} of {record.n_trials} finished); see the trials' failure_reason attr",
         )
-        return True
-    return False
+        return "too many failed trials"
+    reason = _compute_spent(storage, record, study._study_id)
+    if reason is not None and counts[TrialState.RUNNING] == 0:
+        if counts[TrialState.WAITING]:
+            _drop_retries(storage, study._study_id, reason)
+        set_study_status(storage, engine, record.id, "finished")
+    return reason
 
 
 def claim_trial(
@@ -170,7 +220,9 @@ def claim_trial(
     """Start one trial of ``record`` if its budget allows, atomically across workers.
 
     Fails stale trials first (their retries are enqueued), then pops a WAITING retry or
-    asks a new trial when ``WAITING + RUNNING + COMPLETE + PRUNED < n_trials``. The new
+    asks a new trial when ``WAITING + RUNNING + COMPLETE + PRUNED < n_trials`` and, with a
+    compute budget, what the study has spent (RUNNING trials' epochs so far included) is
+    under it (module docstring). The new
     trial's first heartbeat is recorded before the lock is released, so a worker
     killed from here on leaves a trial that :func:`reap_stale_trials` fails.
 
@@ -190,7 +242,7 @@ def claim_trial(
         if _status(engine, record) not in ("queued", "running"):
             return None
         _fail_stale(study, storage)
-        if _close_if_done(storage, engine, record, study):
+        if _close_if_done(storage, engine, record, study) is not None:
             return None
         counts = trial_state_counts(storage, study._study_id)
         used = sum(counts[s] for s in (TrialState.WAITING, TrialState.RUNNING,

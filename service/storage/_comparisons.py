@@ -1,4 +1,9 @@
-"""Comparisons: a λ study and a width study created on one spec, all or nothing."""
+"""Comparisons: one study per arm (``studies.arms``) on one spec, created all or nothing.
+
+A comparison row holds the shared spec; each arm is an ordinary study row pointing at it.
+The arm of a study is read back from its stored spec (``studies.arms.arm_of``), so rows
+written before arms existed (a ``lambda`` and a ``width`` study) read as those two arms.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from service.errors import NotFoundError
 from service.storage._engine import session_scope
-from service.storage._records import _as_spec, _new_id, _new_row, _undo, _with_kind
+from service.storage._records import StudyRecord, _as_spec, _new_id, _new_row, _record, _undo
 from service.storage._schema import ComparisonRow, StudyRow, utcnow
 
 if TYPE_CHECKING:
@@ -21,7 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ComparisonRecord",
+    "comparison_studies",
+    "count_comparison_records",
     "create_comparison",
+    "default_arms",
     "delete_comparison",
     "get_comparison_record",
     "list_comparison_records",
@@ -30,59 +38,137 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ComparisonRecord:
-    """A λ study and a width study run on one spec."""
+    """Studies (arms) run on one spec.
+
+    Attributes:
+        id: Public id used in URLs.
+        name: The spec's name.
+        arms: Arm (``lambda``, ``lambda_path``, ``width``, ``width_hyperband``) → study id,
+            in the order the arms were created.
+        created_at: Naive UTC creation time.
+        spec: The shared spec as JSON (each arm's study stores its own ``arm_spec``).
+    """
 
     id: str
     name: str
-    lambda_study_id: str
-    width_study_id: str
+    arms: dict[str, str]
     created_at: datetime
     spec: dict[str, Any] = field(repr=False)
 
+    @property
+    def study_ids(self) -> list[str]:
+        """Every arm's study id, in arm order."""
+        return list(self.arms.values())
+
+    @property
+    def lambda_study_id(self) -> str:
+        """The λ arm's study (``lambda``, else ``lambda_path``); ``""`` when there is none."""
+        return self.arms.get("lambda") or self.arms.get("lambda_path") or ""
+
+    @property
+    def width_study_id(self) -> str:
+        """The plain width-search arm's study; ``""`` when there is none."""
+        return self.arms.get("width", "")
+
+
+def default_arms(spec: StudySpec) -> tuple[str, ...]:
+    """The arms of a comparison that names none: a λ path against width search when the
+    spec's ``search.kind`` is ``lambda_path``, else ``studies.arms.DEFAULT_ARMS``."""
+    from studies.arms import DEFAULT_ARMS
+
+    return ("lambda_path", "width") if spec.search.kind == "lambda_path" else DEFAULT_ARMS
+
 
 def create_comparison(
-    storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any]
+    storage: optuna.storages.BaseStorage,
+    engine: Engine,
+    spec: StudySpec | dict[str, Any],
+    arms: list[str] | tuple[str, ...] | None = None,
+    *,
+    trial_cap: int | None = None,
 ) -> ComparisonRecord:
-    """Create a λ study and a width study on one spec, all or nothing.
+    """Create one study per arm on one spec, all or nothing.
 
-    The λ side keeps ``search.kind`` when it is ``lambda_path``, else uses ``lambda``;
-    the width side uses ``width``. Both share every other field (dataset, architecture,
-    training, budget, seed).
+    Each arm's study runs ``studies.arms.arm_spec(spec, arm)``: the shared spec with only
+    the search kind (and pruner) changed, so every arm shares dataset, architecture,
+    training, budget and seed.
+
+    Args:
+        storage: The Optuna storage of ``engine``'s database.
+        engine: Engine from :func:`make_engine` on the same URL.
+        spec: A validated ``StudySpec`` or its JSON.
+        arms: At least two different arms of ``studies.arms.ARMS``, in display order
+            (default: :func:`default_arms`).
+        trial_cap: The server's trial limit, applied to every arm whose spec has no
+            ``n_trials`` (``trial_cap_of``).
 
     Raises:
-        ConfigError: the spec is invalid.
+        ConfigError: the spec is invalid, or ``arms`` is (naming ``arms`` and the allowed
+            values), or the spec does not fit an arm; nothing was created.
         StorageUnavailableError: the database failed; nothing was created.
     """
+    from studies.arms import arm_spec, check_arms
+
     spec = _as_spec(spec)
-    lam_kind = "lambda_path" if spec.search.kind == "lambda_path" else "lambda"
+    chosen = check_arms(list(arms)) if arms is not None else default_arms(spec)
+    specs = {arm: arm_spec(spec, arm) for arm in chosen}  # every arm checked before writing
     cid = _new_id()
     created: list[str] = []
     try:
-        lam_row = _new_row(_with_kind(spec, lam_kind), storage, _new_id(), cid, created)
-        width_row = _new_row(_with_kind(spec, "width"), storage, _new_id(), cid, created)
+        rows = [
+            _new_row(s, storage, _new_id(), cid, created, trial_cap=trial_cap)
+            for s in specs.values()
+        ]
         comparison = ComparisonRow(
             id=cid, name=spec.name, spec=spec.model_dump(mode="json"), created_at=utcnow(),
         )
         with session_scope(engine) as session:
             session.add(comparison)
             session.flush()  # the study rows reference it
-            session.add_all([lam_row, width_row])
+            session.add_all(rows)
     except BaseException:
         _undo(storage, created)
         raise
     return ComparisonRecord(
-        id=cid, name=comparison.name, lambda_study_id=lam_row.id, width_study_id=width_row.id,
+        id=cid, name=comparison.name,
+        arms={arm: row.id for arm, row in zip(specs, rows, strict=True)},
         created_at=comparison.created_at, spec=dict(comparison.spec),
     )
 
 
+def _arm(row: StudyRow) -> str:
+    from shrinknets_core.errors import ConfigError
+    from studies.arms import arm_of
+    from studies.spec import load_spec
+
+    try:
+        return arm_of(load_spec(row.spec))
+    except ConfigError:  # a spec this version no longer reads: its kind is the best guess
+        return row.kind
+
+
+def _in_order(studies: list[StudyRow]) -> list[StudyRow]:
+    """The arms' rows in creation order (the arms' order when created)."""
+    from studies.arms import ARMS
+
+    def key(row: StudyRow) -> tuple[datetime, int, str]:
+        arm = _arm(row)
+        return row.created_at, ARMS.index(arm) if arm in ARMS else len(ARMS), row.id
+
+    return sorted(studies, key=key)
+
+
 def _comparison(row: ComparisonRow, studies: list[StudyRow]) -> ComparisonRecord:
-    by_kind = {s.kind: s.id for s in studies}
+    arms: dict[str, str] = {}
+    for study in _in_order(studies):
+        arms.setdefault(_arm(study), study.id)
     return ComparisonRecord(
-        id=row.id, name=row.name,
-        lambda_study_id=by_kind.get("lambda", by_kind.get("lambda_path", "")),
-        width_study_id=by_kind.get("width", ""), created_at=row.created_at, spec=dict(row.spec),
+        id=row.id, name=row.name, arms=arms, created_at=row.created_at, spec=dict(row.spec),
     )
+
+
+def _study_rows(session: Any, ids: list[str]) -> list[StudyRow]:
+    return list(session.scalars(select(StudyRow).where(StudyRow.comparison_id.in_(ids))).all())
 
 
 def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
@@ -91,32 +177,49 @@ def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
         row = session.get(ComparisonRow, id)
         if row is None:
             raise NotFoundError("comparison", id)
-        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
-        return _comparison(row, list(studies))
+        return _comparison(row, _study_rows(session, [id]))
+
+
+def comparison_studies(engine: Engine, record: ComparisonRecord) -> list[StudyRecord]:
+    """The study record of every arm of ``record``, in arm order (one query).
+
+    Raises:
+        NotFoundError: one of the studies was deleted meanwhile.
+    """
+    with session_scope(engine) as session:
+        rows = {r.id: r for r in _study_rows(session, [record.id])}
+        missing = [sid for sid in record.study_ids if sid not in rows]
+        if missing:
+            raise NotFoundError("study", missing[0])
+        return [_record(rows[sid]) for sid in record.study_ids]
+
+
+def count_comparison_records(engine: Engine) -> int:
+    """How many comparisons there are."""
+    with session_scope(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(ComparisonRow)) or 0)
 
 
 def list_comparison_records(
     engine: Engine, *, offset: int = 0, limit: int = 50
 ) -> list[ComparisonRecord]:
-    """Comparisons, newest first."""
+    """One page of comparisons, newest first (the page's study rows in one query)."""
     with session_scope(engine) as session:
         rows = session.scalars(
             select(ComparisonRow).order_by(ComparisonRow.created_at.desc(), ComparisonRow.id)
             .offset(offset).limit(limit)
         ).all()
-        studies = session.scalars(
-            select(StudyRow).where(StudyRow.comparison_id.in_([r.id for r in rows]))
-        ).all()
+        studies = _study_rows(session, [r.id for r in rows]) if rows else []
         return [_comparison(r, [s for s in studies if s.comparison_id == r.id]) for r in rows]
 
 
 def delete_comparison(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> None:
-    """Delete a comparison and both of its studies. Raises :class:`NotFoundError`."""
+    """Delete a comparison and every arm's study. Raises :class:`NotFoundError`."""
     with session_scope(engine) as session:
         row = session.get(ComparisonRow, id)
         if row is None:
             raise NotFoundError("comparison", id)
-        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
+        studies = _study_rows(session, [id])
         names = [s.study_name for s in studies]
         for s in studies:
             session.delete(s)

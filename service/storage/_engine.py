@@ -9,6 +9,7 @@ error. Driver errors are translated into :class:`StorageUnavailableError` here.
 
 from __future__ import annotations
 
+import copy
 import threading
 import warnings
 from collections.abc import Iterator
@@ -165,11 +166,24 @@ def open_storage(
 MAX_RETRIES = 3
 
 
+class _FreshRetry(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry callback, except that the WAITING copy keeps the parameters but not
+    the failed run's user attributes: every one of them (``history``, ``search_cost_macs``
+    ...) describes that run, and copied onto the retry they would be charged a second time
+    against a compute budget (``studies.budget.spent``)."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        fresh = copy.copy(trial)
+        fresh.user_attrs = {}
+        super().__call__(study, fresh)
+
+
 def retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
-    """Optuna's callback that enqueues a WAITING copy of a failed trial (at most 3 times)."""
+    """A callback that enqueues a WAITING copy of a failed trial (its parameters, not its
+    user attributes), at most 3 times."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+        return _FreshRetry(max_retry=MAX_RETRIES)
 
 
 @contextmanager

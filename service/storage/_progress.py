@@ -1,16 +1,19 @@
-"""Trial counts per state, read with one GROUP BY instead of loading every trial."""
+"""Trial counts per state, read with one GROUP BY instead of loading every trial; and what
+a study with a compute budget has spent, read from the few user attributes that say so.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages._rdb import models as optuna_models
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -18,8 +21,19 @@ from service.errors import StorageUnavailableError
 
 if TYPE_CHECKING:
     from service.storage._records import StudyRecord
+    from studies.budget import Spent
 
-__all__ = ["Progress", "studies_progress", "study_progress", "trial_state_counts"]
+__all__ = [
+    "Progress",
+    "compute_limits",
+    "studies_progress",
+    "study_progress",
+    "study_spending",
+    "trial_state_counts",
+]
+
+_CHARGED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+_COST_KEYS = ("search_cost_macs", "search_wall_time_s")
 
 
 @dataclass(frozen=True)
@@ -32,7 +46,12 @@ class Progress:
         failed: Failed trials (crashes, cancellations); they do not use up budget.
         pruned: Pruned trials (they use up budget).
         waiting: Retries enqueued after a failure, not yet picked up.
-        budget: The study's ``n_trials``.
+        budget: The study's trial cap (``StudyRecord.n_trials``).
+        spent_macs, spent_seconds: What the search has spent (``studies.budget.spent``:
+            finished trials in full, running ones so far); None without a compute budget.
+        max_macs, max_seconds: The spec's compute budgets (None when not set).
+        overshoot_macs: MACs spent beyond ``max_macs`` by trials that were already running
+            when it ran out (0 while under it; None without ``max_macs``).
     """
 
     complete: int
@@ -41,6 +60,11 @@ class Progress:
     pruned: int
     budget: int
     waiting: int = 0
+    spent_macs: float | None = None
+    spent_seconds: float | None = None
+    max_macs: float | None = None
+    max_seconds: float | None = None
+    overshoot_macs: float | None = None
 
     @property
     def done(self) -> int:
@@ -49,8 +73,15 @@ class Progress:
 
     @property
     def fraction(self) -> float:
-        """``done / budget`` in [0, 1]."""
-        return min(1.0, self.done / self.budget) if self.budget else 1.0
+        """How much of the budget is used, in [0, 1]: ``done / budget``, or with a compute
+        budget the largest of that, ``spent_macs / max_macs`` and ``spent_seconds /
+        max_seconds`` (whichever runs out first ends the study)."""
+        shares = [self.done / self.budget if self.budget else 1.0]
+        if self.max_macs and self.spent_macs is not None:
+            shares.append(self.spent_macs / self.max_macs)
+        if self.max_seconds and self.spent_seconds is not None:
+            shares.append(self.spent_seconds / self.max_seconds)
+        return min(1.0, max(shares))
 
     @classmethod
     def from_counts(cls, counts: Mapping[TrialState, int], budget: int) -> Progress:
@@ -62,12 +93,43 @@ class Progress:
         )
 
     @classmethod
-    def of_trials(cls, trials: Iterable[FrozenTrial], budget: int) -> Progress:
-        """The progress of a study whose trials are ``trials`` (already read)."""
-        return cls.from_counts(Counter(t.state for t in trials), budget)
+    def of_trials(
+        cls, trials: Iterable[FrozenTrial], budget: int, *, spec: Mapping[str, Any] | None = None
+    ) -> Progress:
+        """The progress of a study whose trials are ``trials`` (already read).
 
-    def to_dict(self) -> dict[str, int | float]:
+        Args:
+            spec: The study's stored spec (JSON); with a compute budget, the spending is
+                added (see :meth:`with_spending`).
+        """
+        trials = list(trials)
+        progress = cls.from_counts(Counter(t.state for t in trials), budget)
+        max_macs, max_seconds = compute_limits(spec or {})
+        if max_macs is None and max_seconds is None:
+            return progress
+        from studies.budget import spent
+
+        return progress.with_spending(spent(trials), max_macs, max_seconds)
+
+    def with_spending(
+        self, used: Spent, max_macs: float | None, max_seconds: float | None
+    ) -> Progress:
+        """This progress with the compute spent against the budgets ``max_macs``/``max_seconds``."""
+        overshoot = None if max_macs is None else max(used.macs - max_macs, 0.0)
+        return replace(self, spent_macs=used.macs, spent_seconds=used.seconds,
+                       max_macs=max_macs, max_seconds=max_seconds, overshoot_macs=overshoot)
+
+    def to_dict(self) -> dict[str, int | float | None]:
         return {**asdict(self), "done": self.done, "fraction": self.fraction}
+
+
+def compute_limits(spec: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """``(max_macs, max_seconds)`` of a stored spec (JSON); ``(None, None)`` without a
+    compute budget. Read from the JSON directly: no spec validation per study listed."""
+    search = spec.get("search") or {}
+    max_macs, max_seconds = search.get("max_macs"), search.get("max_seconds")
+    return (None if max_macs is None else float(max_macs),
+            None if max_seconds is None else float(max_seconds))
 
 
 def _state(value: TrialState | int) -> TrialState:
@@ -91,6 +153,60 @@ def trial_state_counts(storage: optuna.storages.RDBStorage, study_id: int) -> di
     return counts
 
 
+def _read_spending(session: Session, study_ids: Collection[int]) -> dict[int, Spent]:
+    """What each study has spent (``studies.budget.spent``), from its trials' cost attributes.
+
+    Reads only the charged trials' states and ``search_cost_macs``/``search_wall_time_s``
+    attributes, plus the per-epoch ``history`` of the trials without a total (running
+    trials, trials failed by a lost heartbeat or a crash): no params, values or histories
+    of finished trials.
+    """
+    from studies.budget import spent
+
+    trial, attr = optuna_models.TrialModel, optuna_models.TrialUserAttributeModel
+    charged = (trial.study_id.in_(study_ids), trial.state.in_(_CHARGED))
+    found: dict[int, tuple[int, TrialState, dict[str, Any]]] = {}
+    for study_id, trial_id, state, key, value in session.execute(
+        select(trial.study_id, trial.trial_id, trial.state, attr.key, attr.value_json)
+        .outerjoin(attr, (attr.trial_id == trial.trial_id) & attr.key.in_(_COST_KEYS))
+        .where(*charged)
+    ):
+        attrs = found.setdefault(trial_id, (study_id, _state(state), {}))[2]
+        if key is not None:
+            attrs[key] = json.loads(value)
+    has_total = exists().where(  # correlated: read through the (trial_id, key) index
+        attr.trial_id == trial.trial_id, attr.key == "search_cost_macs"
+    )
+    need_history = select(trial.trial_id).where(
+        *charged, or_(trial.state == TrialState.RUNNING, ~has_total)
+    )
+    for trial_id, value in session.execute(
+        select(attr.trial_id, attr.value_json)
+        .where(attr.key == "history", attr.trial_id.in_(need_history))
+    ):
+        found[trial_id][2]["history"] = json.loads(value)
+    per_study: dict[int, list[FrozenTrial]] = {sid: [] for sid in study_ids}
+    for trial_id, (study_id, state, attrs) in found.items():
+        # only state and user_attrs are read by studies.budget
+        per_study[study_id].append(FrozenTrial(
+            number=0, state=state, value=None, datetime_start=None, datetime_complete=None,
+            params={}, distributions={}, user_attrs=attrs, system_attrs={},
+            intermediate_values={}, trial_id=trial_id,
+        ))
+    return {sid: spent(trials) for sid, trials in per_study.items()}
+
+
+def study_spending(storage: optuna.storages.RDBStorage, study_id: int) -> Spent:
+    """What Optuna study ``study_id`` has spent so far (``studies.budget.spent``): finished
+    trials in full, RUNNING trials the epochs they reported. Read fresh from the database
+    (the claim reads it under the study's lock)."""
+    try:
+        with Session(storage.engine) as session:
+            return _read_spending(session, [study_id])[study_id]
+    except SQLAlchemyError as e:
+        raise StorageUnavailableError(f"cannot read the compute spent: {e}") from e
+
+
 def study_progress(storage: optuna.storages.RDBStorage, record: StudyRecord) -> Progress:
     """The trial counts of ``record``'s Optuna study against its budget.
 
@@ -110,28 +226,38 @@ def studies_progress(
 ) -> dict[str, Progress]:
     """The progress of several studies with one query, keyed by public id.
 
-    A study whose Optuna study was deleted is left out of the answer.
+    Studies with a compute budget also get their spending, read with two more queries for
+    all of them (:func:`_read_spending`; studies without one cost nothing more). A study
+    whose Optuna study was deleted is left out of the answer.
     """
     names = {r.study_name: r for r in records}
     if not names:
         return {}
     study, trial = optuna_models.StudyModel, optuna_models.TrialModel
+    limits = {name: compute_limits(r.spec) for name, r in names.items()}
     try:
         with Session(storage.engine) as session:
             rows = session.execute(
-                select(study.study_name, trial.state, func.count(trial.trial_id))
+                select(study.study_name, study.study_id, trial.state, func.count(trial.trial_id))
                 .outerjoin(trial, trial.study_id == study.study_id)
                 .where(study.study_name.in_(names))
-                .group_by(study.study_name, trial.state)
+                .group_by(study.study_name, study.study_id, trial.state)
             ).all()
+            ids = {name: sid for name, sid, _state_, _n in rows}
+            budgeted = [ids[n] for n in ids if limits[n] != (None, None)]
+            spending = _read_spending(session, budgeted) if budgeted else {}
     except SQLAlchemyError as e:
         raise StorageUnavailableError(f"cannot count trials: {e}") from e
     counts: dict[str, Counter[TrialState]] = {}
-    for name, state, n in rows:
+    for name, _sid, state, n in rows:
         found = counts.setdefault(name, Counter())
         if state is not None:
             found[_state(state)] += int(n)
-    return {
-        names[name].id: Progress.from_counts(found, names[name].n_trials)
-        for name, found in counts.items()
-    }
+    answer = {}
+    for name, found in counts.items():
+        progress = Progress.from_counts(found, names[name].n_trials)
+        used = spending.get(ids[name])
+        if used is not None:
+            progress = progress.with_spending(used, *limits[name])
+        answer[names[name].id] = progress
+    return answer

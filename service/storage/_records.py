@@ -37,6 +37,7 @@ __all__ = [
     "list_study_records",
     "runnable_study_records",
     "set_study_status",
+    "trial_cap_of",
 ]
 
 _log = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ class StudyRecord:
         kind: ``lambda``, ``width``, ``lambda_path`` or ``target_size``.
         dataset: Dataset name of the spec.
         status: ``queued`` → ``running`` → ``finished``; or ``cancelled``.
-        n_trials: The exact trial budget.
+        n_trials: The exact trial cap: the spec's ``search.n_trials``, or without one
+            (a compute budget decides) ``min(MAX_TRIALS, trial_cap)``, see
+            :func:`trial_cap_of`.
         comparison_id: The comparison this study belongs to, if any.
         created_at: Naive UTC creation time.
         spec: The study spec as JSON.
@@ -108,8 +111,22 @@ def _with_kind(spec: StudySpec, kind: str) -> StudySpec:
     return load_spec(data)
 
 
+def trial_cap_of(spec: StudySpec, trial_cap: int | None = None) -> int:
+    """The trial cap a study of ``spec`` is stored with (``StudyRecord.n_trials``).
+
+    A spec's ``search.n_trials`` is kept as posted (the API checks it against the server's
+    limit). Without one, the compute budget decides and the cap is ``MAX_TRIALS``, lowered
+    to ``trial_cap`` (the server's ``max_trials``) when given; the spec itself keeps
+    ``n_trials: null``, so it still says what the user asked for.
+    """
+    if spec.search.n_trials is not None or trial_cap is None:
+        return spec.search.trial_budget
+    return max(1, min(spec.search.trial_budget, trial_cap))
+
+
 def _new_row(spec: StudySpec, storage: optuna.storages.BaseStorage, rid: str,
-             comparison_id: str | None, created: list[str]) -> StudyRow:
+             comparison_id: str | None, created: list[str], *,
+             trial_cap: int | None = None) -> StudyRow:
     from studies.execute import create_study
 
     kind = spec.search.kind
@@ -122,7 +139,7 @@ def _new_row(spec: StudySpec, storage: optuna.storages.BaseStorage, rid: str,
         study.set_user_attr("comparison_id", comparison_id)
     return StudyRow(
         id=rid, study_name=study_name, kind=kind, dataset=spec.dataset.name, status="queued",
-        n_trials=spec.search.n_trials, comparison_id=comparison_id,
+        n_trials=trial_cap_of(spec, trial_cap), comparison_id=comparison_id,
         spec=spec.model_dump(mode="json"), created_at=utcnow(),
     )
 
@@ -135,7 +152,7 @@ def _undo(storage: optuna.storages.BaseStorage, created: list[str]) -> None:
 
 def create_study_record(
     storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any],
-    *, comparison_id: str | None = None,
+    *, comparison_id: str | None = None, trial_cap: int | None = None,
 ) -> StudyRecord:
     """Create the Optuna study (spec and summary in its user attrs) and its row.
 
@@ -144,6 +161,8 @@ def create_study_record(
         engine: Engine from :func:`make_engine` on the same URL.
         spec: A validated ``StudySpec`` or its JSON (validated with ``load_spec``).
         comparison_id: The comparison this study belongs to.
+        trial_cap: The server's trial limit, applied when the spec has no ``n_trials``
+            (:func:`trial_cap_of`).
 
     Returns:
         The new record, status ``queued``.
@@ -155,7 +174,7 @@ def create_study_record(
     spec = _as_spec(spec)
     created: list[str] = []
     try:
-        row = _new_row(spec, storage, _new_id(), comparison_id, created)
+        row = _new_row(spec, storage, _new_id(), comparison_id, created, trial_cap=trial_cap)
         with session_scope(engine) as session:
             session.add(row)
     except BaseException:

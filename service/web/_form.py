@@ -14,9 +14,10 @@ from functools import lru_cache
 from typing import Any
 
 from service.settings import Settings
+from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
 from studies.spec import StudySpec
 
-__all__ = ["FormField", "FormGroup", "form_groups", "form_limits"]
+__all__ = ["ArmChoice", "FormField", "FormGroup", "arm_choices", "form_groups", "form_limits"]
 
 # settings attribute -> the spec field it limits
 _SETTINGS_LIMITS = {
@@ -46,8 +47,11 @@ class FormField:
         minimum, maximum: the allowed range, shown as ``min``/``max`` and in the hint.
         choices: ``(value, label)`` pairs for a select.
         hint: help text under the input.
-        only_for: show only for this target/search kind (``study``, ``target_size``).
+        only_for: show only for this target/search kind (``study``, ``comparison``,
+            ``target_size``).
         required: the input must not be empty.
+        nullable: an empty input is sent as ``null`` (not left out, which would mean the
+            spec's default).
     """
 
     name: str
@@ -60,6 +64,23 @@ class FormField:
     hint: str = ""
     only_for: str = ""
     required: bool = False
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class ArmChoice:
+    """One arm checkbox of the comparison form (label and colour from ``studies.arms``)."""
+
+    value: str
+    label: str
+    colour: str
+    checked: bool
+
+
+def arm_choices() -> list[ArmChoice]:
+    """Every arm a comparison accepts, in ``studies.arms.ARMS`` order; the default arms
+    (λ search and width search) checked."""
+    return [ArmChoice(a, ARM_LABELS[a], ARM_COLOURS[a], a in DEFAULT_ARMS) for a in ARMS]
 
 
 @dataclass(frozen=True)
@@ -162,8 +183,8 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
               hint="letters, digits, '-', '_', '.', spaces; up to 100"),
             f("dataset.name", "Dataset", choices=tuple(datasets),
               default=datasets[0][0] if datasets else None),
-            f("search.kind", "Search kind",
-              hint="for a comparison, the λ side: λ path stays, others become λ search"),
+            f("search.kind", "Search kind", only_for="study",
+              hint="a comparison runs the arms picked below instead"),
         ]),
         FormGroup("architecture", "Network", [
             f("architecture.kind", "Kind"),
@@ -179,7 +200,12 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
             f("training.lam2", "λ₂ (weight decay)", hint="> 0 needed by the method"),
         ]),
         FormGroup("search", "Search", [
-            f("search.n_trials", "Trials per study"),
+            f("search.n_trials", "Trials per study", nullable=True,
+              hint="empty: only the compute budget below stops the search"),
+            f("search.max_macs", "Compute budget (MACs)",
+              hint="optional; training MACs summed over every trial (pruned ones too)"),
+            f("search.max_seconds", "Time budget (s)",
+              hint="optional; trainer seconds summed over every trial"),
             f("search.sampler", "Sampler"),
             f("search.seed", "Seed"),
             f("search.objectives", "Objectives", type="list", choices=objectives,

@@ -18,7 +18,8 @@ from jinja2 import Environment, FileSystemLoader
 
 from service.api.deps import SettingsDep
 from service.settings import Settings
-from service.web._form import form_groups, form_limits
+from service.web._form import arm_choices, form_groups, form_limits
+from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
 
 __all__ = ["base_href", "router"]
 
@@ -31,12 +32,17 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 STATUSES = ("queued", "running", "finished", "cancelled")
-KINDS = (
-    ("lambda", "λ search"),
-    ("width", "width search"),
-    ("lambda_path", "λ path"),
-    ("target_size", "target size"),
-)
+KINDS = tuple((k, ARM_LABELS[k]) for k in ("lambda", "width", "lambda_path", "target_size"))
+"""The study kinds the list filters on (a width + Hyperband study is of kind ``width``)."""
+ARMS_META: dict[str, Any] = {
+    "order": list(ARMS),
+    "defaults": list(DEFAULT_ARMS),
+    "labels": ARM_LABELS,
+    "colours": ARM_COLOURS,
+}
+"""The arms' names, labels and colours (``studies.arms``) as every page hands them to its
+scripts (``<script id="sn-arms" type="application/json">``): the one source of the arm
+colours and the kind labels in the browser."""
 
 
 def base_href(request: Request) -> str:
@@ -86,6 +92,7 @@ def _render(request: Request, settings: Settings, template: str, *, page: str, t
             "token_required": settings.api_token is not None,
             "read_only": settings.read_only,
             "plotly_version": _plotly_version(),
+            "arms_meta": ARMS_META,
             **context,
         },
     )
@@ -104,7 +111,7 @@ def new_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     limits = form_limits(settings)
     return _render(
         request, settings, "new.html", page="new", title="New study",
-        groups=form_groups(limits=limits, datasets=_dataset_choices()),
+        groups=form_groups(limits=limits, datasets=_dataset_choices()), arms=arm_choices(),
     )
 
 
@@ -118,6 +125,6 @@ def study_page(request: Request, settings: SettingsDep, study_id: str) -> HTMLRe
 @router.get("/comparisons/{comparison_id}", response_class=HTMLResponse, name="web_comparison")
 def comparison_page(request: Request, settings: SettingsDep,
                     comparison_id: str) -> HTMLResponse:
-    """λ search against width search on one spec, side by side."""
+    """The arms of a comparison side by side: one row each, readouts, figures, downloads."""
     return _render(request, settings, "comparison.html", page="comparison",
                    title=f"Comparison {comparison_id}", comparison_id=comparison_id)

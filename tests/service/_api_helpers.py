@@ -51,7 +51,11 @@ def app_for(tmp_path: Path, storage_url: str | None = None, **overrides: Any) ->
 
 
 def run_trials(app: FastAPI, study_id: str, n: int) -> None:
-    """Claim, train and finish ``n`` trials of a study in this process (as a worker does)."""
+    """Claim, train and finish ``n`` trials of a study in this process (as a worker does:
+    a trial the study's pruner stops is told PRUNED)."""
+    import optuna
+    from optuna.trial import TrialState
+
     from service.storage import claim_trial, finish_trial, get_study_record
     from studies.execute import run_trial
     from studies.spec import load_spec
@@ -63,5 +67,10 @@ def run_trials(app: FastAPI, study_id: str, n: int) -> None:
         trial = claim_trial(backend.storage, backend.engine, record)
         assert trial is not None, f"study {study_id} has no budget left"
         spec = load_spec(record.spec)
-        values = run_trial(trial.study, trial, spec, device="cpu")
+        try:
+            values = run_trial(trial.study, trial, spec, device="cpu")
+        except optuna.TrialPruned:
+            assert finish_trial(backend.storage, backend.engine, record, trial,
+                                state=TrialState.PRUNED)
+            continue
         assert finish_trial(backend.storage, backend.engine, record, trial, values=values)

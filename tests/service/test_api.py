@@ -18,9 +18,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.api.deps import get_backend
+from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS
 
 API = "/api/v1"
 PLOT_NAMES = ["size-space", "pareto", "compute", "widths", "lambda"]
+THREE_ARMS = ["lambda", "width", "width_hyperband"]
 
 
 def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
@@ -66,6 +68,21 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestCli
         yield c, study, comparison["id"]
 
 
+@pytest.fixture(scope="module")
+def finished_arms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    """A client and a finished 3-arm comparison (λ, width, width + Hyperband; 3 trials each,
+    single objective so that Hyperband may prune)."""
+    app = app_for(tmp_path_factory.mktemp("arms"))
+    with TestClient(app) as c:
+        spec = tiny_spec(name="arms", **{"search.objectives": ["val_loss"],
+                                         "dataset.max_rows": 400})
+        created = c.post(f"{API}/comparisons", json={**spec, "arms": THREE_ARMS})
+        assert created.status_code == 201, created.text
+        for sid in created.json()["arms"].values():
+            run_trials(app, sid, 3)
+        yield c, created.json()["id"]
+
+
 def test_create_study_answers_201_with_id_and_links(client: TestClient) -> None:
     response = client.post(f"{API}/studies", json=tiny_spec())
     assert response.status_code == 201, response.text
@@ -75,7 +92,10 @@ def test_create_study_answers_201_with_id_and_links(client: TestClient) -> None:
     detail = client.get(body["links"]["self"]).json()
     assert detail["spec"]["architecture"]["max_width"] == 8
     assert detail["progress"] == {"complete": 0, "running": 0, "failed": 0, "pruned": 0,
-                                  "waiting": 0, "budget": 3, "done": 0, "fraction": 0.0}
+                                  "waiting": 0, "budget": 3, "done": 0, "fraction": 0.0,
+                                  # no compute budget: no spending
+                                  "spent_macs": None, "spent_seconds": None, "max_macs": None,
+                                  "max_seconds": None, "overshoot_macs": None}
     assert detail["best_trials"] == [] and detail["pareto_front"] == []
 
 
@@ -112,13 +132,16 @@ def test_comparison_creates_both_studies_and_deletes_as_one(client: TestClient) 
     response = client.post(f"{API}/comparisons", json=tiny_spec())
     assert response.status_code == 201, response.text
     created = response.json()
+    assert list(created["arms"]) == ["lambda", "width"]  # the old body: λ against width
     lam = client.get(f"{API}/studies/{created['lambda_study_id']}").json()
     width = client.get(f"{API}/studies/{created['width_study_id']}").json()
     assert (lam["kind"], width["kind"]) == ("lambda", "width")
     assert lam["comparison_id"] == width["comparison_id"] == created["id"]
+    assert created["arms"] == {"lambda": lam["id"], "width": width["id"]}
 
     listed = client.get(f"{API}/comparisons").json()
     assert listed["total"] == 1 and listed["items"][0]["status"] == "queued"
+    assert [a["study"]["id"] for a in listed["items"][0]["arms"]] == [lam["id"], width["id"]]
     conflict = assert_error(client.delete(f"{API}/studies/{lam['id']}"), 409, "conflict")
     assert created["id"] in conflict["message"]
 
@@ -277,11 +300,151 @@ def test_comparison_detail_has_metrics_of_both_sides(
     client, _, cid = finished
     detail = client.get(f"{API}/comparisons/{cid}").json()
     assert detail["status"] == "finished"
+    assert detail["lambda_study"]["kind"] == "lambda" and detail["width_study"]["kind"] == "width"
     metrics = detail["metrics"]
-    assert metrics["a"]["kind"] == "lambda" and metrics["b"]["kind"] == "width"
-    assert metrics["a"]["n_complete"] == metrics["b"]["n_complete"] == 3
-    assert metrics["a"]["hypervolume"] > 0 and metrics["b"]["hypervolume"] > 0
-    assert len(metrics["reference"]) == 2
+    lam, width = metrics["arms"]
+    assert (lam["arm"], width["arm"]) == ("lambda", "width") and metrics["baseline"] == "width"
+    assert lam["n_complete"] == width["n_complete"] == 3
+    assert width["hypervolume"] > 0 and width["compute_share"] == 1.0 and width["reached"]
+    assert metrics["level"] == width["hypervolume"]
+    assert "useful region" in metrics["reference"]
+
+
+def test_comparison_with_three_arms_has_every_arm_with_metrics(
+    finished_arms: tuple[TestClient, str],
+) -> None:
+    client, cid = finished_arms
+    detail = client.get(f"{API}/comparisons/{cid}").json()
+    assert detail["status"] == "finished"
+    assert [(a["arm"], a["label"], a["colour"]) for a in detail["arms"]] == [
+        (arm, ARM_LABELS[arm], ARM_COLOURS[arm]) for arm in THREE_ARMS
+    ]
+    hyperband = client.get(detail["arms"][2]["study"]["links"]["self"]).json()
+    assert hyperband["kind"] == "width" and hyperband["spec"]["search"]["pruner"] == "hyperband"
+    assert all(a["study"]["progress"]["done"] == 3 for a in detail["arms"])
+    metrics = detail["metrics"]
+    assert [a["arm"] for a in metrics["arms"]] == THREE_ARMS
+    for arm in metrics["arms"]:
+        assert arm["n_complete"] + arm["n_pruned"] == 3, arm
+        assert arm["n_complete"] >= 1 and arm["best_val_loss"] > 0
+        assert arm["total_cost_macs"] > 0 and len(arm["curve"]) == 3
+        assert {"hypervolume", "raw_hypervolume", "compute_share", "reached",
+                "hv_at_baseline_compute", "best_loss_at_params", "smallest_within_loss"} <= set(arm)
+        assert arm["best_loss_at_params"][-1]["params_at_most"] == metrics["region"]["max_params"]
+    assert metrics["baseline"] == "width"
+    assert all(set(shares) == set(THREE_ARMS) for shares in metrics["sensitivity"].values())
+    figure = client.get(f"{API}/comparisons/{cid}/plots/pareto").json()
+    names = " ".join(t.get("name", "") for t in figure["data"])
+    assert all(ARM_LABELS[arm] in names for arm in THREE_ARMS)
+
+
+def test_comparison_exports_download_as_json_and_csv(
+    finished_arms: tuple[TestClient, str],
+) -> None:
+    client, cid = finished_arms
+    links = client.get(f"{API}/comparisons/{cid}").json()["links"]
+    exported = client.get(links["export.json"])
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "application/json"
+    assert exported.headers["content-disposition"] == (
+        f'attachment; filename="comparison-{cid}.json"'
+    )
+    body = exported.json()
+    assert body["spec"]["name"] == "arms" and "arms" not in body["spec"]
+    assert [a["arm"] for a in body["comparison"]["arms"]] == THREE_ARMS
+    assert [a["arm"] for a in body["metrics"]["arms"]] == THREE_ARMS
+    assert body["metrics"]["reference"] and body["metrics"]["sensitivity"]
+
+    table = client.get(f"{API}/comparisons/{cid}/export.csv")
+    assert table.status_code == 200
+    assert table.headers["content-type"].startswith("text/csv")
+    assert table.headers["content-disposition"] == f'attachment; filename="comparison-{cid}.csv"'
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["arm"] for r in rows] == [arm for arm in THREE_ARMS for _ in range(3)]
+    assert {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    assert all(float(r["cumulative_cost_macs"]) > 0 for r in rows)
+    assert_error(client.get(f"{API}/comparisons/nope/export.csv"), 404, "not_found")
+
+
+def test_four_arms_are_created_listed_cancelled_and_deleted_together(client: TestClient) -> None:
+    spec = {**tiny_spec(name="four", **{"search.objectives": ["val_loss"]}), "arms": list(ARMS)}
+    created = client.post(f"{API}/comparisons", json=spec)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert list(body["arms"]) == list(ARMS)
+    hyperband = body["arms"]["width_hyperband"]
+    assert body["links"]["study:width_hyperband"] == f"{API}/studies/{hyperband}"
+    path = client.get(f"{API}/studies/{body['arms']['lambda_path']}").json()
+    assert path["kind"] == "lambda_path" and path["comparison_id"] == body["id"]
+
+    listed = client.get(f"{API}/comparisons").json()["items"][0]
+    assert [a["arm"] for a in listed["arms"]] == list(ARMS)
+    assert listed["lambda_study"]["id"] == body["arms"]["lambda"]
+    cancelled = client.post(f"{API}/comparisons/{body['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert {a["study"]["status"] for a in cancelled["arms"]} == {"cancelled"}
+    assert client.delete(f"{API}/comparisons/{body['id']}").status_code == 204
+    for sid in body["arms"].values():
+        assert_error(client.get(f"{API}/studies/{sid}"), 404, "not_found")
+    assert client.get(f"{API}/studies").json()["total"] == 0
+
+
+def test_a_lambda_path_spec_defaults_to_a_path_against_width_search(client: TestClient) -> None:
+    spec = tiny_spec(name="path", **{"search.kind": "lambda_path"})
+    created = client.post(f"{API}/comparisons", json=spec).json()
+    assert list(created["arms"]) == ["lambda_path", "width"]
+    assert created["lambda_study_id"] == created["arms"]["lambda_path"]
+    spec = {**tiny_spec(name="no width"), "arms": ["lambda", "width_hyperband"]}
+    created = client.post(f"{API}/comparisons", json=spec).json()
+    assert created["width_study_id"] is None and "width_study" not in created["links"]
+
+
+def test_arms_share_a_compute_budget(client: TestClient) -> None:
+    spec = tiny_spec(name="budget", **{"search.n_trials": None, "search.max_macs": 1e12,
+                                       "search.objectives": ["val_loss"]})
+    created = client.post(f"{API}/comparisons",
+                          json={**spec, "arms": ["lambda_path", "width", "width_hyperband"]})
+    assert created.status_code == 201, created.text
+    specs = {arm: client.get(f"{API}/studies/{sid}").json()["spec"]["search"]
+             for arm, sid in created.json()["arms"].items()}
+    assert all(s["max_macs"] == 1e12 for s in specs.values())
+    assert specs["lambda_path"]["n_trials"] == 20  # a path needs grid points
+    assert specs["width"]["n_trials"] is None and specs["width_hyperband"]["n_trials"] is None
+    assert specs["width_hyperband"]["pruner"] == "hyperband"
+
+
+@pytest.mark.parametrize(
+    ("arms", "words"),
+    [(["lambda"], "at least 2"), ([], "at least 2"), (["lambda", "lambda"], "at most once"),
+     (["lambda", "grid"], "'grid'"), (["width", "target_size"], "'target_size'")],
+)
+def test_bad_arms_are_422_naming_arms_and_creating_nothing(
+    client: TestClient, arms: list[str], words: str,
+) -> None:
+    response = client.post(f"{API}/comparisons", json={**tiny_spec(), "arms": arms})
+    error = assert_error(response, 422, "validation_error", "arms")
+    assert words in error["message"]
+    assert all(arm in error["allowed"] for arm in ARMS)
+    assert client.get(f"{API}/comparisons").json()["total"] == 0
+    assert client.get(f"{API}/studies").json()["total"] == 0
+
+
+def test_bad_arms_and_a_spec_over_the_limits_are_reported_together(tmp_path: Path) -> None:
+    with TestClient(app_for(tmp_path, max_trials=5)) as client:
+        spec = {**tiny_spec(**{"search.n_trials": 6}), "arms": ["width"]}
+        response = client.post(f"{API}/comparisons", json=spec)
+        error = assert_error(response, 422, "validation_error", "arms")
+        assert [d["field"] for d in error["details"]] == ["arms", "search.n_trials"]
+        assert client.get(f"{API}/comparisons").json()["total"] == 0
+
+
+def test_comparisons_are_paged_with_the_total(client: TestClient) -> None:
+    ids = [client.post(f"{API}/comparisons", json=tiny_spec(name=f"c{i}")).json()["id"]
+           for i in range(3)]
+    first = client.get(f"{API}/comparisons", params={"limit": 2}).json()
+    rest = client.get(f"{API}/comparisons", params={"limit": 2, "offset": 2}).json()
+    assert (first["total"], len(first["items"]), rest["total"], len(rest["items"])) == (3, 2, 3, 1)
+    assert {c["id"] for c in first["items"] + rest["items"]} == set(ids)
 
 
 def test_unknown_ids_routes_and_methods_use_the_error_shape(client: TestClient) -> None:
@@ -364,9 +527,12 @@ def test_openapi_documents_every_route_and_the_spec(tmp_path: Path) -> None:
                  "/studies/{study_id}/trials", "/studies/{study_id}/trials.csv",
                  "/studies/{study_id}/trials.json", "/studies/{study_id}/plots/{name}",
                  "/comparisons", "/comparisons/{comparison_id}",
-                 "/comparisons/{comparison_id}/plots/{name}", "/datasets", "/healthz"):
+                 "/comparisons/{comparison_id}/plots/{name}",
+                 "/comparisons/{comparison_id}/export.json",
+                 "/comparisons/{comparison_id}/export.csv", "/datasets", "/healthz"):
         assert f"{API}{path}" in paths, path
     assert "StudySpec" in schema["components"]["schemas"]
+    assert "arms" in schema["components"]["schemas"]["ComparisonRequest"]["properties"]
     assert "ErrorOut" in schema["components"]["schemas"]
     post = paths[f"{API}/studies"]["post"]
     assert "422" in post["responses"] and "401" in post["responses"]

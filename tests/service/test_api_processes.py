@@ -105,13 +105,13 @@ def test_workers_finish_a_comparison_posted_over_http(stack: Stack) -> None:
         lambda: (d := client.get(f"{API}/comparisons/{cid}").json())["status"] == "finished"
         and d, 150)
 
-    for side in ("lambda_study", "width_study"):  # exactly the budget, nothing failed
-        study = detail[side]
+    assert [a["arm"] for a in detail["arms"]] == ["lambda", "width"]  # the default arms
+    for arm in detail["arms"]:  # exactly the budget, nothing failed
+        study = arm["study"]
         assert study["progress"]["complete"] == 3, study["progress"]
         assert study["progress"]["running"] == study["progress"]["failed"] == 0
         assert client.get(f"{API}/studies/{study['id']}/trials").json()["total"] == 3
-    metrics = detail["metrics"]
-    assert metrics["a"]["n_complete"] == metrics["b"]["n_complete"] == 3
+    assert [a["n_complete"] for a in detail["metrics"]["arms"]] == [3, 3]
 
     for name in PLOT_NAMES:
         for url in (f"{API}/comparisons/{cid}/plots/{name}",

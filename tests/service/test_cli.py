@@ -62,6 +62,17 @@ def test_every_subcommand_parses() -> None:
         assert command in out
 
 
+def test_demo_refuses_bad_arms_before_starting_anything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    run = subprocess.run(
+        [sys.executable, "-m", "service.cli", "demo", "--arms", "lambda,grid", "--storage", url],
+        env=service_env(url, tmp_path), cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2
+    assert "arms" in run.stderr and "'grid'" in run.stderr and "width_hyperband" in run.stderr
+    assert not (tmp_path / "x.db").exists(), "nothing was started"
+
+
 def test_serve_refuses_public_host_without_token(tmp_path: Path) -> None:
     env = service_env(f"sqlite:///{tmp_path / 'x.db'}", tmp_path)
     env.pop("SHRINKNETS_API_TOKEN", None)
@@ -73,19 +84,26 @@ def test_serve_refuses_public_host_without_token(tmp_path: Path) -> None:
 
 
 def test_demo_runs_a_comparison_end_to_end(tmp_path: Path) -> None:
-    """``shrinknets demo`` starts serve (API + 1 worker), posts a comparison over HTTP,
-    reports progress and the dashboard URL, and stops everything on exit."""
+    """``shrinknets demo`` starts serve (API + 1 worker), posts a comparison of the arms
+    asked for over HTTP, reports progress, one summary line per arm and the dashboard URL,
+    and stops everything on exit."""
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     env = service_env(url, tmp_path)
     run = subprocess.run(
         [sys.executable, "-m", "service.cli", "demo", "--trials", "2", "--epochs", "1",
-         "--exit-when-done", "--storage", url],
+         "--arms", "lambda,width,width_hyperband", "--exit-when-done", "--storage", url],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
-    assert "demo: lambda: 2/2 done" in out and "width: 2/2 done" in out
-    assert "hypervolume ratio λ/width" in out
+    assert "(lambda vs width vs width_hyperband on digits)" in out
+    assert "demo: lambda: 2/2 done" in out and "| width: 2/2 done" in out
+    assert "width_hyperband: 2/2 done" in out
+    summary = out.split("demo: finished\n", 1)[1]
+    for label in ("λ search", "width search ", "width search + Hyperband"):
+        assert f"  {label}" in summary and "useful hypervolume" in summary
+    assert summary.count("compute share") == 3 and "total " in summary
+    assert "useful region: val loss <" in summary and "level = the width arm" in summary
     assert "demo: dashboard http://127.0.0.1:" in out and "/comparisons/" in out
     # serve stopped its worker cleanly: the heartbeat row is gone and no process is left
     assert live_workers(make_engine(url), within_s=3600) == []

@@ -19,6 +19,8 @@ from service.storage import (
     SCHEMA_VERSION,
     cancel_study,
     claim_trial,
+    comparison_studies,
+    count_comparison_records,
     create_comparison,
     create_study_record,
     delete_comparison,
@@ -40,6 +42,7 @@ from service.storage import (
     study_progress,
 )
 from service.storage._schema import TRIAL_STATE_INDEX, SchemaVersionRow
+from shrinknets_core.errors import ConfigError
 
 OPTUNA = str(Path(sys.executable).with_name("optuna"))
 
@@ -137,6 +140,41 @@ def test_comparison_pairs_lambda_and_width(backend: Any, tmp_path: Path) -> None
             get_study_record(engine, sid)
     names = {s.study_name for s in storage.get_all_studies()}
     assert lam.study_name not in names and width.study_name not in names
+
+
+def test_comparison_of_any_arms_keeps_their_order(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    arms = ("width_hyperband", "lambda_path", "width")
+    spec = tiny_spec(f"arms {tmp_path.name}")
+    spec["search"]["objectives"] = ["val_loss"]
+    before = count_comparison_records(engine)
+    comparison = create_comparison(storage, engine, spec, arms)
+    assert tuple(comparison.arms) == arms and count_comparison_records(engine) == before + 1
+    assert get_comparison_record(engine, comparison.id) == comparison
+    records = comparison_studies(engine, comparison)
+    assert [r.kind for r in records] == ["width", "lambda_path", "width"]
+    assert records[0].spec["search"]["pruner"] == "hyperband"
+    assert records[2].spec["search"]["pruner"] == "none"
+    assert comparison.lambda_study_id == records[1].id
+    assert comparison.width_study_id == records[2].id
+    attrs = optuna.load_study(study_name=records[0].study_name, storage=storage).user_attrs
+    assert (attrs["arm"], attrs["comparison_id"]) == ("width_hyperband", comparison.id)
+    delete_comparison(storage, engine, comparison.id)
+    assert count_comparison_records(engine) == before
+
+
+def test_comparison_arms_default_and_bad_arms_create_nothing(
+    backend: Any, tmp_path: Path
+) -> None:
+    storage, engine, _ = backend
+    path = create_comparison(storage, engine, tiny_spec(f"p {tmp_path.name}", kind="lambda_path"))
+    assert list(path.arms) == ["lambda_path", "width"] and path.width_study_id
+    studies = len(storage.get_all_studies())
+    for bad in (["lambda"], ["lambda", "lambda"], ["lambda", "grid"]):
+        with pytest.raises(ConfigError, match="arms"):
+            create_comparison(storage, engine, tiny_spec(f"bad {tmp_path.name}"), bad)
+    assert len(storage.get_all_studies()) == studies
+    delete_comparison(storage, engine, path.id)
 
 
 def test_claim_respects_exact_budget_and_retries(backend: Any, tmp_path: Path) -> None:

@@ -73,6 +73,10 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("search.n_trials", 0, 422, "search.n_trials", "1..1000"),
     ("search.n_trials", 1001, 422, "search.n_trials", "1..1000"),
     ("search.n_trials", 11, 422, "search.n_trials", "1..10"),
+    ("search.n_trials", None, 422, "search.n_trials", None),  # no budget at all
+    ("search.max_macs", 0, 422, "search.max_macs", "1.0..1e+21"),
+    ("search.max_macs", 1000.0, 422, "search.max_macs", ">= "),  # less than one trial
+    ("search.max_seconds", 0, 422, "search.max_seconds", "0.001..100000000.0"),
     ("search.sampler", "grid", 422, "search.sampler", "'tpe', 'random'"),
     ("search.objectives", ["params"], 422, "search", None),
     ("search.lam_min", 1.0, 422, "search", None),

@@ -49,7 +49,7 @@ def test_a_path_arm_without_a_trial_count_gets_grid_points() -> None:
     ],
 )
 def test_check_arms_names_the_field(arms: list[str], message: str) -> None:
-    with pytest.raises(ConfigError, match=f"field arms: .*{message}"):
+    with pytest.raises(ConfigError, match=rf"field arms: .*{message}"):
         check_arms(arms)
     with pytest.raises(ConfigError, match="field arms: unknown arm"):
         arm_spec(tiny_spec("width", "x"), "target_size")
@@ -58,7 +58,7 @@ def test_check_arms_names_the_field(arms: list[str], message: str) -> None:
 def test_a_budget_is_required() -> None:
     with pytest.raises(ConfigError, match="n_trials: a budget is required"):
         load_spec({"name": "x", "dataset": {"name": "digits"}, "search": {"n_trials": None}})
-    with pytest.raises(ConfigError, match="max_macs: value 0.0 is outside"):
+    with pytest.raises(ConfigError, match=r"max_macs: value 0\.0 is outside"):
         load_spec({"name": "x", "dataset": {"name": "digits"}, "search": {"max_macs": 0}})
 
 

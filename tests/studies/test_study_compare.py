@@ -11,10 +11,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import FrozenTrial
 from _study_helpers import lambda_trial, pruned_trial, width_trial
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optuna.trial import FrozenTrial
 
 from studies.compare import UsefulRegion, compare_studies, summarise
 from studies.pareto import hypervolume

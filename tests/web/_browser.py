@@ -18,9 +18,9 @@ import pytest
 from _stack import tail
 
 __all__ = [
-    "ARTIFACTS", "CHROMIUM_ARGS", "N_TRIALS", "SPEC", "TOKEN", "Stack", "chromium_or_skip",
-    "expected_size_space_traces", "playwright_or_skip", "trace_count", "wait_finished",
-    "wait_plot",
+    "ARMS", "ARTIFACTS", "CHROMIUM_ARGS", "N_TRIALS", "SPEC", "TOKEN", "Stack", "chromium_or_skip",
+    "expected_pareto_traces", "expected_size_space_traces", "playwright_or_skip", "rgb",
+    "trace_count", "wait_finished", "wait_plot",
 ]
 
 CHROMIUM = os.environ.get("SHRINKNETS_CHROMIUM", "/usr/bin/chromium")
@@ -31,6 +31,8 @@ CHROMIUM_ARGS = [
 TOKEN = "browser-test-token"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 N_TRIALS = 3
+ARMS = ["lambda", "width", "width_hyperband"]
+"""The arms of the stack's comparison (posted as ``{**SPEC, "arms": ARMS}``)."""
 SPEC: dict[str, Any] = {
     "name": "browser comparison",
     "dataset": {"name": "digits"},
@@ -64,9 +66,16 @@ class Stack:
     base: str  # http://127.0.0.1:PORT/ (token-protected server)
     prefixed: str  # http://127.0.0.1:PORT/prefix/ (through the proxy)
     comparison_id: str
-    lambda_id: str
-    width_id: str
+    arms: dict[str, str]  # arm -> study id, in order
     logs: list[Path]
+
+    @property
+    def lambda_id(self) -> str:
+        return self.arms["lambda"]
+
+    @property
+    def width_id(self) -> str:
+        return self.arms["width"]
 
     def api(self, path: str) -> Any:
         response = httpx.get(self.base + "api/v1/" + path, timeout=30)
@@ -101,13 +110,33 @@ def wait_plot(page: Any, selector: str, timeout: float = 30_000) -> None:
     )
 
 
+def _trials(stack: Stack, arm: str) -> list[dict[str, Any]]:
+    return list(stack.api(f"studies/{stack.arms[arm]}/trials.json")["trials"])
+
+
 def expected_size_space_traces(stack: Stack) -> int:
     """Traces ``studies.plots.size_space_figure`` draws for the finished comparison."""
-    lam = stack.api(f"studies/{stack.lambda_id}/trials.json")["trials"]
-    width = stack.api(f"studies/{stack.width_id}/trials.json")["trials"]
     done = ("COMPLETE", "PRUNED", "FAIL")
-    paths = [t for t in lam if t["state"] in done and len(t["attrs"].get("final_widths", [])) >= 2]
-    ends = [t for t in paths if t["state"] == "COMPLETE"]
-    width_points = [t for t in width if t["state"] == "COMPLETE"]
-    # every λ trajectory shares one trace, the end points another, the width trials a third
-    return (1 if paths else 0) + (1 if ends else 0) + (1 if width_points else 0)
+    count = 0
+    for arm in stack.arms:
+        trials = [t for t in _trials(stack, arm) if len(t["attrs"].get("final_widths", [])) >= 2]
+        if arm.startswith("lambda"):
+            # every λ trajectory shares one trace, the end points another
+            paths = [t for t in trials if t["state"] in done]
+            ends = [t for t in paths if t["state"] == "COMPLETE"]
+            count += (1 if paths else 0) + (1 if ends else 0)
+        else:  # the complete width trials, one trace
+            count += 1 if any(t["state"] == "COMPLETE" for t in trials) else 0
+    return count
+
+
+def expected_pareto_traces(stack: Stack) -> int:
+    """Traces of ``studies.plots.pareto_figure``: trials and front per arm, and the pruned
+    trials' last epoch of an arm that has some."""
+    pruned = sum(any(t["state"] == "PRUNED" for t in _trials(stack, arm)) for arm in stack.arms)
+    return 2 * len(stack.arms) + pruned
+
+
+def rgb(colour: str) -> str:
+    """``#1f77b4`` as the browser's computed style writes it: ``rgb(31, 119, 180)``."""
+    return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))

@@ -2,9 +2,9 @@
 
 ``stack`` (module scope) starts uvicorn with an API token and a worker on a temporary
 SQLite file, a second uvicorn with ``--root-path /prefix`` behind a prefix-stripping
-proxy, and posts the tiny comparison; ``browser`` launches Debian's Chromium through
-Playwright; ``page`` is a fresh light-mode tab that records JS errors and fails the test
-if anything is fetched from another host.
+proxy, and posts the tiny comparison (three arms: λ, width, width + Hyperband);
+``browser`` launches Debian's Chromium through Playwright; ``page`` is a fresh light-mode
+tab that records JS errors and fails the test if anything is fetched from another host.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from _browser import (
+    ARMS,
     ARTIFACTS,
     CHROMIUM_ARGS,
     SPEC,
@@ -44,14 +45,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         base = f"http://127.0.0.1:{port}/"
         wait_http(base + "api/v1/healthz", server, logs[0])
         wait_http(f"http://127.0.0.1:{prefixed_port}/api/v1/healthz", prefixed, logs[2])
-        created = httpx.post(base + "api/v1/comparisons", json=SPEC, timeout=30,
+        created = httpx.post(base + "api/v1/comparisons", json={**SPEC, "arms": ARMS}, timeout=30,
                              headers={"Authorization": f"Bearer {TOKEN}"})
         assert created.status_code == 201, created.text
         body = created.json()
         worker = start_worker(env, url, logs[1])
         with PrefixProxy("/prefix", prefixed_port) as proxy:
             yield Stack(base, f"http://127.0.0.1:{proxy.port}/prefix/", body["id"],
-                        body["lambda_study_id"], body["width_study_id"], logs)
+                        body["arms"], logs)
     finally:
         for proc in (worker, server, prefixed):
             if proc is not None:

@@ -2,14 +2,17 @@
 
 One module-scoped stack (``conftest.py``): uvicorn (with an API token) and a worker
 process on a temporary SQLite file, plus a second uvicorn behind a path-prefix proxy. A
-tiny comparison (digits, two hidden layers of at most 8, 2 epochs, 3 trials per search)
-runs to completion while the browser watches. Screenshots go to ``test-artifacts/``
+tiny comparison of three arms (λ search, width search, width search + Hyperband; digits,
+two hidden layers of at most 8, 2 epochs, 3 trials per arm) runs to completion while the
+browser watches. Screenshots go to ``test-artifacts/``
 (git-ignored). Run with ``make test-browser`` (it installs ``chromium`` with apt when
 missing); without a browser these tests skip and say why.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,16 +20,21 @@ from typing import Any
 import httpx
 import pytest
 from _browser import (
+    ARMS,
     ARTIFACTS,
     N_TRIALS,
     SPEC,
     TOKEN,
     Stack,
+    expected_pareto_traces,
     expected_size_space_traces,
+    rgb,
     trace_count,
     wait_finished,
     wait_plot,
 )
+
+from studies.arms import ARM_COLOURS, ARM_LABELS
 
 pytestmark = pytest.mark.browser
 
@@ -44,11 +52,12 @@ def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: An
     for selector in ("#plot-pareto", "#plot-size-space", "#plot-compute"):
         wait_plot(page, selector)
     page.wait_for_timeout(500)  # let a redraw triggered by the last poll settle
-    assert trace_count(page, "#plot-pareto") == 4  # trials + front, for each search
+    # trials + front for each arm (+ the pruned trials of an arm that has some)
+    assert trace_count(page, "#plot-pareto") == expected_pareto_traces(stack)
     assert trace_count(page, "#plot-size-space") == expected_size_space_traces(stack)
-    assert trace_count(page, "#plot-compute") == 4  # hypervolume + best loss, each search
+    assert trace_count(page, "#plot-compute") == 2 * len(ARMS)  # hypervolume + best loss
     summary = page.inner_text("#summary")
-    assert "λ search" in summary and "width search" in summary
+    assert all(ARM_LABELS[arm] in summary for arm in ARMS)
     assert "Best validation loss" in summary
     assert page.inner_text("#comparison-name") == SPEC["name"]
     assert page.is_hidden("#cancel-button")
@@ -56,6 +65,58 @@ def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: An
     assert not page.js_errors, page.js_errors
     # the page was opened before the searches finished and got there without a reload
     assert first_status in ("queued", "running")
+
+
+def test_comparison_page_shows_every_arm_in_its_colour_and_the_downloads(
+    stack: Stack, page: Any, tmp_path: Path
+) -> None:
+    wait_finished(stack)
+    cid = stack.comparison_id
+    page.goto(stack.base + f"comparisons/{cid}")
+    page.wait_for_function(
+        "document.querySelector('#reference').textContent.includes('useful region')"
+    )
+    rows = page.locator("#arms-table tbody tr[data-arm]")
+    assert [rows.nth(i).get_attribute("data-arm") for i in range(rows.count())] == ARMS
+    for i, arm in enumerate(ARMS):
+        name = rows.nth(i).locator(".arm-name")
+        assert name.inner_text().strip() == ARM_LABELS[arm]
+        assert name.evaluate("e => getComputedStyle(e).color") == rgb(ARM_COLOURS[arm])
+        swatch = rows.nth(i).locator(".arm-swatch")
+        assert swatch.evaluate("e => getComputedStyle(e).backgroundColor") == rgb(
+            ARM_COLOURS[arm])
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert cells[6] in ("reached", "never"), cells  # the level: reached or never
+        assert "×" in cells[5], cells  # compute share to the level
+    assert "(baseline)" in rows.nth(ARMS.index("width")).inner_text()
+    # the same colours on the figures
+    wait_plot(page, "#plot-pareto")
+    traces = page.evaluate("[...document.querySelector('#plot-pareto').data]"
+                           ".map(t => [t.name, t.marker && t.marker.color])")
+    for arm in ARMS:
+        colours = {c for n, c in traces if n == f"{ARM_LABELS[arm]}: trials"}
+        assert colours == {ARM_COLOURS[arm]}, traces
+    assert page.locator("#sensitivity-table tbody tr").count() == 3  # factors 1.5, 2 and 3
+    levels = page.locator("#params-table tbody tr")
+    assert levels.count() >= 2 and levels.first.inner_text().startswith("≤ 100")
+    assert "useful region: val loss <" in page.inner_text("#reference")
+    # the downloads: JSON and CSV, named after the comparison
+    for link, ext, media in (("#export-json", "json", "application/json"),
+                             ("#export-csv", "csv", "text/csv")):
+        href = page.get_attribute(link, "href")
+        assert href == f"api/v1/comparisons/{cid}/export.{ext}"
+        response = httpx.get(stack.base + href, timeout=30)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(media)
+        assert f'filename="comparison-{cid}.{ext}"' in response.headers["content-disposition"]
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    assert download.value.suggested_filename == f"comparison-{cid}.csv"
+    saved = tmp_path / "comparison.csv"
+    download.value.save_as(saved)
+    with saved.open(encoding="utf-8") as f:
+        assert {row["arm"] for row in csv.DictReader(f)} == set(ARMS)
+    page.screenshot(path=str(ARTIFACTS / "comparison-arms.png"), full_page=True)
+    assert not page.js_errors, page.js_errors
 
 
 def test_studies_list_shows_progress_and_links(stack: Stack, page: Any) -> None:
@@ -151,6 +212,43 @@ def test_form_shows_the_servers_field_error_and_sends_the_token(stack: Stack, pa
     assert created["spec"]["training"]["epochs"] == 1
 
 
+def test_form_sends_the_checked_arms_and_a_compute_budget(stack: Stack, page: Any) -> None:
+    page.goto(stack.base + "new")
+    assert page.is_checked("#f-arm-lambda") and page.is_checked("#f-arm-width")
+    assert not page.is_checked("#f-arm-width_hyperband")
+    assert not page.is_checked("#f-arm-lambda_path")
+    assert page.is_hidden(".field[data-field='search.kind']")  # the arms are the searches
+    page.uncheck("#f-arm-lambda")
+    page.check("#f-arm-width_hyperband")
+    page.fill("[name='search.n_trials']", "")
+    page.fill("[name='search.max_macs']", "5e7")
+
+    def posted() -> tuple[str, dict[str, Any]]:
+        first, body = (page.text_content("#spec-preview") or "").split("\n", 1)
+        return first, json.loads(body)
+
+    route, spec = posted()
+    assert route == "POST api/v1/comparisons"
+    assert spec["arms"] == ["width", "width_hyperband"] and "kind" not in spec["search"]
+    assert spec["search"]["n_trials"] is None and spec["search"]["max_macs"] == 5e7
+    # one arm: the server's error lands next to the arms
+    page.fill("#token-input", TOKEN)
+    page.dispatch_event("#token-input", "change")
+    page.fill("[name='name']", "one arm")
+    page.uncheck("#f-arm-width")
+    page.click("#submit")
+    page.wait_for_function(
+        "document.querySelector(\".field[data-field='arms'] .error\").textContent.length > 0"
+    )
+    assert "at least 2" in page.inner_text(".field[data-field='arms'] .error")
+    # one study: no arms, and the search kind is back
+    page.select_option("[name='target']", "study")
+    assert page.is_hidden(".field[data-field='arms']")
+    assert page.is_visible(".field[data-field='search.kind']")
+    route, spec = posted()
+    assert route == "POST api/v1/studies" and "arms" not in spec
+
+
 def test_dataset_upload_shows_file_errors_and_selects_the_upload(
     stack: Stack, page: Any, tmp_path: Path
 ) -> None:
@@ -195,8 +293,8 @@ def test_dashboard_works_behind_a_path_prefix(stack: Stack, page: Any) -> None:
     page.goto(stack.prefixed + f"comparisons/{stack.comparison_id}")
     for selector in ("#plot-pareto", "#plot-size-space"):
         wait_plot(page, selector)
-    assert trace_count(page, "#plot-pareto") == 4
-    page.click(f"a[href='studies/{stack.lambda_id}']")
+    assert trace_count(page, "#plot-pareto") == expected_pareto_traces(stack)
+    page.click(f"#arms-table a[href='studies/{stack.lambda_id}']")
     page.wait_for_url(stack.prefixed + f"studies/{stack.lambda_id}")
     wait_plot(page, "#plot-size-space")
     page.click("a.brand")

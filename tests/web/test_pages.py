@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.settings import Settings
 from service.web import plotly_js_path
+from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -57,11 +58,13 @@ def _parse(html: str) -> _Elements:
 PAGES = {
     "/": {"studies-table", "filter-status", "filter-kind", "filter-name", "comparisons-table"},
     "/new": {"spec-form", "f-target", "f-architecture.max_width", "f-training.epochs",
-             "f-search.n_trials", "f-dataset.name", "form-error"},
+             "f-search.n_trials", "f-search.max_macs", "f-search.max_seconds", "f-dataset.name",
+             "form-error", *(f"f-arm-{arm}" for arm in ARMS)},
     "/studies/abc123": {"plot-size-space", "plot-widths", "plot-lambda", "plot-pareto",
                         "trials-table", "cancel-button", "csv-link"},
     "/comparisons/cmp42": {"plot-pareto", "plot-size-space", "plot-compute", "summary",
-                           "facts-lambda", "facts-width"},
+                           "arms-table", "reference", "params-table", "sensitivity-table",
+                           "export-json", "export-csv"},
 }
 
 
@@ -144,6 +147,42 @@ def test_form_shows_this_servers_limits(tmp_path: Path) -> None:
     assert "1 – 96" in html and "1 – 7" in html
     # the dataset select offers the bundled datasets
     assert re.search(r'<option value="digits"', html)
+
+
+def test_every_page_hands_the_arms_labels_and_colours_to_its_scripts(
+    client: TestClient,
+) -> None:
+    """One source for the arms in the browser: the JSON every page embeds (studies.arms)."""
+    import json
+
+    for path in PAGES:
+        html = client.get(path).text
+        found = re.search(r'<script id="sn-arms" type="application/json">(.*?)</script>', html)
+        assert found, path
+        meta = json.loads(found.group(1))
+        assert meta == {"order": list(ARMS), "defaults": list(DEFAULT_ARMS),
+                        "labels": ARM_LABELS, "colours": ARM_COLOURS}
+    folder = Path(__file__).resolve().parents[2] / "service" / "web" / "static"
+    for script in folder.glob("*.js"):  # no script carries its own copy of them
+        text = script.read_text(encoding="utf-8")
+        for colour in ARM_COLOURS.values():
+            assert colour not in text.lower(), f"{script.name} hard-codes {colour}"
+        assert "λ search" not in text, f"{script.name} hard-codes an arm label"
+
+
+def test_comparison_form_offers_every_arm_with_the_default_checked(client: TestClient) -> None:
+    page = _parse(client.get("/new").text)
+    boxes = {a["value"]: a for t, a in page.tags if t == "input" and a.get("name") == "arms"}
+    assert list(boxes) == list(ARMS)
+    assert {arm for arm, a in boxes.items() if "checked" in a} == set(DEFAULT_ARMS)
+    n_trials = next(a for t, a in page.tags if t == "input" and a.get("name") == "search.n_trials")
+    assert n_trials["data-empty"] == "null"  # empty: only the compute budget stops the search
+
+
+def test_comparison_page_links_both_downloads(client: TestClient) -> None:
+    page = _parse(client.get("/comparisons/cmp42").text)
+    assert {"api/v1/comparisons/cmp42/export.json",
+            "api/v1/comparisons/cmp42/export.csv"} <= set(page.attr("a", "href"))
 
 
 def test_form_inputs_are_named_by_spec_field(client: TestClient) -> None:

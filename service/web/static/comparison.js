@@ -1,6 +1,8 @@
-// Comparison page: λ search (side a) against width search (side b) on one spec.
-// Pareto fronts overlaid, hypervolume / best loss against compute, size space with both
-// searches, and a plain-language summary. Polls while either study runs.
+// Comparison page: every arm of a comparison (one study each, same spec) side by side.
+// One row per arm (in the arm's colour), the reference sentence, the best loss at a
+// parameter budget, the sensitivity of the compute shares, the overlaid figures and the
+// JSON/CSV downloads. Every number comes from the API's metrics (studies.compare);
+// polls while any arm runs.
 (function () {
   "use strict";
   var SN = window.SN;
@@ -18,18 +20,27 @@
 
   function trialsText(n) { return n + (Number(n) === 1 ? " trial" : " trials"); }
 
-  function ratioText(r) {
-    if (!isFinite(r) || r <= 0) { return null; }
-    return r >= 1 ? r.toFixed(1) + "× less" : (1 / r).toFixed(1) + "× more";
+  function shareText(share) {
+    return share === null || share === undefined ? "–" : SN.fmtNum(share, 3) + "×";
   }
 
-  // Compute at which a side first reached its own final hypervolume.
-  function ownReach(side) {
-    var curve = side.curve || [];
-    for (var i = 0; i < curve.length; i++) {
-      if (curve[i].hypervolume >= side.hypervolume * (1 - 1e-9)) { return curve[i].cumulative_cost_macs; }
-    }
-    return side.total_cost_macs;
+  // The arm's name in its colour (a swatch and the label), linked to its study.
+  function armName(arm) {
+    var colour = arm.colour || SN.armColour(arm.arm);
+    return el("a", {
+      className: "arm-name", href: "studies/" + encodeURIComponent(arm.study.id),
+      style: "--arm:" + colour, title: arm.study.name + " (" + arm.study.study_name + ")"
+    }, [el("span", { className: "arm-swatch", "aria-hidden": "true" }), arm.label]);
+  }
+
+  // The metrics of every arm by arm name, and the arms (study, label, colour) in order.
+  function joined(c) {
+    var m = c.metrics || {};
+    var byArm = {};
+    (m.arms || []).forEach(function (a) { byArm[a.arm] = a; });
+    return (c.arms || []).map(function (a) {
+      return Object.assign({}, a, { m: byArm[a.arm] || {} });
+    });
   }
 
   function sentence(parts) {
@@ -41,68 +52,145 @@
     return p;
   }
 
-  // The plain-language summary, built only from the metrics the API computed.
-  function summary(c) {
+  // The plain-language summary: each arm against the baseline's level.
+  function summary(c, arms) {
     var m = c.metrics || {};
-    var a = m.a || {}, b = m.b || {};
+    var baseline = arms.filter(function (a) { return a.arm === m.baseline; })[0];
+    if (!baseline || !m.region) {
+      var name = baseline ? baseline.label : "the baseline";
+      return [sentence(["Waiting for " + name + " to complete a trial: it sets the useful "
+        + "region and the level every arm is measured against."])];
+    }
+    var prefix = c.status === "queued" || c.status === "running" ? "So far (still running): " : "";
+    var reach = baseline.m.compute_to_reach || {};
     var out = [];
-    var running = c.status === "queued" || c.status === "running";
-    if (!a.n_complete || !b.n_complete) {
-      out.push(sentence(["Waiting for both searches to finish their first trials ("
-        + (a.n_complete || 0) + " λ, " + (b.n_complete || 0) + " width so far)."]));
-      return out;
-    }
-    var prefix = running ? "So far (still running): " : "";
-    var reachA = m.compute_a_to_reach_b;
-    if (reachA && reachA.cost_macs > 0) {
-      var r = ownReach(b) / reachA.cost_macs;
-      var text = ratioText(r);
-      out.push(sentence([prefix + "λ search reached width search's best front with ",
-        { strong: text + " compute" }, " (" + SN.fmtCompute(reachA.cost_macs) + " MACs in "
-          + trialsText(reachA.trials) + ", against " + SN.fmtCompute(ownReach(b)) + " MACs)."]));
-    } else {
-      var hv = b.hypervolume > 0 ? (100 * a.hypervolume / b.hypervolume).toFixed(0) + "%" : "–";
-      out.push(sentence([prefix + "λ search has ", { strong: "not reached" },
-        " width search's best front; its hypervolume is " + hv + " of width search's."]));
-    }
-    var reachB = m.compute_b_to_reach_a;
-    if (reachB && reachB.cost_macs > 0) {
-      out.push(sentence(["Width search reached λ search's best front with ",
-        { strong: ratioText(ownReach(a) / reachB.cost_macs) + " compute" },
-        " (" + SN.fmtCompute(reachB.cost_macs) + " MACs in " + trialsText(reachB.trials)
-          + ", against " + SN.fmtCompute(ownReach(a)) + " MACs)."]));
-    } else if (a.hypervolume > 0) {
-      out.push(sentence(["Width search has not reached λ search's best front."]));
-    }
-    if (a.best_val_loss !== null && b.best_val_loss !== null) {
-      out.push(sentence(["Best validation loss: λ search " + SN.fmtNum(a.best_val_loss)
-        + ", width search " + SN.fmtNum(b.best_val_loss) + ". Total training compute: λ "
-        + SN.fmtCompute(a.total_cost_macs) + " MACs, width " + SN.fmtCompute(b.total_cost_macs) + " MACs."]));
+    arms.forEach(function (a) {
+      if (a.arm === baseline.arm) { return; }
+      var s = a.m;
+      if (s.reached && s.compute_to_reach) {
+        out.push(sentence([prefix + a.label + " reached " + baseline.label + "'s useful "
+          + "hypervolume with ", { strong: shareText(s.compute_share) + " its compute" },
+          " (" + SN.fmtCompute(s.compute_to_reach.cost_macs) + " MACs in "
+          + trialsText(s.compute_to_reach.trials) + ", against "
+          + SN.fmtCompute(reach.cost_macs) + " MACs)."]));
+      } else {
+        var part = baseline.m.hypervolume > 0
+          ? (100 * (s.hypervolume || 0) / baseline.m.hypervolume).toFixed(0) + "%" : "–";
+        out.push(sentence([prefix + a.label + " has ", { strong: "not reached" }, " "
+          + baseline.label + "'s useful hypervolume (" + part + " of it) after "
+          + shareText(s.compute_share) + " its compute."]));
+      }
+    });
+    var losses = arms.filter(function (a) { return a.m.best_val_loss !== null
+      && a.m.best_val_loss !== undefined; });
+    if (losses.length) {
+      out.push(sentence(["Best validation loss: " + losses.map(function (a) {
+        return a.label + " " + SN.fmtNum(a.m.best_val_loss);
+      }).join(", ") + "."]));
     }
     return out;
   }
 
-  function facts(id, study, side) {
-    var dl = SN.clear(document.getElementById(id));
-    var s = side || {};
-    function add(k, v) {
-      dl.appendChild(el("dt", { text: k }));
-      var dd = el("dd");
-      if (v !== null && typeof v === "object") { dd.appendChild(v); } else { dd.textContent = v; }
-      dl.appendChild(dd);
-    }
-    add("Study", el("a", { href: "studies/" + encodeURIComponent(study.id), text: study.name + " (" + SN.kindLabel(study.kind) + ")" }));
-    add("Status", SN.statusBadge(study.status));
-    add("Progress", SN.progressBar(study.progress));
-    add("Best val loss", SN.fmtNum(s.best_val_loss));
-    add("Hypervolume", SN.fmtNum(s.hypervolume));
-    var n = (s.front || []).length;
-    add("Pareto front", n + (n === 1 ? " point" : " points"));
-    add("Training compute", SN.fmtCompute(s.total_cost_macs) + " MACs, "
-      + SN.fmtNum(s.total_wall_time_s, 3) + " s");
+  function within(net) {
+    if (!net) { return "none"; }
+    var widths = (net.widths || []).join("×");
+    return SN.fmtNum(net.params) + " params" + (widths ? " (" + widths + ")" : "")
+      + ", loss " + SN.fmtNum(net.val_loss);
   }
 
-  function drawPlots(c) {
+  var armsTable = null;
+
+  function drawArms(c, arms) {
+    var m = c.metrics || {};
+    var tolerance = Math.round(100 * (m.loss_tolerance === undefined ? 0.1 : m.loss_tolerance));
+    if (!armsTable) {
+      armsTable = SN.sortableTable(document.getElementById("arms-table"), [
+        { key: "arm", label: "Arm", value: function (a) { return a.label; }, format: armName },
+        { key: "status", label: "Status", value: function (a) {
+          return a.study.progress ? a.study.progress.fraction : 0;
+        }, format: function (a) {
+          return el("div", {}, [SN.statusBadge(a.study.status), SN.progressBar(a.study.progress)]);
+        } },
+        { key: "trials", label: "Complete / pruned", num: true,
+          value: function (a) { return a.m.n_complete; },
+          format: function (a) {
+            var text = (a.m.n_complete || 0) + " / " + (a.m.n_pruned || 0);
+            return a.m.n_failed ? text + " (" + a.m.n_failed + " failed)" : text;
+          } },
+        { key: "best", label: "Best val loss", num: true,
+          value: function (a) { return a.m.best_val_loss; } },
+        { key: "hv", label: "Useful hypervolume", num: true,
+          value: function (a) { return a.m.hypervolume; } },
+        { key: "share", label: "Compute share to the level", num: true,
+          value: function (a) { return a.m.compute_share; },
+          format: function (a) {
+            var text = shareText(a.m.compute_share);
+            return a.arm === m.baseline ? text + " (baseline)" : text;
+          } },
+        { key: "reached", label: "Reached", value: function (a) { return a.m.reached ? 1 : 0; },
+          format: function (a) { return m.region ? (a.m.reached ? "reached" : "never") : "–"; } },
+        { key: "hv_base", label: "Hypervolume at the baseline's compute", num: true,
+          value: function (a) { return a.m.hv_at_baseline_compute; } },
+        { key: "within", label: "Smallest within " + tolerance + " % of the best loss",
+          value: function (a) {
+            return a.m.smallest_within_loss ? a.m.smallest_within_loss.params : null;
+          }, format: function (a) { return within(a.m.smallest_within_loss); } }
+      ], { rowAttrs: function (a) {
+        return { "data-arm": a.arm, style: "--arm:" + (a.colour || SN.armColour(a.arm)) };
+      } });
+    }
+    armsTable.setRows(arms);
+  }
+
+  function armHeader(a) {
+    return el("th", { className: "num", scope: "col" }, [armName(a)]);
+  }
+
+  function drawParams(arms) {
+    var table = SN.clear(document.getElementById("params-table"));
+    var levels = ((arms[0] || {}).m || {}).best_loss_at_params || [];
+    if (!levels.length) {
+      table.appendChild(el("caption", { className: "muted", text: "No complete trial yet." }));
+      return;
+    }
+    table.appendChild(el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Parameters" })]
+      .concat(arms.map(armHeader)))]));
+    var body = el("tbody");
+    levels.forEach(function (level, i) {
+      var row = el("tr", {}, [el("td", { text: "≤ " + SN.fmtNum(level.params_at_most) })]);
+      arms.forEach(function (a) {
+        var cell = (a.m.best_loss_at_params || [])[i] || {};
+        var text = cell.val_loss === null || cell.val_loss === undefined ? "–"
+          : SN.fmtNum(cell.val_loss) + " (" + SN.fmtNum(cell.params) + ")";
+        row.appendChild(el("td", { className: "num", text: text }));
+      });
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+  }
+
+  function drawSensitivity(c, arms) {
+    var m = c.metrics || {};
+    var table = SN.clear(document.getElementById("sensitivity-table"));
+    var factors = Object.keys(m.sensitivity || {}).sort(function (x, y) { return x - y; });
+    if (!factors.length) { return; }
+    var head = "Useful factor (× the baseline's best loss)";
+    table.appendChild(el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: head })]
+      .concat(arms.map(armHeader)))]));
+    var body = el("tbody");
+    var used = m.region ? Number(m.region.factor) : null;
+    factors.forEach(function (factor) {
+      var label = factor + "×" + (Number(factor) === used ? " (used above)" : "");
+      var row = el("tr", { "data-factor": factor }, [el("td", { text: label })]);
+      arms.forEach(function (a) {
+        row.appendChild(el("td", { className: "num", text: shareText(m.sensitivity[factor][a.arm]) }));
+      });
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+  }
+
+  function drawPlots() {
     var jobs = [["pareto", "plot-pareto"], ["size-space", "plot-size-space"], ["compute", "plot-compute"]];
     return Promise.all(jobs.map(function (job) {
       return SN.api(base + "/plots/" + job[0]).then(function (fig) {
@@ -116,20 +204,22 @@
       showError("");
       document.getElementById("comparison-name").textContent = c.name || c.id;
       document.title = (c.name || c.id) + " · comparison · ShrinkNets";
+      var arms = joined(c);
       var box = SN.clear(document.getElementById("summary"));
-      summary(c).forEach(function (p) { box.appendChild(p); });
-      var m = c.metrics || {};
-      facts("facts-lambda", c.lambda_study, m.a);
-      facts("facts-width", c.width_study, m.b);
+      summary(c, arms).forEach(function (p) { box.appendChild(p); });
+      drawArms(c, arms);
+      drawParams(arms);
+      drawSensitivity(c, arms);
+      document.getElementById("reference").textContent = (c.metrics || {}).reference || "";
       var active = c.status === "queued" || c.status === "running";
       document.getElementById("live-note").hidden = !active;
       document.getElementById("cancel-button").hidden = !active;
       SN.clear(document.getElementById("comparison-status")).appendChild(SN.statusBadge(c.status));
-      var sig = [c.lambda_study, c.width_study].map(function (s) {
-        var p = s.progress || {};
-        return [p.complete, p.pruned, p.failed, s.status].join("/");
+      var sig = arms.map(function (a) {
+        var p = a.study.progress || {};
+        return [p.complete, p.pruned, p.failed, a.study.status].join("/");
       }).join("|");
-      var plots = sig !== plotSignature ? drawPlots(c) : Promise.resolve();
+      var plots = sig !== plotSignature ? drawPlots() : Promise.resolve();
       plotSignature = sig;
       return plots.then(function () { return active; });
     }, function (err) {
@@ -147,5 +237,5 @@
   }
 
   SN.livePage(refresh, POLL_MS, base + "/cancel",
-    "Cancel both studies? Running trials stop at their next epoch.");
+    "Cancel every arm's study? Running trials stop at their next epoch.");
 })();

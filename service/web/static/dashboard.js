@@ -126,23 +126,37 @@
     return v.toFixed(0);
   }
 
-  var KIND_LABELS = {
-    "lambda": "λ search", "width": "width search",
-    "lambda_path": "λ path", "target_size": "target size"
-  };
+  // The arms' order, labels and colours (studies.arms), from the JSON the page template
+  // embeds: one source for every page, figure and table.
+  var ARMS = (function () {
+    var node = document.getElementById("sn-arms");
+    try {
+      var meta = JSON.parse(node ? node.textContent : "{}");
+      return {
+        order: meta.order || [], defaults: meta.defaults || [],
+        labels: meta.labels || {}, colours: meta.colours || {}
+      };
+    } catch (e) {
+      return { order: [], defaults: [], labels: {}, colours: {} };
+    }
+  })();
 
-  function kindLabel(kind) { return KIND_LABELS[kind] || String(kind || "–"); }
+  // A study kind or arm as people read it ("width_hyperband" -> "width search + Hyperband").
+  function kindLabel(kind) { return ARMS.labels[kind] || String(kind || "–"); }
+
+  // The arm's colour (the same on every figure and page); muted for an unknown arm.
+  function armColour(arm) { return ARMS.colours[arm] || cssVar("--muted"); }
 
   function statusBadge(status) {
     var s = String(status || "unknown");
     return el("span", { className: "badge " + s, text: s });
   }
 
-  // complete/running/failed of budget as a stacked bar plus a label.
+  // complete/pruned/running/failed of budget as a stacked bar plus a label.
   function progressBar(progress) {
     var p = progress || {};
     var budget = Math.max(Number(p.budget) || 0, 1);
-    var parts = ["complete", "running", "failed"].map(function (key) {
+    var parts = ["complete", "pruned", "running", "failed"].map(function (key) {
       var n = Number(p[key]) || 0;
       return el("span", {
         className: key, title: n + " " + key,
@@ -150,6 +164,7 @@
       });
     });
     var label = (Number(p.complete) || 0) + "/" + (Number(p.budget) || 0) + " complete";
+    if (Number(p.pruned)) { label += ", " + p.pruned + " pruned"; }
     if (Number(p.running)) { label += ", " + p.running + " running"; }
     if (Number(p.failed)) { label += ", " + p.failed + " failed"; }
     return el("div", { className: "progress-cell" }, [
@@ -383,6 +398,7 @@
   window.SN = {
     url: url, apiUrl: apiUrl, api: api, ApiError: ApiError, errorMessage: errorMessage,
     el: el, clear: clear, fmtNum: fmtNum, fmtCompute: fmtCompute, kindLabel: kindLabel,
+    arms: ARMS, armColour: armColour,
     statusBadge: statusBadge, progressBar: progressBar, plot: plot, plotMessage: plotMessage,
     poll: poll, livePage: livePage, sortableTable: sortableTable, getToken: getToken, setToken: setToken,
     pageData: pageData, cssVar: cssVar

@@ -1,6 +1,7 @@
 // New study / comparison form: builds the spec JSON from the inputs (each input's name is
 // the dotted spec path), posts it to the API and shows 4xx errors next to their field.
-// A second form uploads a dataset (POST api/v1/datasets) and selects it.
+// A comparison also sends the checked arms ("arms": [...]). A second form uploads a
+// dataset (POST api/v1/datasets) and selects it.
 (function () {
   "use strict";
   var SN = window.SN;
@@ -13,20 +14,28 @@
 
   function inputs() {
     return Array.prototype.slice.call(form.querySelectorAll("input[name], select[name]"))
-      .filter(function (input) { return input.name !== "target"; });
+      .filter(function (input) { return input.name !== "target" && input.name !== "arms"; });
   }
 
+  function checkedArms() {
+    return Array.prototype.slice.call(form.querySelectorAll('input[name="arms"]:checked'))
+      .map(function (input) { return input.value; });
+  }
+
+  // The search kind of a one-study run ("" for a comparison: its arms are the searches).
   function searchKind() {
     var kind = form.querySelector('[name="search.kind"]');
-    return kind ? kind.value : "lambda";
+    return kind && target.value === "study" ? kind.value : "";
   }
 
-  // Fields marked data-only-for show only for a one-study run ("study") or a search kind.
+  // Fields marked data-only-for show only for one target ("study", "comparison") or
+  // for one search kind of a study ("target_size").
   function updateVisibility() {
     var isStudy = target.value === "study";
     form.querySelectorAll(".field[data-only-for]").forEach(function (field) {
       var only = field.dataset.onlyFor;
-      field.hidden = !(only === "study" ? isStudy : searchKind() === only);
+      field.hidden = !(only === "study" ? isStudy : only === "comparison" ? !isStudy
+        : searchKind() === only);
     });
   }
 
@@ -34,7 +43,7 @@
     var type = input.dataset.type;
     if (type === "bool") { return input.checked; }
     var raw = input.value.trim();
-    if (raw === "") { return undefined; }
+    if (raw === "") { return input.dataset.empty === "null" ? null : undefined; }
     if (type === "int" || type === "float") {
       var n = Number(raw);
       return isNaN(n) ? raw : n;  // a non-number goes to the server, which names the field
@@ -62,6 +71,7 @@
     if (spec.dataset && datasetSpecs[spec.dataset.name]) {
       spec.dataset = Object.assign({}, datasetSpecs[spec.dataset.name], spec.dataset);
     }
+    if (target.value === "comparison") { spec.arms = checkedArms(); }
     return spec;
   }
 

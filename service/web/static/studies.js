@@ -87,7 +87,7 @@
     { key: "name", label: "Name", value: studyName, cls: "name", format: function (s) {
       return el("a", { href: "studies/" + encodeURIComponent(s.id), text: studyName(s) });
     } },
-    { key: "kind", label: "Kind", format: function (s) { return SN.kindLabel(s.kind); } },
+    { key: "kind", label: "Kind", format: function (s) { return SN.kindLabel(s.arm || s.kind); } },
     { key: "dataset", label: "Dataset", format: function (s) {
       var d = s.dataset;
       return d && typeof d === "object" ? d.name : d || "–";
@@ -160,12 +160,15 @@
       return el("a", { href: "comparisons/" + encodeURIComponent(c.id), text: c.name || c.id });
     } },
     { key: "status", label: "Status", format: function (c) { return SN.statusBadge(c.status); } },
-    { key: "lambda", label: "λ search", value: function (c) {
-      return c.lambda_study && c.lambda_study.progress ? c.lambda_study.progress.fraction : 0;
-    }, format: function (c) { return sideCell(c.lambda_study); } },
-    { key: "width", label: "Width search", value: function (c) {
-      return c.width_study && c.width_study.progress ? c.width_study.progress.fraction : 0;
-    }, format: function (c) { return sideCell(c.width_study); } },
+    { key: "arms", label: "Arms", value: function (c) {
+      var arms = c.arms || [];
+      var done = arms.reduce(function (sum, a) {
+        return sum + (a.study.progress ? a.study.progress.fraction : 0);
+      }, 0);
+      return arms.length ? done / arms.length : 0;
+    }, format: function (c) {
+      return el("div", { className: "arm-list" }, (c.arms || []).map(armCell));
+    } },
     { key: "created_at", label: "Created", format: function (c) {
       return c.created_at ? new Date(c.created_at).toLocaleString() : "–";
     } }
@@ -173,11 +176,13 @@
     return { "data-comparison-id": c.id };
   } });
 
-  function sideCell(study) {
-    if (!study) { return "–"; }
-    return el("div", {}, [
-      el("a", { href: "studies/" + encodeURIComponent(study.id), text: SN.kindLabel(study.kind) }),
-      SN.progressBar(study.progress)
+  // One arm of a comparison: its label in its colour (linked to its study) and progress.
+  function armCell(arm) {
+    return el("div", { "data-arm": arm.arm, style: "--arm:" + (arm.colour || SN.armColour(arm.arm)) }, [
+      el("a", { className: "arm-name", href: "studies/" + encodeURIComponent(arm.study.id) }, [
+        el("span", { className: "arm-swatch", "aria-hidden": "true" }), arm.label
+      ]),
+      SN.progressBar(arm.study.progress)
     ]);
   }
 

@@ -188,7 +188,7 @@
     var lamRange = d.kind !== "width"
       ? ", λ ∈ [" + SN.fmtNum(search.lam_min) + ", " + SN.fmtNum(search.lam_max) + "]" : "";
     var facts = [
-      ["Kind", SN.kindLabel(d.kind)],
+      ["Kind", SN.kindLabel(d.arm || d.kind)],
       ["Dataset", d.dataset],
       ["Network", String(arch.kind || "mlp").toUpperCase() + ", " + arch.depth
         + " hidden layers, max width " + arch.max_width],
