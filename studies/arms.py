@@ -16,7 +16,8 @@ learning rate, λ₂) and budget; :func:`arm_spec` changes only what the arm is.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
 
 from shrinknets_core.errors import ConfigError
 from studies.spec import SearchSpec, StudySpec
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_ARMS",
     "Arm",
     "arm_of",
+    "arm_of_dict",
     "arm_spec",
     "check_arms",
 ]
@@ -61,6 +63,13 @@ def arm_of(spec: StudySpec) -> str:
     if search.kind == "width" and search.pruner == "hyperband":
         return "width_hyperband"
     return search.kind
+
+
+def arm_of_dict(spec: Mapping[str, Any]) -> str:
+    """:func:`arm_of` for a stored spec dict (no validation: cheap for listings)."""
+    search = spec.get("search") or {}
+    kind = str(search.get("kind") or "lambda")
+    return "width_hyperband" if kind == "width" and search.get("pruner") == "hyperband" else kind
 
 
 def check_arms(arms: list[str] | tuple[str, ...]) -> tuple[str, ...]:

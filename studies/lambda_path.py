@@ -38,6 +38,7 @@ through (the path needs them) but not stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import tempfile
@@ -361,11 +362,9 @@ def _save(
     study.set_user_attr(
         _CHECKPOINT_ATTR, {"artifact_id": artifact_id, "next_step": state.next_step}
     )
-    if previous:
-        try:
+    if previous:  # an old checkpoint that cannot be removed costs only disk
+        with contextlib.suppress(Exception):
             store.remove(previous["artifact_id"])
-        except Exception:  # noqa: BLE001 - an old checkpoint left behind costs only disk
-            pass
 
 
 def _restore(
@@ -381,7 +380,7 @@ def _restore(
             optuna.artifacts.download_artifact(
                 artifact_store=store, file_path=str(file), artifact_id=meta["artifact_id"]
             )
-        except Exception:  # noqa: BLE001 - missing or unreadable: restart instead
+        except Exception:
             return None
         saved = torch.load(file, map_location="cpu", weights_only=False)
     state = PathState(**saved["path"])

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
 
+import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-import optuna
 
 from studies._trials import StudyLike, TrialPoint, source_info, trial_points, unique_labels
 from studies.arms import ARM_COLOURS

@@ -29,8 +29,8 @@ from pydantic_core import PydanticCustomError
 from shrinknets_core.errors import ConfigError
 
 __all__ = [
-    "ArchitectureSpec",
     "LAM_RANGES",
+    "ArchitectureSpec",
     "DatasetSpec",
     "PathSpec",
     "SearchSpec",
@@ -229,8 +229,8 @@ class SearchSpec(_Strict):
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
     seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
     objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
-    lam_min: _ranged(float, 1e-12, 100.0) | None = None  # type: ignore[valid-type]
-    lam_max: _ranged(float, 1e-12, 100.0) | None = None  # type: ignore[valid-type]
+    lam_min: _ranged(float, 1e-8, 100.0) | None = None  # type: ignore[valid-type]
+    lam_max: _ranged(float, 1e-8, 100.0) | None = None  # type: ignore[valid-type]
     target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
     search_gamma: bool = False
     search_lr: bool = False
@@ -306,15 +306,16 @@ class StudySpec(_Strict):
         lo, hi = self.lam_range
         if lo >= hi:
             raise ValueError(
-                f"search.lam_min ({lo:g}) must be smaller than search.lam_max ({hi:g}) "
-                f"(defaults for beta_step {self.training.beta_step!r}: "
+                f"search: lam_min ({lo:g}) must be smaller than lam_max ({hi:g}) "
+                f"(the default range of beta_step {self.training.beta_step!r} is "
                 f"{LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]})"
             )
         return self
 
     @property
     def lam_range(self) -> tuple[float, float]:
-        """``(lam_min, lam_max)``: the spec's own, else the β step's default (:data:`LAM_RANGES`)."""
+        """``(lam_min, lam_max)``: the spec's own, else the β step's default
+        (:data:`LAM_RANGES`)."""
         lo, hi = LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]
         search = self.search
         return (
