@@ -140,6 +140,7 @@ def min_trial_macs(
     epochs = training.epochs + training.finetune_epochs
     if search.kind == "lambda_path":  # the warm-up and one step: the path's first trial
         path = search.path
-        first = path.warmup_epochs + (search.epochs_per_step or path.epochs_per_step)
+        warm = training.epochs if path.warmup_epochs is None else path.warmup_epochs
+        first = warm + (search.epochs_per_step or path.epochs_per_step)
         return first * per_epoch(arch.max_width)
     return per_epoch(arch.max_width) + max(epochs - 1, 0) * per_epoch(1)

@@ -309,7 +309,8 @@ def run_study(
     budget = spec.search.trial_budget
     if spec.search.kind == "lambda_path":
         steps = spec.search.epochs_per_step or spec.search.path.epochs_per_step
-        of_total = f"/{spec.search.path.warmup_epochs + budget * steps:g}"
+        warm = spec.search.path.warmup_epochs
+        of_total = f"/{(spec.training.epochs if warm is None else warm) + budget * steps:g}"
     else:
         of_total = f"/{spec.training.epochs + spec.training.finetune_epochs}"
     bar = tqdm(

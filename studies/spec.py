@@ -161,20 +161,26 @@ class PathSpec(_Strict):
 
     Attributes:
         warmup_epochs: epochs at λ = 0 and full width before the first step (fractional
-            allowed); the warm-up's cost is charged to the first step.
+            allowed); ``None`` = ``training.epochs``, so the path's first network is trained
+            as long as one trial. The warm-up's cost is charged to the first step.
+            Measured (mnist_5k, 2×256, layer-normalised step, 16 steps, seed 0): a 5-epoch
+            warm-up gave snapshots of val loss 0.27–0.34 between 39×53 and 21×25 for 0.54
+            of one full training; 15 epochs gave 0.24–0.31 (33×41 at 0.241, better than any
+            width-search net) for 1.06.
         epochs_per_step: training at each λ of the grid, continuing the same network and
             optimizer (fractional allowed: 0.5 = half an epoch of batches).
         finetune_epochs: each snapshot is debiased on a copy by this many epochs at λ = 0
-            (cost counted in its step); ``None`` = ``training.finetune_epochs``.
+            (cost counted in its step; cheap, as snapshots are small); ``None`` =
+            ``training.finetune_epochs``.
         calibrate: take the grid from the data and the β step instead of
             ``search.lam_min`` / ``lam_max``: the top is λ_max, the smallest λ that removes
             every neuron (estimated at the warm-up's end), the bottom ``lam_ratio × λ_max``.
         lam_ratio: the calibrated grid's bottom as a fraction of its top.
     """
 
-    warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) = 3.0  # type: ignore[valid-type]
+    warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
     epochs_per_step: _ranged(float, 0.05, MAX_EPOCHS) = 1.0  # type: ignore[valid-type]
-    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = 2  # type: ignore[valid-type]
     calibrate: bool = True
     lam_ratio: _ranged(float, 1e-6, 0.99) = 0.01  # type: ignore[valid-type]
 
