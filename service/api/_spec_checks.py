@@ -45,11 +45,15 @@ def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
         checks.append(
             ("search.n_trials", spec.search.n_trials, "max_trials", StudySpec.MAX_TRIALS)
         )
-    if spec.search.epochs_per_step is not None:
-        checks.append(
-            ("search.epochs_per_step", spec.search.epochs_per_step, "max_epochs",
-             StudySpec.MAX_EPOCHS)
-        )
+    path = spec.search.path
+    for field, value in (
+        ("search.epochs_per_step", spec.search.epochs_per_step),
+        ("search.path.warmup_epochs", path.warmup_epochs),
+        ("search.path.epochs_per_step", path.epochs_per_step),
+        ("search.path.finetune_epochs", path.finetune_epochs),
+    ):
+        if value is not None:
+            checks.append((field, value, "max_epochs", StudySpec.MAX_EPOCHS))
     items = []
     for field, value, setting, hard_limit in checks:
         server_limit = int(getattr(settings, setting))

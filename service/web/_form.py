@@ -32,6 +32,10 @@ _CHOICE_LABELS = {
     "target_size": "target size", "mlp": "MLP", "cnn": "small CNN (image data)",
     "relu": "ReLU", "leaky_relu": "leaky ReLU", "adam": "Adam", "sgd": "SGD",
     "adamw": "AdamW", "adagrad": "Adagrad", "tpe": "TPE", "nsga2": "NSGA-II",
+    "layer_normalised": "layer-normalised (λ = a neuron's share of its layer's gradient)",
+    "prox": "proximal (the paper's λ‖β‖₁)", "uniform": "uniform (every neuron alike)",
+    "params": "by parameters (λ = price of one parameter)", "macs": "by MACs per sample",
+    "none": "none", "median": "median", "hyperband": "Hyperband",
 }
 
 
@@ -198,6 +202,10 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
             f("training.optimizer", "Optimizer"),
             f("training.lr", "Learning rate"),
             f("training.lam2", "λ₂ (weight decay)", hint="> 0 needed by the method"),
+            f("training.beta_step", "β step (λ arms)",
+              hint="how λ acts; each step has its own default λ range"),
+            f("training.penalty_weight", "Penalty weight (λ arms)",
+              hint="price each neuron by what it carries"),
         ]),
         FormGroup("search", "Search", [
             f("search.n_trials", "Trials per study", nullable=True,
@@ -210,8 +218,14 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
             f("search.seed", "Seed"),
             f("search.objectives", "Objectives", type="list", choices=objectives,
               default="val_loss,params"),
-            f("search.lam_min", "λ min", hint="log scale"),
-            f("search.lam_max", "λ max"),
+            f("search.lam_min", "λ min", hint="log scale; empty: the β step's default"),
+            f("search.lam_max", "λ max", hint="empty: the β step's default"),
+            f("search.path.warmup_epochs", "λ path: warm-up epochs",
+              hint="λ path only; empty: as many as the training epochs"),
+            f("search.path.epochs_per_step", "λ path: epochs per step",
+              hint="λ path only; fractions allowed"),
+            f("search.path.finetune_epochs", "λ path: fine-tune epochs per snapshot",
+              hint="λ path only"),
             f("search.target_params", "Target parameters", only_for="target_size"),
         ]),
     ]

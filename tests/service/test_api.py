@@ -600,3 +600,23 @@ def test_links_carry_the_root_path_behind_a_proxy(tmp_path: Path) -> None:
         created = client.post(f"{API}/studies", json=tiny_spec()).json()
         assert created["links"]["self"] == f"/shrink{API}/studies/{created['id']}"
         assert client.get(f"{API}/studies/{created['id']}").status_code == 200
+
+
+def test_beta_step_penalty_weight_and_path_round_trip(client: TestClient) -> None:
+    """The λ methods' choices go from the body into the stored spec and back unchanged,
+    and the trials of the study train with them."""
+    body = tiny_spec(**{"training.beta_step": "prox", "training.penalty_weight": "params",
+                        "search.kind": "lambda_path", "search.path.warmup_epochs": 0.5,
+                        "search.path.epochs_per_step": 0.25})
+    created = client.post(f"{API}/studies", json=body)
+    assert created.status_code == 201, created.text
+    spec = client.get(created.json()["links"]["self"]).json()["spec"]
+    assert spec["training"]["beta_step"] == "prox"
+    assert spec["training"]["penalty_weight"] == "params"
+    assert spec["search"]["path"]["warmup_epochs"] == 0.5
+    assert spec["search"]["path"]["epochs_per_step"] == 0.25
+    assert spec["search"]["lam_min"] is None  # the β step's default range applies
+    bad = client.post(f"{API}/studies", json=tiny_spec(**{"training.beta_step": "adam"}))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["field"] == "training.beta_step"
+    assert "'layer_normalised'" in bad.json()["error"]["allowed"]
