@@ -174,6 +174,10 @@ def main() -> None:
         help="compute budget of every arm, in trainings of the 256×256 static net (6; quick 4)",
     )
     parser.add_argument("--path-steps", type=int, default=16, help="λ-path grid points")
+    parser.add_argument(
+        "--arms", nargs="*", default=list(ARMS), choices=list(ARMS),
+        help="the default arms to run (width search always runs: it sets the level)",
+    )
     parser.add_argument("--path-warmup", type=float, default=None, help="λ path warm-up epochs")
     parser.add_argument("--path-epochs-per-step", type=float, default=None)
     parser.add_argument("--path-finetune", type=int, default=None, help="snapshot fine-tune")
@@ -197,7 +201,7 @@ def main() -> None:
     budget = args.budget_full_trainings or (4.0 if args.quick else 6.0)
     datasets = args.datasets or (["digits"] if args.quick else ["digits", "mnist_5k", "scm20d"])
     print(
-        f"# {time.strftime('%Y-%m-%d')}: arms {list(ARMS)}, every arm {budget:g} full-width "
+        f"# {time.strftime('%Y-%m-%d')}: arms {args.arms}, every arm {budget:g} full-width "
         f"trainings of compute, {epochs}+2 epochs per trial, seeds 0..{seeds - 1}, "
         f"datasets {datasets}, λ path {args.path_steps} steps {path or 'defaults'}, "
         f"λ arms {args.lambda_variant or 'spec defaults'}, variants {args.variants}",
@@ -213,7 +217,7 @@ def main() -> None:
             studies: dict[str, optuna.Study] = {}
             times: dict[str, tuple[float, float]] = {}
             lam_spec = variant_spec(spec, args.lambda_variant, path)
-            for arm in ARMS:
+            for arm in [a for a in ARMS if a in args.arms or a == "width"]:
                 one = lam_spec if arm.startswith("lambda") else spec
                 studies[arm], cpu, wall = run_arm(one, arm, args.path_steps)
                 times[arm] = (cpu, wall)
@@ -248,9 +252,9 @@ def summary(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> di
     """The last JSON line (keys in the module docstring)."""
     shares = _shares(runs)
     out: dict[str, Any] = {
-        "lambda_search_compute_share": shares["lambda"],
-        "lambda_path_compute_share": shares["lambda_path"],
-        "width_hyperband_compute_share": shares["width_hyperband"],
+        "lambda_search_compute_share": shares.get("lambda"),
+        "lambda_path_compute_share": shares.get("lambda_path"),
+        "width_hyperband_compute_share": shares.get("width_hyperband"),
         "reached": {
             arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}"
             for arm in runs[0][1].arm_names
