@@ -103,6 +103,11 @@ def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
     assert [t.state for t in steps] == [TrialState.COMPLETE] * 3
     assert sorted(t.user_attrs["path_step"] for t in steps) == [0, 1, 2]
     assert get_study_record(db.engine, path.id).error is None
+    # the path's latest checkpoint is an artifact under the data dir (resume after a crash)
+    study = optuna.load_study(study_name=path.study_name, storage=db.storage)
+    checkpoint = study.user_attrs["path_checkpoint"]
+    assert checkpoint["next_step"] == 3
+    assert (tmp_path / "data" / "artifacts" / checkpoint["artifact_id"]).is_file()
     log = pool.log(1_000_000)
     assert len(live_workers(db.engine, within_s=30)) == 2, log
     assert log.count("falling back to cpu") == 2, log
