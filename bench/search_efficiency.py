@@ -103,11 +103,17 @@ def _full_width_macs(spec: StudySpec, data: Any) -> int:
 
 
 def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any]) -> StudySpec:
-    """The shared spec with the λ arms' ``beta_step/penalty_weight`` and path settings."""
+    """The shared spec with the λ arms' settings: ``beta_step/penalty_weight``, optionally
+    followed by λ-path settings, e.g. ``layer_normalised/uniform:epochs_per_step=3``."""
     training = spec.training
+    path = dict(path)
     if variant:
-        step, weight = variant.split("/")
+        head, _, extra = variant.partition(":")
+        step, weight = head.split("/")
         training = training.model_copy(update={"beta_step": step, "penalty_weight": weight})
+        for item in filter(None, extra.split(",")):
+            key, value = item.split("=")
+            path[key] = float(value) if key != "finetune_epochs" else int(value)
     search = spec.search.model_copy(update={"path": spec.search.path.model_copy(update=path)})
     return spec.model_copy(update={"training": training, "search": search})
 
@@ -183,7 +189,12 @@ def main() -> None:
     parser.add_argument("--path-finetune", type=int, default=None, help="snapshot fine-tune")
     parser.add_argument(
         "--variants", nargs="*", default=[],
-        help="extra λ arms as beta_step/penalty_weight, e.g. prox/uniform layer_normalised/params",
+        help="extra λ arms as beta_step/penalty_weight[:path_key=value,...], e.g. prox/uniform "
+        "layer_normalised/params layer_normalised/uniform:epochs_per_step=3",
+    )
+    parser.add_argument(
+        "--variant-arms", nargs="*", default=["lambda", "lambda_path"],
+        choices=["lambda", "lambda_path"], help="which λ arms each variant runs",
     )
     parser.add_argument(
         "--lambda-variant", default=None,
@@ -222,7 +233,7 @@ def main() -> None:
                 studies[arm], cpu, wall = run_arm(one, arm, args.path_steps)
                 times[arm] = (cpu, wall)
             for variant in args.variants:
-                for arm in ("lambda", "lambda_path"):
+                for arm in args.variant_arms:
                     name = f"{arm}[{variant}]"
                     one = variant_spec(spec, variant, path)
                     studies[name], cpu, wall = run_arm(one, arm, args.path_steps)
