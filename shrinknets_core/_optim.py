@@ -173,7 +173,12 @@ class BetaProx:
 
     @torch.no_grad()
     def step(self) -> None:
-        """β ← clip(soft(β − lr·g/r, lr·λ·s), ±beta_max); r = 1, s = 1 unless lam_scale="grad"."""
+        """β ← clip(soft(β − lr·g/r, lr·λ·w·s), ±beta_max), then ÷ max|β| where pinned.
+
+        ``r = 1, s = 1`` unless ``lam_scale="grad"`` (``r`` the layer's RMS gradient,
+        ``s = √n_live``); ``w`` the layer's price (``penalty_weight``; relative for
+        ``"grad"``); pinned layers are those a BatchNorm follows (``pin_scale``).
+        """
         for sw, price, pinned in zip(self._switches, self._prices, self._pinned, strict=True):
             beta, grad = sw.beta, sw.beta.grad
             threshold: float | torch.Tensor = self.lr * self.lam * price

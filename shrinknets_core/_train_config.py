@@ -48,9 +48,10 @@ class TrainConfig:
             and penalty ``lam·‖g_layer‖₂``: a neuron survives while it carries a share
             ≥ lam (in (0, 1)) of its layer's gradient norm, so a layer settles near
             ``1/lam²`` neurons and lam acts from the first steps (``_optim``).
-        penalty_weight: ``"prox"`` step: ``"uniform"`` (every neuron's |β| costs λ),
-            ``"params"`` or ``"macs"`` (weighted by the parameters / MACs per sample the
-            neuron carries, recomputed after every removal; ``pricing``).
+        penalty_weight: ``beta_optimizer="prox"`` (either ``lam_scale``): ``"uniform"``
+            (every neuron's |β| costs λ), ``"params"`` or ``"macs"`` (weighted by the
+            parameters / MACs per sample the neuron carries, recomputed after every
+            removal; ``pricing``; the layer-normalised step uses relative prices).
         pin_bn_scale: ``"prox"`` step: when a BatchNorm normalises a switch's consumer,
             rescale that switch's β to ``max|β| = 1`` after every step — the loss does not
             see β's common scale, so without this λ‖β‖₁ shrinks it at ``beta_lr·λ`` per

@@ -16,6 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from studies.budget import trial_cost
+
 __all__ = ["StudyLike", "TrialPoint", "source_info", "trial_points", "unique_labels"]
 
 StudyLike = optuna.Study | Sequence[FrozenTrial]
@@ -86,8 +88,7 @@ def _point(trial: FrozenTrial) -> TrialPoint:
         params = values[1]
     history = list(attrs.get("history") or [])
     final_widths = list(attrs.get("final_widths") or (history[-1]["widths"] if history else []))
-    cost = attrs.get("search_cost_macs", attrs.get("cost_macs", 0.0))
-    wall = attrs.get("search_wall_time_s", attrs.get("wall_time_s", 0.0))
+    cost, wall = trial_cost(trial)  # the same charge as the budgets (studies.budget)
     return TrialPoint(
         number=trial.number,
         state=trial.state.name,

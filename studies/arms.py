@@ -93,14 +93,15 @@ def check_arms(arms: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(arms)
 
 
-def arm_spec(spec: StudySpec, arm: str) -> StudySpec:
+def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     """The spec of one arm: the shared spec with only the search kind (and pruner) changed.
 
     * ``width_hyperband``: kind ``width``, pruner ``hyperband``, objective ``val_loss``;
     * ``width``: kind ``width``; a ``hyperband`` pruner of the shared spec is dropped (that
       is the other arm), any other pruner is kept;
-    * ``lambda_path``: a path needs grid points: ``n_trials`` (20 when the shared spec has a
-      compute budget only);
+    * ``lambda_path``: a path needs grid points: ``n_trials`` (``path_steps``, default 20,
+      when the shared spec has a compute budget only; a server passes at most its trial
+      limit);
     * ``lambda``: kind ``lambda``.
 
     Raises:
@@ -115,7 +116,7 @@ def arm_spec(spec: StudySpec, arm: str) -> StudySpec:
     elif search.pruner == "hyperband":
         update["pruner"] = "none"
     if arm == "lambda_path" and search.n_trials is None:
-        update["n_trials"] = 20
+        update["n_trials"] = path_steps
     data = search.model_dump()
     data.update(update)
     try:

@@ -59,12 +59,16 @@ def trial_cost(trial: FrozenTrial) -> tuple[float, float]:
     """``(macs, seconds)`` a trial has cost the search so far.
 
     A finished trial's ``search_cost_macs`` / ``search_wall_time_s`` user attributes (its
-    total, or a λ-path step's own share), else the sum over its per-epoch ``history``
-    (a running or interrupted trial).
+    total, or a λ-path step's own share; ``cost_macs`` / ``wall_time_s`` for trials stored
+    before those existed), else the sum over its per-epoch ``history`` (a running or
+    interrupted trial).
     """
     attrs = trial.user_attrs
-    if trial.state != TrialState.RUNNING and "search_cost_macs" in attrs:
-        return float(attrs["search_cost_macs"]), float(attrs.get("search_wall_time_s", 0.0))
+    if trial.state != TrialState.RUNNING:
+        for macs, wall in (("search_cost_macs", "search_wall_time_s"),
+                           ("cost_macs", "wall_time_s")):  # older trials: their own total
+            if macs in attrs:
+                return float(attrs[macs]), float(attrs.get(wall, 0.0))
     history = attrs.get("history") or []
     macs = sum(float(h.get("cost_macs", 0.0)) for h in history)
     seconds = sum(float(h.get("wall_time_s", 0.0)) for h in history)
@@ -141,6 +145,6 @@ def min_trial_macs(
     if search.kind == "lambda_path":  # the warm-up and one step: the path's first trial
         path = search.path
         warm = training.epochs if path.warmup_epochs is None else path.warmup_epochs
-        first = warm + (search.epochs_per_step or path.epochs_per_step)
+        first = warm + search.path_epochs_per_step
         return first * per_epoch(arch.max_width)
     return per_epoch(arch.max_width) + max(epochs - 1, 0) * per_epoch(1)

@@ -413,7 +413,7 @@ def _readouts(
     at_params = []
     for level in levels:
         fit = [p for p in done if int(p.params or 0) <= level]
-        top = min(fit, key=lambda p: float(p.val_loss or math.inf), default=None)
+        top = min(fit, key=lambda p: float(p.val_loss), default=None)  # type: ignore[arg-type]
         at_params.append(
             {"params_at_most": level, **(_net(top) if top else {"val_loss": None})}
         )
@@ -421,7 +421,7 @@ def _readouts(
     within_loss = within_acc = None
     if best_loss is not None:
         limit = best_loss * (1 + LOSS_TOLERANCE)
-        hit = next((p for p in by_size if float(p.val_loss or math.inf) <= limit), None)
+        hit = next((p for p in by_size if float(p.val_loss) <= limit), None)  # type: ignore[arg-type]
         within_loss = _net(hit) if hit else None
     if best_acc is not None:
         floor = best_acc - ACCURACY_TOLERANCE_PT / 100
@@ -473,14 +473,16 @@ def _shares(arms: list[ArmSummary], baseline: str, level: float) -> list[ArmSumm
 
 def _keyed(
     sources: Sequence[StudyLike] | Mapping[str, StudyLike],
-) -> tuple[list[str], list[StudyLike]]:
+) -> tuple[list[str], list[StudyLike], list[str]]:
+    """Names, studies and each study's own arm (names differ from arms when an arm is
+    there twice: then the studies are named by their labels)."""
     if isinstance(sources, Mapping):
-        return list(sources), list(sources.values())
+        items = list(sources.values())
+        return list(sources), items, [_arm_of(s) for s in items]
     items = list(sources)
     arms = [_arm_of(s) for s in items]
-    if len(set(arms)) < len(arms):  # the same arm twice (e.g. two λ studies): use labels
-        arms = unique_labels(items)
-    return arms, items
+    names = unique_labels(items) if len(set(arms)) < len(arms) else list(arms)
+    return names, items, arms
 
 
 def compare_studies(
@@ -508,12 +510,14 @@ def compare_studies(
         ValueError: no sources, or ``baseline`` is not one of the arms.
     """
     if len(sources) == 1 and isinstance(sources[0], Mapping):
-        names, studies = _keyed(sources[0])
+        names, studies, kinds = _keyed(sources[0])
     else:
-        names, studies = _keyed([s for s in sources if not isinstance(s, Mapping)])
+        names, studies, kinds = _keyed([s for s in sources if not isinstance(s, Mapping)])
     if not studies:
         raise ValueError("compare_studies needs at least one study")
-    base = baseline or ("width" if "width" in names else names[0])
+    if baseline is None:  # the first width-search study, else the first arm
+        baseline = next((n for n, k in zip(names, kinds, strict=True) if k == "width"), None)
+    base = baseline or names[0]
     if base not in names:
         raise ValueError(f"baseline {base!r} is not one of the arms {names}")
     labels = unique_labels(studies)

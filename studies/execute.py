@@ -308,7 +308,7 @@ def run_study(
     study = _load_or_create(spec, storage, name)
     budget = spec.search.trial_budget
     if spec.search.kind == "lambda_path":
-        steps = spec.search.epochs_per_step or spec.search.path.epochs_per_step
+        steps = spec.search.path_epochs_per_step
         warm = spec.search.path.warmup_epochs
         of_total = f"/{(spec.training.epochs if warm is None else warm) + budget * steps:g}"
     else:

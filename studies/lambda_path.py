@@ -35,8 +35,14 @@ one), the path's state after every step — network, removal log, optimizer, dea
 the path's position — is uploaded as an artifact of the study, and a path run again
 continues from the latest checkpoint exactly as the uninterrupted path would. Without a
 checkpoint it restarts from a fresh network (warm-up included) at the first missing λ and
-adds that compute (``path_segment`` counts restarts); steps already stored are trained
-through (the path needs them) but not stored twice.
+adds that compute (``path_segment`` counts restarts); after a checkpoint older than the
+stored steps, those steps are trained through (the path needs them) but not stored twice.
+
+Every MAC is charged once: a stored step carries its own cost plus anything not yet
+charged (the warm-up, steps trained again); compute of a warm-up or step that was stopped
+(cancellation, SIGTERM) is stored as a FAIL trial without ``path_step``
+(``path_interrupted``). Why the path ended — end of the grid, collapse, compute budget —
+is the study's ``path_end`` user attribute; a path that ended is not run again.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from shrinknets_core.penalties import prox_lambda_max
 from shrinknets_core.pricing import neuron_prices
 from shrinknets_core.trainer import TrainConfig, Trainer
 from studies._search_space import TrialPlan, fixed_plan, train_config
-from studies.budget import Spent, exhausted
+from studies.budget import Spent, exhausted, spent
 from studies.objectives import (
     EpochHook,
     build_trial_model,
@@ -74,6 +80,7 @@ __all__ = ["PathState", "calibrated_grid", "lambda_grid", "run_lambda_path"]
 
 _CALIBRATION_ROWS = 2048
 _CHECKPOINT_ATTR = "path_checkpoint"
+_END_ATTR = "path_end"
 _GRID_ATTR = "path_grid"
 
 
@@ -110,8 +117,8 @@ def calibrated_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
     # λ_max is where a switched-off layer stays off; to switch a layer off within one step
     # the threshold must also move |β| ≤ 1 to 0 in that step's batches
     path = spec.search.path
-    batches = max(1, round(path.epochs_per_step * math.ceil(len(data.x_train) /
-                                                            spec.training.batch_size)))
+    per_epoch = math.ceil(len(data.x_train) / spec.training.batch_size)
+    batches = max(1, round(spec.search.path_epochs_per_step * per_epoch))
     price = min(neuron_prices(model, spec.training.penalty_weight), default=1.0)
     top = max(lam_max, 1.0 / (spec.training.beta_lr * price * batches))
     return _geometric(lam_max * path.lam_ratio, top, n)
@@ -213,23 +220,23 @@ def run_lambda_path(
         )
     path = spec.search.path
     done, stored_totals, segment = _done_steps(study)
-    n_steps = spec.search.trial_budget
-    if len(done) >= n_steps:
+    if len(done) >= spec.search.trial_budget or study.user_attrs.get(_END_ATTR):
+        return
+    if _budget_spent(study, spec, len(done)):
         return
     hooks = [on_epoch] if on_epoch is not None else []
     run = _Run()
     state = _restore(study, spec, checkpoints, run, device)
     if state is None:
-        state = _warm_up(study, spec, run, hooks, device, segment)
-        if state is None:
+        state, stopped = _warm_up(study, spec, run, hooks, device, segment)
+        if stopped:
+            _record_interrupted(study, state, "during its warm-up")
             raise TrialStopped(
                 f"λ path of study {study.study_name!r} stopped during its warm-up; "
                 f"{len(done)} step(s) are stored"
             )
-        if segment == 0 and not done:
-            stored_totals = {"cost_macs": 0.0, "wall_time_s": 0.0, "cost_inputs": 0.0}
         state.totals = {k: stored_totals[k] + state.totals[k] for k in state.totals}
-    epochs = float(spec.search.epochs_per_step or path.epochs_per_step)
+    epochs = spec.search.path_epochs_per_step
     finetune = (
         path.finetune_epochs if path.finetune_epochs is not None
         else spec.training.finetune_epochs
@@ -237,7 +244,9 @@ def run_lambda_path(
     for step in range(state.next_step, len(state.grid)):
         used = Spent(len(done), state.totals["cost_macs"], state.totals["wall_time_s"])
         if spec.search.compute_budget and exhausted(spec, used) is not None:
-            return  # the compute budget ends the path early (studies.budget)
+            _record_interrupted(study, state, "before a step: compute budget spent")
+            study.set_user_attr(_END_ATTR, "compute budget spent")
+            return
         lam = state.grid[step]
         plan, config = _step_config(
             spec, lam, epochs, seed=trial_seed(spec, step), device=device
@@ -248,33 +257,74 @@ def run_lambda_path(
             dead_rule=run.rule, epoch_offset=state.epoch_offset, branch=True,
             finetune_epochs=finetune,
         )
+        res = result.result
+        state.totals["cost_macs"] += res.cost_macs
+        state.totals["wall_time_s"] += res.wall_time_s
+        state.totals["cost_inputs"] += res.cost_inputs
+        state.pending["macs"] += res.cost_macs
+        state.pending["wall"] += res.wall_time_s
         if result.stopped_by is not None:
+            _record_interrupted(study, state, f"during step {step}")
             raise TrialStopped(
                 f"λ path of study {study.study_name!r} stopped during step {step} "
                 f"(λ={lam:.3g}); {len(done)} step(s) are stored"
             )
         run.follow(result.trainer)
         state.epoch_offset += len(result.trainer.history)
-        res = result.result
-        state.totals["cost_macs"] += res.cost_macs
-        state.totals["wall_time_s"] += res.wall_time_s
-        state.totals["cost_inputs"] += res.cost_inputs
         state.next_step = step + 1
-        if step not in done:
+        if step not in done:  # a step trained again after a restart is charged to the next
             _store_step(study, spec, step, state, res, plan, result.history, start)
             state.pending = {"macs": 0.0, "wall": 0.0}
             done.add(step)
         if checkpoints is not None:
             _save(study, checkpoints, run, state)
         if all(w <= 1 for w in run.model.alive_widths()):  # type: ignore[union-attr]
-            return  # collapsed: every later λ would give the same network
+            study.set_user_attr(_END_ATTR, "collapsed: every layer is down to one neuron")
+            return  # every later λ would give the same network
+    study.set_user_attr(_END_ATTR, "end of the grid")
+
+
+def _budget_spent(study: optuna.Study, spec: StudySpec, stored: int) -> bool:
+    """True (and the path marked ended) when its compute budget is already spent."""
+    if not spec.search.compute_budget:
+        return False
+    used = spent(study.get_trials(deepcopy=False))
+    if exhausted(spec, Spent(stored, used.macs, used.seconds)) is None:
+        return False
+    study.set_user_attr(_END_ATTR, "compute budget spent")
+    return True
+
+
+def _record_interrupted(study: optuna.Study, state: PathState, where: str) -> None:
+    """Charge compute that no stored step carries (a warm-up or step that was stopped, or
+    steps trained again after a restart) as a FAIL trial without ``path_step``, so budgets
+    and comparisons count it."""
+    if state.pending["macs"] <= 0 and state.pending["wall"] <= 0:
+        return
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.FAIL,
+            user_attrs={
+                "search_cost_macs": float(state.pending["macs"]),
+                "search_wall_time_s": float(state.pending["wall"]),
+                "path_interrupted": True,
+                "failure_reason": f"λ path stopped {where}; its compute is charged here",
+            },
+        )
+    )
+    state.pending = {"macs": 0.0, "wall": 0.0}
 
 
 def _warm_up(
     study: optuna.Study, spec: StudySpec, run: _Run, hooks: list[EpochHook],
     device: str | None, segment: int,
-) -> PathState | None:
-    """Build the full-width network, train it at λ = 0, and fix the grid."""
+) -> tuple[PathState, bool]:
+    """Build the full-width network, train it at λ = 0, and fix the grid.
+
+    Returns:
+        The path's state and whether a hook stopped the warm-up (then ``pending`` holds
+        what it spent and the grid is not set).
+    """
     from studies.execute import trial_seed
 
     data = load_study_data(spec)
@@ -290,14 +340,14 @@ def _warm_up(
             spec, plan, config, hooks=hooks, model=model, branch=True,
             finetune_epochs=0,
         )
+        res = result.result
+        state.pending = {"macs": res.cost_macs, "wall": res.wall_time_s}
         if result.stopped_by is not None:
-            return None
+            return state, True
         run.follow(result.trainer)
         state.epoch_offset = len(result.trainer.history)
-        res = result.result
         state.totals = {"cost_macs": res.cost_macs, "wall_time_s": res.wall_time_s,
                         "cost_inputs": res.cost_inputs}
-        state.pending = {"macs": res.cost_macs, "wall": res.wall_time_s}
     else:
         run.model = model
     stored = study.user_attrs.get(_GRID_ATTR)
@@ -310,7 +360,7 @@ def _warm_up(
         study.set_user_attr(_GRID_ATTR, state.grid)
     done, _, _ = _done_steps(study)
     state.next_step = min((i for i in range(len(state.grid)) if i not in done), default=0)
-    return state
+    return state, False
 
 
 def _store_step(
@@ -330,8 +380,9 @@ def _store_step(
         path_step=step,
         path_segment=state.segment,
         step_cost_inputs=float(result.cost_inputs),
-        search_cost_macs=float(result.cost_macs) + state.pending["macs"],
-        search_wall_time_s=float(result.wall_time_s) + state.pending["wall"],
+        # this step's own cost plus what no stored step carries yet (the warm-up, …)
+        search_cost_macs=float(state.pending["macs"]),
+        search_wall_time_s=float(state.pending["wall"]),
         cost_macs=state.totals["cost_macs"],
         wall_time_s=state.totals["wall_time_s"],
         cost_inputs=state.totals["cost_inputs"],

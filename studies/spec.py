@@ -123,8 +123,9 @@ class TrainingSpec(_Strict):
     Attributes:
         gamma: sign-variance γ of λ trials; 0.9 kills a β parked at 0 after 2 steps
             (0.99: after 16), so dead neurons stop costing compute sooner.
-        beta_lr: how far β moves per step in λ trials: the step is normalised by each
-            layer's gradient scale (``_search_space``), so ~0.01–0.2 (|β| ≤ 1).
+        beta_lr: how far β moves per step in λ trials (|β| ≤ 1): with the layer-normalised
+            step the gradient step is divided by each layer's gradient RMS, so ~0.01–0.2;
+            with the prox step it is plain SGD and the threshold is ``beta_lr·λ``.
         removal_every_steps: physical removal interval of λ trials (``None`` = per epoch).
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
@@ -173,9 +174,12 @@ class PathSpec(_Strict):
             (cost counted in its step; cheap, as snapshots are small); ``None`` =
             ``training.finetune_epochs``.
         calibrate: take the grid from the data and the β step instead of
-            ``search.lam_min`` / ``lam_max``: the top is λ_max, the smallest λ that removes
-            every neuron (estimated at the warm-up's end), the bottom ``lam_ratio × λ_max``.
-        lam_ratio: the calibrated grid's bottom as a fraction of its top.
+            ``search.lam_min`` / ``lam_max`` (``studies.lambda_path``): for the prox step
+            from λ_max (where a switched-off layer stays off, estimated at the warm-up's
+            end) — bottom ``lam_ratio × λ_max``, top the larger of λ_max and the λ that
+            zeroes ``|β| ≤ 1`` within one step; for the layer-normalised step
+            ``[1/√max_width, 1]`` (every neuron at an equal share … one neuron left).
+        lam_ratio: the prox grid's bottom as a fraction of λ_max.
     """
 
     warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
@@ -267,6 +271,11 @@ class SearchSpec(_Strict):
                 "n_trials: a budget is required: set n_trials (a trial count), max_macs "
                 "(training MACs) or max_seconds (trainer seconds)"
             )
+        if self.epochs_per_step is not None and "epochs_per_step" in self.path.model_fields_set:
+            raise ValueError(
+                "epochs_per_step: set path.epochs_per_step only (epochs_per_step is its "
+                "legacy name; both were given)"
+            )
         if self.kind == "lambda_path" and self.n_trials is None:
             raise ValueError("n_trials: required when kind is 'lambda_path' (the grid's points)")
         if self.kind == "target_size" and self.target_params is None:
@@ -276,6 +285,13 @@ class SearchSpec(_Strict):
                 "pruner must be 'none' for multi-objective studies (Optuna cannot prune them)"
             )
         return self
+
+    @property
+    def path_epochs_per_step(self) -> float:
+        """Epochs per λ-path step: the legacy ``epochs_per_step`` or ``path.epochs_per_step``."""
+        if self.epochs_per_step is not None:
+            return float(self.epochs_per_step)
+        return float(self.path.epochs_per_step)
 
     @property
     def trial_budget(self) -> int:

@@ -36,26 +36,27 @@ __all__ = ["check_compute_budget", "check_spec"]
 
 
 def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
-    checks = [
-        ("architecture.max_width", spec.architecture.max_width, "max_width", StudySpec.MAX_WIDTH),
-        ("architecture.depth", spec.architecture.depth, "max_depth", StudySpec.MAX_DEPTH),
-        ("training.epochs", spec.training.epochs, "max_epochs", StudySpec.MAX_EPOCHS),
+    checks: list[tuple[str, float, str, int, float]] = [
+        ("architecture.max_width", spec.architecture.max_width, "max_width",
+         StudySpec.MAX_WIDTH, 1),
+        ("architecture.depth", spec.architecture.depth, "max_depth", StudySpec.MAX_DEPTH, 1),
+        ("training.epochs", spec.training.epochs, "max_epochs", StudySpec.MAX_EPOCHS, 1),
     ]
     if spec.search.n_trials is not None:  # None: the compute budget decides (docstring)
         checks.append(
-            ("search.n_trials", spec.search.n_trials, "max_trials", StudySpec.MAX_TRIALS)
+            ("search.n_trials", spec.search.n_trials, "max_trials", StudySpec.MAX_TRIALS, 1)
         )
     path = spec.search.path
-    for field, value in (
-        ("search.epochs_per_step", spec.search.epochs_per_step),
-        ("search.path.warmup_epochs", path.warmup_epochs),
-        ("search.path.epochs_per_step", path.epochs_per_step),
-        ("search.path.finetune_epochs", path.finetune_epochs),
+    for field, value, low in (
+        ("search.epochs_per_step", spec.search.epochs_per_step, 1),
+        ("search.path.warmup_epochs", path.warmup_epochs, 0),
+        ("search.path.epochs_per_step", path.epochs_per_step, 0.05),
+        ("search.path.finetune_epochs", path.finetune_epochs, 0),
     ):
         if value is not None:
-            checks.append((field, value, "max_epochs", StudySpec.MAX_EPOCHS))
+            checks.append((field, value, "max_epochs", StudySpec.MAX_EPOCHS, low))
     items = []
-    for field, value, setting, hard_limit in checks:
+    for field, value, setting, hard_limit, low in checks:
         server_limit = int(getattr(settings, setting))
         limit = min(server_limit, hard_limit)
         if value > limit:
@@ -65,7 +66,7 @@ def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
                     f"{field}: {value} is over this server's limit of {limit}; lower it "
                     f"(the operator sets the limit with SHRINKNETS_{setting.upper()})",
                     field=field,
-                    allowed=f"1..{limit}",
+                    allowed=f"{low:g}..{limit}",
                 )
             )
     return items
@@ -110,7 +111,7 @@ def _min_macs(spec: StudySpec) -> float | None:
     )
 
 
-def check_compute_budget(specs: list[StudySpec], settings: Settings) -> list[ErrorItem]:
+def check_compute_budget(specs: list[StudySpec]) -> list[ErrorItem]:
     """Check that ``search.max_macs`` affords at least one trial of every spec.
 
     Args:
@@ -118,13 +119,11 @@ def check_compute_budget(specs: list[StudySpec], settings: Settings) -> list[Err
             (``studies.arms.arm_spec``); they share the budget, so the least allowed is
             the largest one-trial cost over them. Their dataset must already be resolved
             (:func:`check_spec`'s answer).
-        settings: This server's settings (kept for symmetry with the other checks).
 
     Returns:
         An error item naming ``search.max_macs`` and the least it may be, or nothing
         (also when no spec has ``max_macs``, or the dataset cannot be read here).
     """
-    del settings  # the cost depends on the spec and its data only
     budgeted = [s for s in specs if s.search.max_macs is not None]
     if not budgeted:
         return []
@@ -216,7 +215,7 @@ def check_spec(
         raise ApiError.from_items(422, items)
     if resolved is not None and resolved != dataset.path:
         spec = spec.model_copy(update={"dataset": dataset.model_copy(update={"path": resolved})})
-    items = check_compute_budget(_budget_specs(spec, arms), settings)
+    items = check_compute_budget(_budget_specs(spec, arms))
     if items:
         raise ApiError.from_items(422, items)
     return spec

@@ -111,7 +111,9 @@ def create_comparison(
 
     spec = _as_spec(spec)
     chosen = check_arms(list(arms)) if arms is not None else default_arms(spec)
-    specs = {arm: arm_spec(spec, arm) for arm in chosen}  # every arm checked before writing
+    steps = min(20, trial_cap) if trial_cap else 20  # a path's grid obeys the trial limit
+    # every arm is checked before anything is written
+    specs = {arm: arm_spec(spec, arm, path_steps=steps) for arm in chosen}
     cid = _new_id()
     created: list[str] = []
     try:

@@ -23,7 +23,8 @@ def claim_path(
     A study owned by another worker whose heartbeat is fresher than ``stale_after_s`` is
     left alone. When the previous owner is gone (crash, SIGTERM) the path is taken over:
     ``run_lambda_path`` keeps the steps already stored (each one a finished trial) and
-    trains only the missing ones, so the study still ends with exactly ``n_trials``.
+    continues from its last checkpoint, or from a fresh network at the first missing λ; a
+    path ends at the grid's end (``n_trials`` steps), at collapse or at its compute budget.
 
     Returns:
         The study to run ``run_lambda_path`` on, or None.

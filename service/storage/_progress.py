@@ -163,6 +163,8 @@ def _read_spending(session: Session, study_ids: Collection[int]) -> dict[int, Sp
     """
     from studies.budget import spent
 
+    # Optuna's private table models (``optuna.storages._rdb.models``): the public API reads
+    # whole trials; a claim needs only two attributes of each, under the study's lock.
     trial, attr = optuna_models.TrialModel, optuna_models.TrialUserAttributeModel
     charged = (trial.study_id.in_(study_ids), trial.state.in_(_CHARGED))
     found: dict[int, tuple[int, TrialState, dict[str, Any]]] = {}

@@ -149,8 +149,7 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
                        "heading); the size-space trajectory as λ decreases was planned, "
                        "never drawn",
         "config": asdict(config),
-        "lambda_range": [config.spec("lambda", 0).search.lam_min,
-                         config.spec("lambda", 0).search.lam_max],
+        "lambda_range": list(config.spec("lambda", 0).lam_range),
         "storage": storage,
         "seeds": per_seed,
         "wall_time_s": time.perf_counter() - t0,

@@ -83,7 +83,7 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("search.lam_max", 1000.0, 422, "search.lam_max", "1e-08..100.0"),
     ("search.kind", "target_size", 422, "search", None),
     ("search.epochs_per_step", 6, 422, "search.epochs_per_step", "1..5"),
-    ("search.path.warmup_epochs", 6, 422, "search.path.warmup_epochs", "1..5"),
+    ("search.path.warmup_epochs", 6, 422, "search.path.warmup_epochs", "0..5"),
     ("search.path.epochs_per_step", 0.01, 422, "search.path.epochs_per_step", "0.05..500"),
     ("training.beta_step", "sgd", 422, "training.beta_step", "'prox'"),
     ("training.penalty_weight", "flops", 422, "training.penalty_weight", "'params'"),

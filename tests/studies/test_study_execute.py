@@ -150,12 +150,17 @@ def test_lambda_path_restarts_without_a_checkpoint(
     with pytest.raises(TrialStopped, match="step 1"):
         run_lambda_path(study, spec, on_epoch=crash_in_second_step)
     assert [t.user_attrs["path_step"] for t in _complete(study)] == [0]
+    # the stopped step's epoch is charged to the search as a FAIL trial without a step
+    (stopped,) = study.get_trials(states=(TrialState.FAIL,))
+    assert stopped.user_attrs["path_interrupted"] and "path_step" not in stopped.user_attrs
+    assert stopped.user_attrs["search_cost_macs"] > 0
     run_lambda_path(study, spec)
     steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
     assert [t.user_attrs["path_step"] for t in steps] == [0, 1, 2]
     assert [t.user_attrs["path_segment"] for t in steps] == [0, 1, 1]
+    assert study.user_attrs["path_end"] == "end of the grid"
     run_lambda_path(study, spec)  # nothing missing: no new trials
-    assert len(study.trials) == 3
+    assert len(study.trials) == 4
 
 
 def test_lambda_path_resumes_from_its_checkpoint_exactly(
@@ -180,6 +185,10 @@ def test_lambda_path_resumes_from_its_checkpoint_exactly(
     assert study.user_attrs["path_checkpoint"]["next_step"] == 2
     assert len(list(tmp_path.iterdir())) == 1  # only the latest checkpoint is kept
     run_lambda_path(study, spec, checkpoints=store)
+    # every MAC once: the stored steps plus the stopped epoch of step 2
+    ours_total = sum(t.user_attrs["search_cost_macs"] for t in study.trials)
+    theirs_total = sum(t.user_attrs["search_cost_macs"] for t in whole.trials)
+    assert ours_total > theirs_total
     ours = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])
     theirs = sorted(_complete(whole), key=lambda t: t.user_attrs["path_step"])
     assert [t.user_attrs["path_segment"] for t in ours] == [0, 0, 0, 0]

@@ -185,8 +185,14 @@
     var arch = spec.architecture || {}, train = spec.training || {}, search = spec.search || {};
     var found = bestAndSmallest(d.pareto_front || []);
     var best = found.best, small = found.small;
-    var lamRange = d.kind !== "width"
-      ? ", λ ∈ [" + SN.fmtNum(search.lam_min) + ", " + SN.fmtNum(search.lam_max) + "]" : "";
+    var step = train.beta_step || "layer_normalised";
+    var calibrated = d.kind === "lambda_path" && (search.path || {}).calibrate !== false;
+    var lamRange = d.kind === "width" ? ""
+      : calibrated ? ", λ grid calibrated from the data (" + step + " step)"
+      : search.lam_min == null && search.lam_max == null
+        ? ", λ in the " + step + " step's default range"
+        : ", λ ∈ [" + (search.lam_min == null ? "default" : SN.fmtNum(search.lam_min)) + ", "
+          + (search.lam_max == null ? "default" : SN.fmtNum(search.lam_max)) + "]";
     var facts = [
       ["Kind", SN.kindLabel(d.arm || d.kind)],
       ["Dataset", d.dataset],
