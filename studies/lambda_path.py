@@ -14,7 +14,12 @@ than one training, because every step continues from the last:
    (``1 / (beta_lr · price · batches)``: measured on digits, a grid topped at λ_max alone
    left 229×231 of 256×256 after 16 one-epoch steps); for the layer-normalised
    step, whose λ is the share of its layer's gradient norm a neuron must carry, the top is
-   1 (one neuron left) and the bottom ``1/√max_width`` (every neuron at an equal share).
+   1 (one neuron left) and the bottom ``1/(4·√max_width)``, a quarter of the share each
+   neuron of a full-width layer would have if all were equal, so the first steps keep the
+   large networks (measured on scm20d, 2×256, 16 steps: a bottom of ``1/√max_width``
+   shrank the first snapshot to 67×73 at val loss 0.27; a quarter of it kept 227×237 at
+   0.20 and gave 202×189 at 0.21, 146×137 at 0.21, 91×99 at 0.23 for 1.6 full trainings;
+   a sixteenth spent 5 more full-width steps for the same sizes).
    Without calibration the grid spans ``search.lam_min .. lam_max``. The grid is stored as
    the study's ``path_grid`` user attribute, so a resumed path uses the same one.
 3. **Steps**: at each λ the *same network, weight optimizer (Adam moments included) and
@@ -103,7 +108,7 @@ def calibrated_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
     """The grid taken from the data and the β step (module docstring), for a trained model."""
     n = spec.search.trial_budget
     if spec.training.beta_step == "layer_normalised":
-        return _geometric(1.0 / math.sqrt(spec.architecture.max_width), 1.0, n)
+        return _geometric(1.0 / (4 * math.sqrt(spec.architecture.max_width)), 1.0, n)
     data = load_study_data(spec)
     param = next(model.parameters())
     x = data.x_train[:_CALIBRATION_ROWS].to(param.device)

@@ -238,7 +238,7 @@ def test_form_sends_the_checked_arms_and_a_compute_budget(stack: Stack, page: An
     assert spec["training"]["beta_step"] == "prox"
     assert spec["training"]["penalty_weight"] == "params"
     assert spec["search"]["path"] == {"warmup_epochs": 4, "epochs_per_step": 0.5,
-                                      "finetune_epochs": 2}
+                                      "finetune_epochs": 5}
     # one arm: the server's error lands next to the arms
     page.fill("#token-input", TOKEN)
     page.dispatch_event("#token-input", "change")
