@@ -104,16 +104,22 @@ def _full_width_macs(spec: StudySpec, data: Any) -> int:
 
 def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any]) -> StudySpec:
     """The shared spec with the λ arms' settings: ``beta_step/penalty_weight``, optionally
-    followed by λ-path settings, e.g. ``layer_normalised/uniform:epochs_per_step=3``."""
+    followed by λ-path or training settings, e.g. ``layer_normalised/uniform:epochs_per_step=3``
+    or ``layer_normalised/uniform:gamma=0.99,removal_every_steps=10``."""
     training = spec.training
     path = dict(path)
     if variant:
         head, _, extra = variant.partition(":")
         step, weight = head.split("/")
-        training = training.model_copy(update={"beta_step": step, "penalty_weight": weight})
+        changes: dict[str, Any] = {"beta_step": step, "penalty_weight": weight}
         for item in filter(None, extra.split(",")):
             key, value = item.split("=")
-            path[key] = float(value) if key != "finetune_epochs" else int(value)
+            number = float(value) if "." in value or "e" in value else int(value)
+            if key in type(training).model_fields:
+                changes[key] = number
+            else:
+                path[key] = number
+        training = training.model_copy(update=changes)
     search = spec.search.model_copy(update={"path": spec.search.path.model_copy(update=path)})
     return spec.model_copy(update={"training": training, "search": search})
 
