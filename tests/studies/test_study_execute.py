@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from _study_helpers import tiny_spec
 from optuna.trial import TrialState
 
@@ -266,3 +267,25 @@ def test_finetune_phase_gives_equal_epochs(tmp_path: object) -> None:
             assert [h["lam"] for h in history[2:]] == [0.0]
             assert history[0]["lam"] == trial.params["lam"]
             assert trial.user_attrs["cost_macs"] == sum(h["cost_macs"] for h in history)
+
+
+def test_lambda_path_continues_one_optimizer(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The weight optimizer is never rebuilt along the path: after the warm-up and three
+    one-epoch steps its Adam step count is every batch of them (the snapshots' fine-tunes
+    run on copies and do not count)."""
+    spec = tiny_spec("lambda_path", _unique(request, "adam"),
+                     path={**_PATH, "finetune_epochs": 1})
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
+    study = create_study(spec, optuna.storages.InMemoryStorage())
+    run_lambda_path(study, spec, checkpoints=store)
+    meta = study.user_attrs["path_checkpoint"]
+    optuna.artifacts.download_artifact(
+        artifact_store=store, file_path=str(tmp_path / "ckpt.pt"), artifact_id=meta["artifact_id"]
+    )
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    batches = -(-len(load_study_data(spec).x_train) // spec.training.batch_size)
+    steps = {int(s["step"]) for s in saved["trainer"]["optimizer"]["state"].values()}
+    assert steps == {batches * (1 + 3)}  # warm-up + 3 steps, one epoch each
+    assert saved["path"]["next_step"] == 3
