@@ -46,6 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/removal_speed.py
 	$(PY) bench/search_efficiency.py
+	$(PY) bench/bn_scale.py
 	$(PY) bench/service_load.py
 
 clean:
