@@ -65,10 +65,10 @@ def trial_cost(trial: FrozenTrial) -> tuple[float, float]:
     """
     attrs = trial.user_attrs
     if trial.state != TrialState.RUNNING:
-        for macs, wall in (("search_cost_macs", "search_wall_time_s"),
-                           ("cost_macs", "wall_time_s")):  # older trials: their own total
-            if macs in attrs:
-                return float(attrs[macs]), float(attrs.get(wall, 0.0))
+        for macs_key, wall_key in (("search_cost_macs", "search_wall_time_s"),
+                                   ("cost_macs", "wall_time_s")):  # older trials: own total
+            if macs_key in attrs:
+                return float(attrs[macs_key]), float(attrs.get(wall_key, 0.0))
     history = attrs.get("history") or []
     macs = sum(float(h.get("cost_macs", 0.0)) for h in history)
     seconds = sum(float(h.get("wall_time_s", 0.0)) for h in history)
