@@ -1,4 +1,5 @@
-# Every target creates and uses the local virtual environment .venv (pinned by requirements.lock).
+# Every target creates and uses the local virtual environment .venv: the runtime pinned by
+# requirements.lock, the test and lint tools by requirements-dev.lock (which includes it).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv run test test-slow test-browser browser lint bench clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q -r requirements-dev.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

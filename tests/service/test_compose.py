@@ -98,3 +98,17 @@ def test_dockerfile_builds_the_shrinknets_command() -> None:
     assert "requirements.lock" in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "!requirements.lock" in ignored
+
+
+def test_runtime_lock_holds_no_test_tools() -> None:
+    """The image installs requirements.lock only; the test and lint tools live in
+    requirements-dev.lock, which includes the runtime lock."""
+    runtime = (REPO / "requirements.lock").read_text().splitlines()
+    dev = (REPO / "requirements-dev.lock").read_text().splitlines()
+    names = {line.split("==")[0].split("[")[0].lower() for line in runtime if line}
+    for tool in ("pytest", "mypy", "ruff", "schemathesis", "playwright", "hypothesis"):
+        assert tool not in names, tool
+        assert any(line.lower().startswith(f"{tool}==") for line in dev), tool
+    assert dev[0] == "-r requirements.lock"
+    assert {"torch", "optuna", "fastapi", "sqlalchemy", "plotly", "uvicorn"} <= names
+    assert "torch==2.13.0" in runtime
