@@ -24,6 +24,7 @@ from service.api import (
     install_error_handlers,
 )
 from service.api._cache import ResultCache
+from service.api._docs import mount_api_docs
 from service.api.health import healthz
 from service.errors import ServiceError
 from service.settings import Settings, get_settings
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: see _docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.backends = Backends()
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     app.include_router(build_api_router())
+    mount_api_docs(app)
     # Load balancers and compose healthchecks probe /healthz at the root as well.
     app.add_api_route("/healthz", healthz, include_in_schema=False, name="root_healthz")
     _mount_dashboard(app)

@@ -353,3 +353,17 @@ def test_cancel_button_sends_the_token_and_the_page_follows(stack: Stack, page: 
     page.on("request", lambda r: calls.append(r.url) if "/api/v1/" in r.url else None)
     page.wait_for_timeout(7000)
     assert calls == []
+
+
+@pytest.mark.parametrize("base", ["base", "prefixed"])
+def test_api_docs_render_offline(stack: Stack, page: Any, base: str) -> None:
+    """Swagger UI and ReDoc draw the API from local assets, also behind a path prefix (the
+    ``page`` fixture fails the test if anything is fetched from another host)."""
+    root = getattr(stack, base)
+    page.goto(root + "docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "ShrinkNets search service" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-tag", timeout=20_000)  # the routes, from openapi.json
+    page.goto(root + "redoc")
+    page.wait_for_selector("h1", timeout=20_000)
+    assert "ShrinkNets search service" in page.inner_text("h1")
