@@ -40,6 +40,7 @@ def _labelled(sources: tuple[StudyLike, ...]) -> list[tuple[str, list[TrialPoint
 
 
 _SPARE_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+_WIDTH_SYMBOLS = ("circle", "square", "triangle-up", "diamond-wide")
 
 
 def colours(sources: tuple[StudyLike, ...]) -> list[str]:
@@ -127,11 +128,21 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
     """
     fig = go.Figure()
     drawable = False
-    for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
+    scale_shown = False
+    labelled = _labelled(sources)
+    losses = [
+        float(p.val_loss) for _, pts in labelled for p in pts
+        if p.complete and not p.is_lambda and p.val_loss is not None
+    ]
+    loss_range = (min(losses), max(losses)) if losses else (0.0, 1.0)
+    symbols = iter(_WIDTH_SYMBOLS * 4)
+    for (label, points), colour in zip(labelled, colours(sources), strict=True):
         points = [p for p in points if len(p.final_widths) >= 2]
         drawable = drawable or bool(points)
         width_pts = [p for p in points if not p.is_lambda and p.complete]
         if width_pts:
+            # one loss colour scale for every arm (shown once); the arm is the outline
+            # colour and the symbol
             fig.add_trace(
                 go.Scatter(
                     x=[_end(p, 0) for p in width_pts],
@@ -143,12 +154,17 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                     marker={
                         "color": [p.val_loss for p in width_pts],
                         "colorscale": "Viridis",
-                        "showscale": True,
+                        "cmin": loss_range[0],
+                        "cmax": loss_range[1],
+                        "showscale": not scale_shown,
                         "colorbar": {"title": {"text": "val loss"}},
                         "size": 9,
+                        "symbol": next(symbols),
+                        "line": {"color": colour, "width": 1.5},
                     },
                 )
             )
+            scale_shown = True
         lam_pts = sorted((p for p in points if p.is_lambda), key=lambda p: float(p.lam or 0))
         if lam_pts:
             # one trace for every trajectory (gaps between trials): a trace per trial makes
