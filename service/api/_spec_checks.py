@@ -160,6 +160,27 @@ def _budget_specs(spec: StudySpec, arms: Sequence[str] | None) -> list[StudySpec
     return specs
 
 
+def _dataset_options_items(spec: StudySpec) -> list[ErrorItem]:
+    """Load the dataset once when the spec chooses its targets or task, so a column that
+    does not exist is a 422 now instead of a failure of every trial later."""
+    dataset = spec.dataset
+    if dataset.target_columns is None and dataset.task is None:
+        return []
+    from studies.objectives import load_study_data
+
+    try:
+        load_study_data(spec)  # cached per process; what the workers will load
+    except (ShrinkNetsError, OSError, ValueError) as e:
+        field = "dataset.target_columns" if dataset.target_columns is not None else "dataset.task"
+        return [
+            ErrorItem(
+                "validation_error", f"{field}: {e}", field=field,
+                allowed="columns of the dataset (GET /api/v1/datasets lists them)",
+            )
+        ]
+    return []
+
+
 def check_spec(
     spec: StudySpec, settings: Settings, *, arms: Sequence[str] | None = None
 ) -> StudySpec:
@@ -176,7 +197,8 @@ def check_spec(
         is an upload.
 
     Raises:
-        ApiError: 422 listing every field over its limit, an unusable dataset, or a
+        ApiError: 422 listing every field over its limit, an unusable dataset, target
+            columns or a task the dataset cannot give, or a
             ``search.max_macs`` too small for one trial (:func:`check_compute_budget`,
             checked once the rest is valid; a comparison checks its arms' specs with it).
     """
@@ -215,6 +237,9 @@ def check_spec(
         raise ApiError.from_items(422, items)
     if resolved is not None and resolved != dataset.path:
         spec = spec.model_copy(update={"dataset": dataset.model_copy(update={"path": resolved})})
+    items = _dataset_options_items(spec)
+    if items:
+        raise ApiError.from_items(422, items)
     items = check_compute_budget(_budget_specs(spec, arms))
     if items:
         raise ApiError.from_items(422, items)

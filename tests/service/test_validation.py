@@ -193,3 +193,18 @@ def test_bad_uploads_are_rejected_and_leave_nothing(
     after = sorted(folder.iterdir()) if folder.exists() else []
     assert after == before
 
+
+
+@pytest.mark.parametrize("columns", [["nope"], [999]])
+@pytest.mark.parametrize("route", ["studies", "comparisons"])
+def test_target_columns_the_dataset_cannot_give_are_refused_at_creation(
+    client: TestClient, route: str, columns: list[Any]
+) -> None:
+    """Refused when posted, not after every trial failed (the study is never created)."""
+    body = _spec("dataset.target_columns", columns)
+    response = client.post(f"{API}/{route}", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "dataset.target_columns"
+    assert "target_columns" in error["message"]
+    assert client.get(f"{API}/{route}").json()["total"] == 0
