@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from pathlib import PurePath
 from typing import Any, Literal
 
 import optuna
@@ -140,6 +141,16 @@ def progress_out(progress: Progress | None) -> ProgressOut | None:
 def progress_of(backend: Backend, record: StudyRecord) -> ProgressOut | None:
     """The study's progress (one query), or None when its Optuna study has vanished."""
     return progress_out(studies_progress(backend.storage, [record]).get(record.id))
+
+
+def public_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec as clients see it: an uploaded dataset named by its file name, never
+    by its path on this server (posting the spec back resolves the name again)."""
+    dataset = spec.get("dataset") or {}
+    path = dataset.get("path")
+    if not path:
+        return spec
+    return {**spec, "dataset": {**dataset, "path": PurePath(str(path)).name}}
 
 
 def study_out(

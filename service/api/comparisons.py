@@ -191,7 +191,7 @@ def get_comparison(
     studies = comparison_studies(backend.engine, record)
     out = _out(request, backend, record, studies)
     metrics = _metrics(backend, cache, record, studies, out)
-    return ComparisonDetail(**dict(out), spec=record.spec, metrics=metrics)
+    return ComparisonDetail(**dict(out), spec=views.public_spec(record.spec), metrics=metrics)
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -213,7 +213,7 @@ def export_json(
     out = _out(request, backend, record, studies)
     body = {
         "comparison": out.model_dump(mode="json"),
-        "spec": record.spec,
+        "spec": views.public_spec(record.spec),
         "metrics": _metrics(backend, cache, record, studies, out),
     }
     return Response(

@@ -119,7 +119,7 @@ def get_study(
             Progress.of_trials(trials, record.n_trials, spec=record.spec)
         )
         summary = views.study_out(request, backend, record, progress)
-        detail = StudyDetail(**dict(summary), spec=record.spec, best_trials=best,
+        detail = StudyDetail(**dict(summary), spec=views.public_spec(record.spec), best_trials=best,
                              pareto_front=front)
         return detail.model_dump_json()
 
@@ -178,7 +178,7 @@ def export_trials_json(study_id: StudyId, request: Request, backend: BackendDep)
     trials = views.load_trials(backend, record)
     body = {
         "study": views.study_out(request, backend, record).model_dump(mode="json"),
-        "spec": record.spec,
+        "spec": views.public_spec(record.spec),
         "trials": [views.trial_out(t, history=True).model_dump(mode="json") for t in trials],
     }
     return Response(

@@ -570,9 +570,14 @@ def test_uploaded_dataset_is_listed_and_usable_by_a_study(tmp_path: Path) -> Non
         assert created.status_code == 201, created.text
         sid = created.json()["id"]
         stored_spec = client.get(f"{API}/studies/{sid}").json()["spec"]
-        assert stored_spec["dataset"]["path"] == str(stored.resolve())
+        # the server's path stays on the server: clients see the upload's file name
+        assert stored_spec["dataset"]["path"] == "my-data.csv"
+        exported = client.get(f"{API}/studies/{sid}/trials.json")
+        assert exported.status_code == 200 and str(tmp_path) not in exported.text
         run_trials(app, sid, 1)  # a worker can load what the API accepted
         assert client.get(f"{API}/studies/{sid}").json()["progress"]["complete"] == 1
+        again = client.post(f"{API}/studies", json={**stored_spec, "name": "again"})
+        assert again.status_code == 201, again.text  # the shown spec posts back as it is
 
 
 def test_upload_name_defaults_to_a_safe_version_of_the_file_name(tmp_path: Path) -> None:
