@@ -73,6 +73,7 @@ LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
 #: A study stops (finished, with ``error``) after ``n_trials + MAX_EXTRA_FAILURES`` failures.
 MAX_EXTRA_FAILURES = 5
 _LOCK_TIMEOUT_S = 120.0
+_HEARTBEAT_LOST = "heartbeat lost: its worker stopped reporting for longer than the grace period"
 _thread_locks: dict[str, threading.Lock] = {}
 
 
@@ -145,18 +146,24 @@ def _status(engine: Engine, record: StudyRecord) -> str | None:
 def _fail_stale(
     study: optuna.Study, storage: optuna.storages.RDBStorage, *, retry: bool = True
 ) -> None:
-    """Fail RUNNING trials without a recent heartbeat; ``retry`` enqueues their copies."""
+    """Fail RUNNING trials without a recent heartbeat (``failure_reason`` says so);
+    ``retry`` runs the storage's stale-trial callback (it enqueues their copies).
+
+    What ``optuna.storages.fail_stale_trials`` does, with the reason written first and
+    for exactly the trials that are then failed (calling it after reading the stale ids
+    could fail a trial that went stale in between, without a reason).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if retry:
-            optuna.storages.fail_stale_trials(study)
-            return
+        callback = storage.get_heartbeat_stale_trial_callback() if retry else None
         for trial_id in storage._get_stale_trial_ids(study._study_id):
             try:
-                storage.set_trial_user_attr(trial_id, "failure_reason", "heartbeat lost")
-                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+                storage.set_trial_user_attr(trial_id, "failure_reason", _HEARTBEAT_LOST)
+                failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
-                pass
+                continue  # another process failed it first
+            if failed and callback is not None:
+                callback(study, storage.get_trial(trial_id))
 
 
 def _compute_spent(

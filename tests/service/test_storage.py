@@ -266,7 +266,7 @@ def test_cancel_stops_claims_and_reaps_without_retry(backend: Any, tmp_path: Pat
     reap_stale_trials(storage, engine, record)
     progress = study_progress(storage, record)
     assert (progress.running, progress.failed, progress.waiting) == (0, 1, 0)
-    assert storage.get_trial(orphan._trial_id).user_attrs["failure_reason"] == "heartbeat lost"
+    assert storage.get_trial(orphan._trial_id).user_attrs["failure_reason"].startswith("heartbeat lost")
     assert cancel_study(engine, record.id).status == "cancelled"
     with pytest.raises(NotFoundError):
         cancel_study(engine, "missing")

@@ -142,6 +142,7 @@ def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(
     failed = [t for t in trials if t.state == TrialState.FAIL]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert [t.number for t in failed] == [killed.number]
+    assert failed[0].user_attrs["failure_reason"].startswith("heartbeat lost")
     assert len(complete) == 2 and len(trials) == 3
     retry = next(t for t in complete if t.system_attrs.get("failed_trial") == killed.number)
     assert retry.params == killed.params, "the retry re-runs the killed trial's λ"
