@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING
 
 import optuna
 from filelock import FileLock
+from optuna.storages._rdb import models as optuna_models
 from optuna.trial import TrialState
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from service.storage._engine import retry_callback, sqlite_path
@@ -74,6 +75,7 @@ LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
 MAX_EXTRA_FAILURES = 5
 _LOCK_TIMEOUT_S = 120.0
 _HEARTBEAT_LOST = "heartbeat lost: its worker stopped reporting for longer than the grace period"
+_NEVER_STARTED = "heartbeat lost: its claim broke off before the first heartbeat (database away)"
 _thread_locks: dict[str, threading.Lock] = {}
 
 
@@ -156,14 +158,34 @@ def _fail_stale(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = storage.get_heartbeat_stale_trial_callback() if retry else None
-        for trial_id in storage._get_stale_trial_ids(study._study_id):
+        reasons = {i: _NEVER_STARTED for i in _without_heartbeat(storage, study._study_id)}
+        reasons.update((i, _HEARTBEAT_LOST) for i in storage._get_stale_trial_ids(study._study_id))
+        for trial_id, reason in reasons.items():
             try:
-                storage.set_trial_user_attr(trial_id, "failure_reason", _HEARTBEAT_LOST)
+                storage.set_trial_user_attr(trial_id, "failure_reason", reason)
                 failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another process failed it first
             if failed and callback is not None:
                 callback(study, storage.get_trial(trial_id))
+
+
+def _without_heartbeat(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
+    """RUNNING trials that never got a heartbeat: their claim broke off (the database went
+    away between ``ask`` and the first heartbeat). A claim records the heartbeat before it
+    releases the study's lock, and this runs under that lock, so no healthy trial is here;
+    Optuna's own stale check skips trials without a heartbeat, which would leave these
+    RUNNING, holding the budget, forever. (Optuna's private table models: no public call
+    lists trials without a heartbeat.)"""
+    trial, beat = optuna_models.TrialModel, optuna_models.TrialHeartbeatModel
+    query = (
+        select(trial.trial_id)
+        .outerjoin(beat, beat.trial_id == trial.trial_id)
+        .where(trial.study_id == study_id, trial.state == TrialState.RUNNING,
+               beat.trial_id.is_(None))
+    )
+    with storage.engine.connect() as conn:
+        return [int(row[0]) for row in conn.execute(query)]
 
 
 def _compute_spent(

@@ -266,7 +266,8 @@ def test_cancel_stops_claims_and_reaps_without_retry(backend: Any, tmp_path: Pat
     reap_stale_trials(storage, engine, record)
     progress = study_progress(storage, record)
     assert (progress.running, progress.failed, progress.waiting) == (0, 1, 0)
-    assert storage.get_trial(orphan._trial_id).user_attrs["failure_reason"].startswith("heartbeat lost")
+    reason = storage.get_trial(orphan._trial_id).user_attrs["failure_reason"]
+    assert reason.startswith("heartbeat lost")
     assert cancel_study(engine, record.id).status == "cancelled"
     with pytest.raises(NotFoundError):
         cancel_study(engine, "missing")
@@ -327,3 +328,19 @@ def test_optuna_cli_and_dashboard_read_the_storage(backend: Any, tmp_path: Path)
     summaries = {s["study_name"]: s for s in get("/api/studies")["study_summaries"]}
     detail = get(f"/api/studies/{summaries[record.study_name]['study_id']}")
     assert [t["values"] for t in detail["trials"]] == [[0.25]]
+
+
+def test_a_trial_whose_claim_broke_off_is_failed_and_retried(backend: Any, tmp_path: Path) -> None:
+    """A RUNNING trial without any heartbeat (the database went away between ``ask`` and the
+    first heartbeat) is failed by the next claim, with its reason, and retried: Optuna's own
+    stale check skips it, which left it holding the budget forever."""
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"y {tmp_path.name}", n_trials=1))
+    broken = optuna.load_study(study_name=record.study_name, storage=storage).ask()
+    assert storage.get_trial(broken._trial_id).state == TrialState.RUNNING
+    retry = claim_trial(storage, engine, record)
+    assert retry is not None and retry.number != broken.number
+    failed = storage.get_trial(broken._trial_id)
+    assert failed.state == TrialState.FAIL
+    assert "before the first heartbeat" in failed.user_attrs["failure_reason"]
+    assert claim_trial(storage, engine, record) is None  # the budget of 1 is the retry's
