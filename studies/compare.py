@@ -279,7 +279,11 @@ class Comparison:
 
 def shared_reference(*sources: StudyLike) -> tuple[float, float] | None:
     """The raw reference point shared by several studies (see module docstring)."""
-    points = [p for s in sources for p in trial_points(s) if p.complete]
+    return _raw_reference([p for s in sources for p in trial_points(s)])
+
+
+def _raw_reference(points: list[TrialPoint]) -> tuple[float, float] | None:
+    points = [p for p in points if p.complete]
     if not points:
         return None
     max_loss = max(float(p.val_loss) for p in points if p.val_loss is not None)
@@ -328,14 +332,28 @@ def summarise(
 ) -> ArmSummary:
     """Summarise one study under a given useful region and raw reference point."""
     own_label, kind = source_info(source, "study")
-    points = trial_points(source)
+    return _summary(
+        trial_points(source), region, raw_reference,
+        arm=arm or _arm_of(source), label=label or own_label, kind=kind,
+    )
+
+
+def _summary(
+    points: list[TrialPoint],
+    region: UsefulRegion | None,
+    raw_reference: tuple[float, float] | None,
+    *,
+    arm: str,
+    label: str,
+    kind: str,
+) -> ArmSummary:
     curve = _curve(points, region, raw_reference)
     complete = [(float(p.val_loss), int(p.params)) for p in points if p.complete]  # type: ignore[arg-type]
     front = [(x, int(y)) for x, y in pareto_front(complete)]
     last = curve[-1] if curve else None
     return ArmSummary(
-        arm=arm or _arm_of(source),
-        label=label or own_label,
+        arm=arm,
+        label=label,
         kind=kind,
         n_complete=len(complete),
         n_pruned=sum(p.state == "PRUNED" for p in points),
@@ -489,6 +507,7 @@ def compare_studies(
     *sources: StudyLike | Mapping[str, StudyLike],
     baseline: str | None = None,
     useful_factor: float = USEFUL_FACTOR,
+    sensitivity_factors: Sequence[float] = SENSITIVITY_FACTORS,
 ) -> Comparison:
     """Compare searches (arms) run on one spec (module docstring for every convention).
 
@@ -502,6 +521,8 @@ def compare_studies(
         baseline: the arm that sets the useful region and the level (default ``width``
             when present, else the first arm).
         useful_factor: the reference loss as a multiple of the baseline's best loss.
+        sensitivity_factors: the other factors whose shares ``sensitivity`` reports (a
+            figure that needs none passes ``()``).
 
     Returns:
         The :class:`Comparison`; ``write(dir)`` saves it as JSON, CSV and offline HTML.
@@ -528,13 +549,14 @@ def compare_studies(
     points = {n: trial_points(s) for n, s in zip(names, studies, strict=True)}
     every = [p for pts in points.values() for p in pts]
     max_params = _max_params(every)
-    raw_reference = shared_reference(*studies)
+    raw_reference = _raw_reference(every)
+    kinds_of = {n: source_info(s, "study")[1] for n, s in zip(names, studies, strict=True)}
 
     def under(factor: float) -> tuple[UsefulRegion | None, list[ArmSummary], float]:
         region = _region(base, points[base], max_params, factor)
         arms = [
-            summarise(s, region, raw_reference, arm=n, label=lab)
-            for n, s, lab in zip(names, studies, labels, strict=True)
+            _summary(points[n], region, raw_reference, arm=n, label=lab, kind=kinds_of[n])
+            for n, lab in zip(names, labels, strict=True)
         ]
         level = next(a for a in arms if a.arm == base).hypervolume
         return region, _shares(arms, base, level), level
@@ -547,7 +569,7 @@ def compare_studies(
     levels = _param_levels(max_params)
     arms = [_readouts(a, points[a.arm], levels, best_loss, best_acc) for a in arms]
     sensitivity = {f"{useful_factor:g}": {a.arm: a.compute_share for a in arms}}
-    for factor in SENSITIVITY_FACTORS:
+    for factor in sensitivity_factors:
         if factor != useful_factor:
             _, other, _ = under(factor)
             sensitivity[f"{factor:g}"] = {a.arm: a.compute_share for a in other}

@@ -218,7 +218,7 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
     front, pruned trials' last epoch (hollow, never on a front) and the useful region's
     reference loss (``studies.compare``) as a dashed line."""
     fig = go.Figure()
-    comparison = compare_studies(*sources) if sources else None
+    comparison = compare_studies(*sources, sensitivity_factors=()) if sources else None
     for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         done = [p for p in points if p.complete]
         fig.add_trace(
@@ -288,7 +288,7 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
     x_title = "cumulative training MACs" if cost == "macs" else "cumulative wall time (s)"
     if not sources:
         return fig
-    comparison = compare_studies(*sources)
+    comparison = compare_studies(*sources, sensitivity_factors=())
     for summary, colour in zip(comparison.arms, colours(sources), strict=True):
         xs = [
             c.cumulative_cost_macs if cost == "macs" else c.cumulative_wall_time_s
