@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     )
     worker_poll_s: float = Field(default=1.0, gt=0, description="idle worker poll period")
     worker_threads: int = Field(default=1, ge=1, description="torch threads per worker process")
+    artifact_store: str = Field(
+        default="", description="trained networks and λ-path checkpoints: '' = "
+        "<data_dir>/artifacts, a folder, or s3://BUCKET (boto3)"
+    )
+    keep_models: Literal["all", "pareto", "none"] = Field(
+        default="all", description="networks kept per study: every complete trial's, the "
+        "Pareto front's (loss, parameters), or none"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="log level of serve, the API and workers"
     )

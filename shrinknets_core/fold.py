@@ -24,7 +24,7 @@ from .models import ShrinkNet
 from .removal import remove_dead
 from .switches import InputSwitch, Switch
 
-__all__ = ["SelectColumns", "fold"]
+__all__ = ["SelectColumns", "flat_to_image", "fold"]
 
 
 class SelectColumns(nn.Module):
@@ -55,7 +55,7 @@ def fold(model: ShrinkNet) -> nn.Sequential:
     modules: list[nn.Module] = []
     if net.spec.kind == "cnn":
         assert net.spec.image_shape is not None
-        modules.append(_FlatToImage(net.spec.image_shape))
+        modules.append(flat_to_image(net.spec.image_shape))
     layers = list(net.layers)
     with torch.no_grad():
         for i, m in enumerate(layers):
@@ -91,13 +91,18 @@ def _fold_into(previous: nn.Module, gate: Tensor) -> None:
 
 
 class _FlatToImage(nn.Module):
-    """``(N, C·H·W)`` → ``(N, C, H, W)``; 4-D inputs pass through."""
+    """``(N, C·H·W)`` → ``(N, C, H, W)``; 4-D inputs pass through (TorchScript-able)."""
 
     def __init__(self, image_shape: tuple[int, int, int]):
         super().__init__()
-        self.image_shape = image_shape
+        self.channels, self.height, self.width = image_shape
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 2:
-            return x.view(x.shape[0], *self.image_shape)
+            return x.reshape(x.shape[0], self.channels, self.height, self.width)
         return x
+
+
+def flat_to_image(image_shape: tuple[int, int, int]) -> nn.Module:
+    """The module reshaping flat ``(N, C·H·W)`` inputs to ``(N, C, H, W)`` images."""
+    return _FlatToImage(image_shape)

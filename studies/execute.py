@@ -24,7 +24,14 @@ from studies._search_space import suggest, train_config
 from studies.arms import ARM_LABELS, arm_of
 from studies.budget import exhausted, spent
 from studies.lambda_path import run_lambda_path
-from studies.objectives import EpochHook, objective_values, result_attrs, train_trial
+from studies.models import ModelKeeper
+from studies.objectives import (
+    EpochHook,
+    load_study_data,
+    objective_values,
+    result_attrs,
+    train_trial,
+)
 from studies.spec import StudySpec, load_spec
 from studies.target_size import TargetSizeSampler
 
@@ -205,6 +212,7 @@ def run_trial(
     *,
     device: str | None = None,
     on_epoch: EpochHook | None = None,
+    models: ModelKeeper | None = None,
 ) -> list[float]:
     """Sample a trial's parameters, train it, store its attributes, return its objectives.
 
@@ -215,6 +223,8 @@ def run_trial(
         device: overrides ``training.device`` (e.g. ``"cuda:1"`` for this worker).
         on_epoch: called with each :class:`EpochRecord` after the trial's own bookkeeping;
             raising ``StopTraining`` cancels the trial.
+        models: keeps the trained network as artifacts of the trial (``studies.models``)
+            when it completes; ``None`` keeps nothing.
 
     Returns:
         ``[val_loss]`` or ``[val_loss, params]`` for ``study.tell``.
@@ -239,7 +249,8 @@ def run_trial(
     run = train_trial(spec, plan, config, hooks=hooks)
     result = run.result
     trial.set_user_attr("history", run.history)
-    for key, value in result_attrs(spec, result, plan).items():
+    attrs = result_attrs(spec, result, plan)
+    for key, value in attrs.items():
         trial.set_user_attr(key, value)
     if run.stopped_by == "pruned":
         raise optuna.TrialPruned(f"pruned at epoch {len(run.history)}")
@@ -250,7 +261,10 @@ def run_trial(
         )
     if spec.search.kind == "target_size" and spec.search.target_params is not None:
         trial.set_user_attr("meets_target", result.params <= spec.search.target_params)
-    return objective_values(spec, result)
+    values = objective_values(spec, result)
+    if models is not None:
+        models.save_trial(trial, spec, load_study_data(spec), run.model, attrs, values)
+    return values
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -280,6 +294,7 @@ def run_study(
     study_name: str | None = None,
     progress: bool = True,
     device: str | None = None,
+    models: ModelKeeper | None = None,
 ) -> optuna.Study:
     """Run a whole study in this process until its budget is spent; resumes if it exists.
 
@@ -295,6 +310,7 @@ def run_study(
         study_name: defaults to ``spec.name``.
         progress: show a tqdm progress bar (trials, with the current epoch).
         device: overrides ``training.device``.
+        models: keeps each complete trial's network (``studies.models``); None: none.
 
     Returns:
         The study.
@@ -334,7 +350,7 @@ def run_study(
                 if stored > bar.n:
                     bar.update(stored - bar.n)
 
-            run_lambda_path(study, spec, device=device, on_epoch=step_done)
+            run_lambda_path(study, spec, device=device, on_epoch=step_done, models=models)
             bar.update(finished_trials(study) - bar.n)
             return study
         done = finished_trials(study)
@@ -346,7 +362,8 @@ def run_study(
                 break
             trial = ask_trial(study, spec)
             try:
-                values = run_trial(study, trial, spec, device=device, on_epoch=show)
+                values = run_trial(study, trial, spec, device=device, on_epoch=show,
+                                   models=models)
             except optuna.TrialPruned:
                 study.tell(trial, state=TrialState.PRUNED)
             except BaseException:
@@ -354,6 +371,8 @@ def run_study(
                 raise
             else:
                 study.tell(trial, values)
+                if models is not None:
+                    models.prune(study)
             bar.update(1)
     finally:
         bar.close()

@@ -72,6 +72,7 @@ from shrinknets_core.pricing import neuron_prices
 from shrinknets_core.trainer import TrainConfig, Trainer
 from studies._search_space import TrialPlan, fixed_plan, train_config
 from studies.budget import Spent, exhausted, spent
+from studies.models import MODEL_ATTR, ModelKeeper
 from studies.objectives import (
     EpochHook,
     build_trial_model,
@@ -201,6 +202,7 @@ def run_lambda_path(
     device: str | None = None,
     on_epoch: EpochHook | None = None,
     checkpoints: Any | None = None,
+    models: ModelKeeper | None = None,
 ) -> None:
     """Train along the λ grid, storing each step as a finished trial (module docstring).
 
@@ -212,6 +214,8 @@ def run_lambda_path(
             steps finished so far stay stored) and raises ``TrialStopped``.
         checkpoints: an Optuna artifact store (``optuna.artifacts.FileSystemArtifactStore``,
             ``Boto3ArtifactStore`` …) for the path's checkpoints (resume).
+        models: keeps each stored step's debiased network as artifacts of its trial
+            (``studies.models``); None keeps nothing.
 
     Raises:
         TrialStopped: ``on_epoch`` stopped the path.
@@ -278,7 +282,8 @@ def run_lambda_path(
         state.epoch_offset += len(result.trainer.history)
         state.next_step = step + 1
         if step not in done:  # a step trained again after a restart is charged to the next
-            _store_step(study, spec, step, state, res, plan, result.history, start)
+            _store_step(study, spec, step, state, res, plan, result.history, start,
+                        model=result.model, models=models)
             state.pending = {"macs": 0.0, "wall": 0.0}
             done.add(step)
         if checkpoints is not None:
@@ -377,6 +382,9 @@ def _store_step(
     plan: TrialPlan,
     history: list[dict[str, Any]],
     start: list[int],
+    *,
+    model: ShrinkNet,
+    models: ModelKeeper | None,
 ) -> None:
     attrs = result_attrs(spec, result, plan)
     attrs.update(
@@ -397,15 +405,24 @@ def _store_step(
         values.append(float(result.params))
     finite = all(math.isfinite(v) for v in values)
     lo, hi = min(state.grid), max(state.grid)
+    links: dict[str, Any] = {}
+    if models is not None and finite:
+        attrs[MODEL_ATTR], links = models.files_for_new_trial(
+            study, spec, load_study_data(spec), model, attrs, {"lam": state.grid[step]},
+            values, label=f"step{step}",
+        )
     trial = optuna.trial.create_trial(
         state=TrialState.COMPLETE if finite else TrialState.FAIL,
         values=values if finite else None,
         params={"lam": state.grid[step]},
         distributions={"lam": optuna.distributions.FloatDistribution(lo, hi, log=True)},
         user_attrs=attrs,
+        system_attrs=links,
         intermediate_values={int(h["epoch"]): float(h["val_loss"]) for h in history},
     )
     study.add_trial(trial)
+    if models is not None:
+        models.prune(study)
 
 
 def _save(

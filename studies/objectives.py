@@ -63,6 +63,7 @@ def _subsample(data: Dataset, max_rows: int) -> Dataset:
         x_train=head(data.x_train), y_train=head(data.y_train),
         x_val=head(data.x_val), y_val=head(data.y_val),
         x_test=head(data.x_test), y_test=head(data.y_test),
+        test_rows=None if data.test_rows is None else head(data.test_rows),
     )
 
 
@@ -167,12 +168,15 @@ class TrialRun:
         history: per-epoch dicts (epochs numbered along the trial, ``lam`` per epoch).
         stopped_by: ``None``, ``"pruned"`` or the reason a hook stopped training.
         trainer: the λ phase's trainer (its model/optimizer/rule continue a λ path).
+        model: the network the trial ends with (after the fine-tune, which trains a copy
+            when ``branch``).
     """
 
     result: TrainResult
     history: list[dict[str, Any]]
     stopped_by: str | None
     trainer: Trainer
+    model: ShrinkNet
 
 
 def _merge(first: TrainResult, second: TrainResult) -> TrainResult:
@@ -228,7 +232,7 @@ def train_trial(
     )
     extra = spec.training.finetune_epochs if finetune_epochs is None else finetune_epochs
     if not plan.switches or extra == 0 or recorder.stopped_by is not None:
-        return TrialRun(result, recorder.history, recorder.stopped_by, trainer)
+        return TrialRun(result, recorder.history, recorder.stopped_by, trainer, trainer.model)
     state = (trainer.model, trainer.optimizer, trainer.dead_rule)
     if branch:
         state = copy.deepcopy(state)  # one deepcopy keeps the optimizer on the copied params
@@ -243,7 +247,7 @@ def train_trial(
         epoch_offset=epoch_offset + len(recorder.history),
     )
     history = recorder.history + recorder2.history
-    return TrialRun(_merge(result, tuned), history, recorder2.stopped_by, trainer)
+    return TrialRun(_merge(result, tuned), history, recorder2.stopped_by, trainer, state[0])
 
 
 @functools.lru_cache(maxsize=64)

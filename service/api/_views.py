@@ -19,10 +19,11 @@ from pydantic import BaseModel
 from service.api._readers import StudyReader
 from service.api.deps import Backend
 from service.api.errors import ApiError
-from service.api.schemas import FrontPoint, ProgressOut, StudyOut, TrialOut
+from service.api.schemas import FrontPoint, ModelOut, ProgressOut, StudyOut, TrialOut
 from service.errors import NotFoundError
 from service.storage import Progress, StudyRecord, studies_progress
 from studies.arms import arm_of_dict
+from studies.models import MODEL_ATTR, REMOVED_ATTR, model_info
 from studies.pareto import pareto_front
 from studies.plots import PLOTS
 
@@ -38,6 +39,7 @@ __all__ = [
     "progress_of",
     "progress_out",
     "reader_of",
+    "removed_models",
     "settled_key",
     "study_links",
     "study_out",
@@ -213,14 +215,34 @@ def load_study(backend: Backend, record: StudyRecord) -> optuna.Study:
     return optuna.load_study(study_name=record.study_name, storage=reader.storage)
 
 
-def trial_outs(reader: StudyReader, trials: Sequence[FrozenTrial]) -> list[TrialOut]:
-    """:func:`trial_out` of each trial; those of finished trials are built once per process."""
-    return [reader.finished_view("trial_out", t, trial_out) for t in trials]
+def removed_models(backend: Backend, record: StudyRecord) -> tuple[int, ...]:
+    """Trials whose network ``keep_models=pareto`` removed after they finished."""
+    study_id = reader_of(backend, record).study_id()
+    return tuple(backend.storage.get_study_user_attrs(study_id).get(REMOVED_ATTR) or ())
 
 
-def trial_out(trial: FrozenTrial, *, history: bool = False) -> TrialOut:
+def trial_outs(
+    reader: StudyReader, trials: Sequence[FrozenTrial], removed: Sequence[int] = ()
+) -> list[TrialOut]:
+    """:func:`trial_out` of each trial; those of finished trials are built once per process
+    (the networks in ``removed`` are marked unavailable on the way out)."""
+    outs = [reader.finished_view("trial_out", t, trial_out) for t in trials]
+    if not removed:
+        return outs
+    gone = set(removed)
+    return [
+        o.model_copy(update={"model": ModelOut(**model_info(t, gone))})
+        if t.number in gone else o
+        for o, t in zip(outs, trials, strict=True)
+    ]
+
+
+def trial_out(
+    trial: FrozenTrial, *, history: bool = False, removed: Sequence[int] = ()
+) -> TrialOut:
     """One trial; the per-epoch ``history`` attribute only when asked (it is large)."""
     attrs = dict(trial.user_attrs)
+    attrs.pop(MODEL_ATTR, None)  # shown as ``model``
     if not history:
         attrs.pop("history", None)
     duration = trial.duration.total_seconds() if trial.duration is not None else None
@@ -233,6 +255,7 @@ def trial_out(trial: FrozenTrial, *, history: bool = False) -> TrialOut:
         datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete,
         duration_s=duration,
+        model=ModelOut(**model_info(trial, removed)),
     )
 
 

@@ -26,6 +26,7 @@ from service.api.schemas import (
     ComparisonRequest,
     StudyOut,
 )
+from service.artifacts import removing_artifacts
 from service.errors import NotFoundError
 from service.storage import (
     ComparisonRecord,
@@ -280,6 +281,12 @@ def cancel(comparison_id: ComparisonId, request: Request, backend: BackendDep) -
     name="delete_comparison",
 )
 def delete(comparison_id: ComparisonId, backend: BackendDep) -> Response:
-    """Delete the comparison and every arm's study."""
-    delete_comparison(backend.storage, backend.engine, comparison_id)
+    """Delete the comparison, every arm's study and their stored networks."""
+    record = get_comparison_record(backend.engine, comparison_id)
+    try:
+        names = [s.study_name for s in comparison_studies(backend.engine, record)]
+    except NotFoundError:  # an arm's study is gone already: delete what is left
+        names = []
+    with removing_artifacts(backend.storage, backend.artifacts, names):
+        delete_comparison(backend.storage, backend.engine, comparison_id)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import optuna
 from fastapi import Depends, Query, Request
@@ -22,6 +22,7 @@ from service.api._cache import ResultCache
 from service.api._readers import TrialReaders
 from service.api.errors import ApiError
 from service.settings import Settings
+from service.artifacts import open_artifact_store
 from service.storage import init_schema, make_engine, open_storage
 
 __all__ = [
@@ -43,11 +44,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Backend:
-    """The process's handles on one database: SQLAlchemy engine and Optuna storage."""
+    """The process's handles on one database (SQLAlchemy engine and Optuna storage) and
+    on the artifact store of its trained networks."""
 
     url: str
     engine: Engine
     storage: optuna.storages.RDBStorage
+    artifacts: Any
     readers: TrialReaders = field(default_factory=TrialReaders)
 
 
@@ -79,7 +82,8 @@ class Backends:
                     heartbeat_interval=settings.heartbeat_interval_s,
                     grace_period=settings.grace_period_s,
                 )
-                backend = Backend(url=url, engine=engine, storage=storage)
+                backend = Backend(url=url, engine=engine, storage=storage,
+                                  artifacts=open_artifact_store(settings))
                 self._by_url[url] = backend
             return backend
 

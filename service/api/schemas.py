@@ -118,6 +118,15 @@ class StudyOut(BaseModel):
     links: dict[str, str]
 
 
+class ModelOut(BaseModel):
+    """The trained network a trial kept (download it from the trial's ``model`` route)."""
+
+    available: bool
+    formats: list[str] = Field(description="stored formats: torchscript, state_dict, onnx")
+    bytes: dict[str, int] = Field(description="file size of each stored format")
+    reason: str | None = Field(default=None, description="why no network is available")
+
+
 class TrialOut(BaseModel):
     """One Optuna trial with the results the worker stored as user attributes."""
 
@@ -129,6 +138,7 @@ class TrialOut(BaseModel):
     datetime_start: datetime | None
     datetime_complete: datetime | None
     duration_s: float | None
+    model: ModelOut = Field(description="the trial's trained network, when one was kept")
 
 
 class FrontPoint(BaseModel):

@@ -9,15 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from optuna.trial import TrialState
 
 from service.api import _views as views
 from service.api._spec_checks import check_spec
 from service.api.deps import BackendDep, CacheDep, PageDep, SettingsDep, WriteAccess
 from service.api.errors import ApiError
+from service.artifacts import removing_artifacts
 from service.api.schemas import (
     ERROR_RESPONSES,
     StudyCreated,
@@ -35,6 +37,7 @@ from service.storage import (
     get_study_record,
     list_study_records,
 )
+from studies.models import open_model
 from studies.spec import StudySpec
 
 __all__ = ["router"]
@@ -105,13 +108,16 @@ def get_study(
     record = get_study_record(backend.engine, study_id)
     reader = views.reader_of(backend, record)
     trials = views.load_trials(backend, record)
+    removed = views.removed_models(backend, record)
     multi = len(record.spec.get("search", {}).get("objectives", ["val_loss"])) > 1
 
     def build() -> str:
         best, front = reader.complete_view(  # rebuilt only when a trial completes
-            ("detail", multi), trials,
+            ("detail", multi, removed), trials,
             lambda complete: (
-                views.trial_outs(reader, views.best_trials(complete, multi_objective=multi)),
+                views.trial_outs(
+                    reader, views.best_trials(complete, multi_objective=multi), removed
+                ),
                 views.front_points(complete),
             ),
         )
@@ -123,7 +129,9 @@ def get_study(
                              pareto_front=front)
         return detail.model_dump_json()
 
-    key = views.settled_key(record, trials, "study-detail", request.scope.get("root_path", ""))
+    key = views.settled_key(
+        record, trials, "study-detail", request.scope.get("root_path", ""), removed
+    )
     return views.json_response(cache.get_or_compute(key, build))
 
 
@@ -142,8 +150,11 @@ def cancel(study_id: StudyId, request: Request, backend: BackendDep) -> StudyOut
     name="delete_study",
 )
 def delete(study_id: StudyId, backend: BackendDep) -> Response:
-    """Delete a study and its trials (409 if it belongs to a comparison)."""
-    delete_study(backend.storage, backend.engine, study_id)
+    """Delete a study, its trials and their stored networks (409 if it belongs to a
+    comparison)."""
+    record = get_study_record(backend.engine, study_id)
+    with removing_artifacts(backend.storage, backend.artifacts, [record.study_name]):
+        delete_study(backend.storage, backend.engine, study_id)
     return Response(status_code=204)
 
 
@@ -154,15 +165,16 @@ def list_trials(
     """The study's trials by number, without the per-epoch history (see trials.json)."""
     record = get_study_record(backend.engine, study_id)
     trials = views.load_trials(backend, record)
+    removed = views.removed_models(backend, record)
 
     def build() -> str:
         chunk = trials[page.offset : page.offset + page.limit]
-        items = views.trial_outs(views.reader_of(backend, record), chunk)
+        items = views.trial_outs(views.reader_of(backend, record), chunk, removed)
         return TrialPage(
             items=items, total=len(trials), offset=page.offset, limit=page.limit
         ).model_dump_json()
 
-    key = views.settled_key(record, trials, "trial-page", page.offset, page.limit)
+    key = views.settled_key(record, trials, "trial-page", page.offset, page.limit, removed)
     return views.json_response(cache.get_or_compute(key, build))
 
 
@@ -176,10 +188,12 @@ def export_trials_json(study_id: StudyId, request: Request, backend: BackendDep)
     """Every trial with its full per-epoch history, and the study's spec, as one JSON file."""
     record = get_study_record(backend.engine, study_id)
     trials = views.load_trials(backend, record)
+    removed = views.removed_models(backend, record)
     body = {
         "study": views.study_out(request, backend, record).model_dump(mode="json"),
         "spec": views.public_spec(record.spec),
-        "trials": [views.trial_out(t, history=True).model_dump(mode="json") for t in trials],
+        "trials": [views.trial_out(t, history=True, removed=removed).model_dump(mode="json")
+                   for t in trials],
     }
     return Response(
         json.dumps(views.json_safe(body), allow_nan=False), media_type="application/json",
@@ -198,13 +212,15 @@ def _cell(value: Any) -> Any:
     responses={200: {"content": {"text/csv": {}}, "description": "one row per trial"}},
 )
 def export_trials_csv(study_id: StudyId, backend: BackendDep) -> Response:
-    """One row per trial: state, objective values, sampled parameters and results.
+    """One row per trial: state, objective values, stored model formats, sampled parameters
+    and results.
 
     Lists (e.g. ``final_widths``) are JSON-encoded cells; the per-epoch history is only
     in ``trials.json``.
     """
     record = get_study_record(backend.engine, study_id)
-    rows = views.trial_outs(views.reader_of(backend, record), views.load_trials(backend, record))
+    rows = views.trial_outs(views.reader_of(backend, record), views.load_trials(backend, record),
+                            views.removed_models(backend, record))
     objectives = record.spec.get("search", {}).get("objectives", ["val_loss"])
     param_keys = sorted({k for r in rows for k in r.params})
     attr_keys = sorted({k for r in rows for k in r.attrs})
@@ -212,7 +228,8 @@ def export_trials_csv(study_id: StudyId, backend: BackendDep) -> Response:
     writer = csv.writer(out)
     writer.writerow(
         ["number", "state", *(f"value_{o}" for o in objectives), "datetime_start",
-         "datetime_complete", "duration_s", *(f"param_{k}" for k in param_keys),
+         "datetime_complete", "duration_s", "model_formats",
+         *(f"param_{k}" for k in param_keys),
          *(f"attr_{k}" for k in attr_keys)]
     )
     for r in rows:
@@ -221,7 +238,8 @@ def export_trials_csv(study_id: StudyId, backend: BackendDep) -> Response:
             [r.number, r.state, *(_cell(v) for v in values[: len(objectives)]),
              _cell(r.datetime_start.isoformat() if r.datetime_start else None),
              _cell(r.datetime_complete.isoformat() if r.datetime_complete else None),
-             _cell(r.duration_s), *(_cell(r.params.get(k)) for k in param_keys),
+             _cell(r.duration_s), " ".join(r.model.formats),
+             *(_cell(r.params.get(k)) for k in param_keys),
              *(_cell(r.attrs.get(k)) for k in attr_keys)]
         )
     return Response(
@@ -266,3 +284,41 @@ def study_plot(
         ("study-plot-live", record.id, name), version, build,
         detail=epochs, every_s=LIVE_PLOT_TTL_S,
     ))
+
+
+ModelFormat = Literal["torchscript", "state_dict", "onnx"]
+_MODEL_FILE = {
+    200: {"content": {"application/octet-stream": {}}, "description": "the model file"}
+}
+
+
+@router.get("/{study_id}/trials/{number}/model", name="download_model", responses=_MODEL_FILE)
+def download_model(
+    study_id: StudyId,
+    number: Annotated[int, Path(description="the trial's number", ge=0, le=2**31 - 1)],
+    backend: BackendDep,
+    format: Annotated[ModelFormat, Query(
+        description="torchscript (torch.jit.load, standardisation built in), state_dict "
+        "(shrinknets_core.export.load_bundle) or onnx (float64 raw rows in)"
+    )] = "torchscript",
+) -> StreamingResponse:
+    """The trained network of a complete trial, as a file (see the trial's ``model``)."""
+    record = get_study_record(backend.engine, study_id)
+    trial = next((t for t in views.load_trials(backend, record) if t.number == number), None)
+    if trial is None:
+        raise ApiError(404, "not_found", f"study {study_id!r} has no trial {number}; list "
+                       f"them with GET /api/v1/studies/{study_id}/trials", field="number")
+    try:
+        reader, filename, mimetype = open_model(
+            backend.artifacts, trial, format, views.removed_models(backend, record)
+        )
+    except LookupError as e:
+        raise ApiError(404, "not_found", f"trial {number} of study {study_id!r} has no "
+                       f"{format} network: {e}") from e
+
+    def chunks() -> Any:
+        with reader:
+            while chunk := reader.read(1 << 16):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=mimetype, headers=_attachment(filename))

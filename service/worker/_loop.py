@@ -24,11 +24,13 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy import text
 
+from service.artifacts import model_keeper, open_artifact_store
 from service.errors import NotFoundError
 from service.settings import Settings
 from service.storage import (
     StudyRecord,
     claim_trial,
+    db_lock,
     fail_trial,
     finish_trial,
     forget_worker,
@@ -74,6 +76,8 @@ class Worker:
         )
         self.engine = make_engine(settings.storage_url)
         init_schema(self.engine)
+        self.artifacts = open_artifact_store(settings)
+        self.models = model_keeper(settings, self.artifacts)
         self.host = socket.gethostname()
         self.worker_id = f"{self.host}:{os.getpid()}:{secrets.token_hex(3)}"
         # (study, Optuna trial id, trial number) being trained; ids None for a λ path
@@ -181,6 +185,17 @@ class Worker:
         with contextlib.suppress(NotFoundError):  # deleted rather than cancelled
             set_study_status(self.storage, self.engine, record.id, "cancelled")
 
+    def _prune_models(self, record: StudyRecord, study: optuna.Study) -> None:
+        """``keep_models=pareto``: drop the networks the new trial dominates (one worker
+        at a time per study; a failure only leaves files that a later trial removes)."""
+        if self.settings.keep_models != "pareto":
+            return
+        try:
+            with db_lock(self.engine, key=study._study_id):  # the study's claim lock
+                self.models.prune(study)
+        except Exception as e:
+            _log.warning("study %s: dominated networks not removed: %s", record.study_name, e)
+
     def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
         from studies.execute import TrialStopped, run_trial
         from studies.spec import load_spec
@@ -190,8 +205,10 @@ class Worker:
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:
             values = run_trial(trial.study, trial, load_spec(record.spec), device=self.device,
-                               on_epoch=self.epoch_check(record))
+                               on_epoch=self.epoch_check(record), models=self.models)
             told = finish_trial(self.storage, self.engine, record, trial, values=values)
+            if told:
+                self._prune_models(record, trial.study)
             _log.info("study %s trial %d: %s in %.1f s", record.study_name, trial.number,
                       "complete" if told else "dropped (failed by heartbeat meanwhile)",
                       time.monotonic() - started)

@@ -21,11 +21,10 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
     The path's steps are finished trials written by ``studies.execute.run_lambda_path``.
     Cancellation and SIGTERM stop it at the next epoch (``TrialStopped``); a path stopped
     by SIGTERM is released and the next worker resumes it from its last checkpoint (an
-    Optuna artifact under ``<data_dir>/artifacts``; a worker that cannot read it — another
-    machine without that folder — restarts the path at its first missing step).
+    Optuna artifact in the service's artifact store, ``service.artifacts``; a worker that
+    cannot read it — another machine without that folder — restarts the path at its first
+    missing step). Each step's network is kept as ``SHRINKNETS_KEEP_MODELS`` says.
     """
-    from optuna.artifacts import FileSystemArtifactStore
-
     from studies.execute import TrialStopped, run_lambda_path
     from studies.spec import load_spec
 
@@ -35,12 +34,10 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
         return False
     worker._current = (record, None, None)
     _log.info("study %s: λ path start", record.study_name)
-    folder = worker.settings.data_dir / "artifacts"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         run_lambda_path(study, load_spec(record.spec), device=worker.device,
                         on_epoch=worker.epoch_check(record),
-                        checkpoints=FileSystemArtifactStore(str(folder)))
+                        checkpoints=worker.artifacts, models=worker.models)
     except TrialStopped as e:
         _log.info("study %s: λ path stopped: %s", record.study_name, e)
     except Exception as e:

@@ -200,6 +200,7 @@ def _load_file(
         raw.x, y, task=task, n_outputs=n_outputs, meta=meta, class_names=class_names,
         seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
         scaling="global" if meta.image_shape else "feature",
+        feature_names=raw.feature_names, target_names=raw.target_names,
     )
 
 

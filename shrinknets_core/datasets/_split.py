@@ -107,6 +107,12 @@ def _tensor(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
+def _stat_tensor(values: np.ndarray) -> torch.Tensor:
+    """Statistics stay float64: the exported network standardises raw rows with them and
+    must give bit for bit the float32 features training saw."""
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
+
+
 def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -119,6 +125,8 @@ def make_dataset(
     val_fraction: float,
     test_fraction: float,
     scaling: Scaling = "feature",
+    feature_names: tuple[str, ...] | None = None,
+    target_names: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Split, standardise with training statistics, and wrap as tensors.
 
@@ -133,9 +141,11 @@ def make_dataset(
         val_fraction, test_fraction: Split sizes.
         scaling: How features are standardised (see `Scaling`). Regression targets are
             always standardised per column with training statistics.
+        feature_names, target_names: Column names where the file has them.
 
     Returns:
-        The `Dataset`, with the statistics used in ``x_mean``/``x_std``/``y_mean``/``y_std``.
+        The `Dataset`, with the statistics used in ``x_mean``/``x_std``/``y_mean``/``y_std``
+        (float64) and the file rows of its test split in ``test_rows``.
     """
     labels = y if task == "classification" else None
     train, val, test = split_indices(
@@ -151,7 +161,7 @@ def make_dataset(
     else:
         y_mean, y_std = _stats(y[train], "feature")
         ys = [_tensor((y[part] - y_mean) / y_std) for part in (train, val, test)]
-        y_mean_t, y_std_t = _tensor(y_mean), _tensor(y_std)
+        y_mean_t, y_std_t = _stat_tensor(y_mean), _stat_tensor(y_std)
     return Dataset(
         name=meta.name,
         label=meta.label,
@@ -168,8 +178,11 @@ def make_dataset(
         stand_in_for=meta.stand_in_for,
         source=meta.source,
         class_names=class_names,
-        x_mean=_tensor(x_mean),
-        x_std=_tensor(x_std),
+        x_mean=_stat_tensor(x_mean),
+        x_std=_stat_tensor(x_std),
         y_mean=y_mean_t,
         y_std=y_std_t,
+        feature_names=feature_names,
+        target_names=target_names,
+        test_rows=torch.from_numpy(np.asarray(test, dtype=np.int64)),
     )

@@ -70,8 +70,12 @@ class Dataset:
         stand_in_for: The paper dataset this one replaces, or None.
         source: Where the data came from (package file or user path).
         class_names: Original class labels in code order (classification), else None.
-        x_mean, x_std: Training-split feature statistics used for standardisation.
-        y_mean, y_std: Training-split target statistics (regression), else None.
+        x_mean, x_std: Training-split feature statistics used for standardisation
+            (float64: ``((raw - x_mean) / x_std).float()`` gives the stored features).
+        y_mean, y_std: Training-split target statistics (regression, float64), else None.
+        feature_names, target_names: Column names where the file has them, else None.
+        test_rows: Rows of the source data (0-based, data rows only) that form the test
+            split, in split order, so the raw test rows can be found again.
     """
 
     name: str
@@ -93,6 +97,9 @@ class Dataset:
     x_std: Tensor | None = None
     y_mean: Tensor | None = None
     y_std: Tensor | None = None
+    feature_names: tuple[str, ...] | None = None
+    target_names: tuple[str, ...] | None = None
+    test_rows: Tensor | None = None
 
     @property
     def n_rows(self) -> int:
