@@ -1,5 +1,5 @@
-"""The ``shrinknets`` command: ``serve``, ``worker``, ``demo``, and (when installed) ``train``,
-``study`` and ``paper``.
+"""The ``shrinknets`` command: ``serve``, ``worker``, ``demo``, ``export``, ``predict``, and
+(when installed) ``train``, ``study`` and ``paper``.
 
 ``serve`` runs the API (uvicorn, ``service.app:create_app``) plus N local worker
 processes on one storage and shuts all of them down together; ``demo`` starts
@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from service._model_cli import add_model_commands
 from service.errors import ServiceError
 from service.settings import Settings
 
@@ -315,6 +316,7 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
     demo.add_argument("--exit-when-done", action="store_true",
                       help="stop the server once the comparison finished (tests, CI)")
     demo.set_defaults(func=_cmd_demo)
+    add_model_commands(sub)
 
     if optional:
         _optional(sub, "shrinknets_core._demo", "train_demo", _add_train)

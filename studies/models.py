@@ -55,6 +55,7 @@ __all__ = [
     "artifact_ids",
     "model_info",
     "open_model",
+    "removed_models",
 ]
 
 _log = logging.getLogger(__name__)
@@ -316,6 +317,11 @@ def model_info(trial: FrozenTrial, removed: Iterable[int] = ()) -> dict[str, Any
     formats = info.get("formats", {})
     return {"available": True, "formats": sorted(formats),
             "bytes": {f: int(e.get("bytes", 0)) for f, e in formats.items()}, "reason": None}
+
+
+def removed_models(study: optuna.Study) -> tuple[int, ...]:
+    """Trials whose network ``pareto`` mode removed after they finished."""
+    return tuple(study.user_attrs.get(REMOVED_ATTR) or ())
 
 
 def open_model(

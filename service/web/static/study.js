@@ -67,6 +67,57 @@
     return historyOf(t).reduce(function (s, h) { return s + (Number(h.cost_macs) || 0); }, 0);
   }
 
+  var FORMAT_LABELS = { torchscript: "TorchScript", state_dict: "state dict", onnx: "ONNX" };
+
+  function fmtBytes(n) {
+    return n >= 1048576 ? (n / 1048576).toPrecision(3) + " MB"
+      : n >= 1024 ? (n / 1024).toPrecision(3) + " kB" : String(n) + " B";
+  }
+
+  // Download links of a trial's stored network, one per format; "–" with the reason
+  // as a tooltip when none is available.
+  function modelLinks(number, model) {
+    model = model || {};
+    if (!model.available) {
+      return el("span", { className: "muted", text: "–", title: model.reason || "" });
+    }
+    var links = el("span", { className: "model-links" });
+    model.formats.forEach(function (f, i) {
+      if (i) { links.appendChild(document.createTextNode(" · ")); }
+      links.appendChild(el("a", {
+        href: SN.apiUrl(base + "/trials/" + number + "/model?format=" + f),
+        download: true, text: FORMAT_LABELS[f] || f,
+        title: "Download trial " + number + " as " + (FORMAT_LABELS[f] || f) + " ("
+          + fmtBytes((model.bytes || {})[f] || 0) + ")",
+        onclick: function (ev) { ev.stopPropagation(); }
+      }));
+    });
+    return links;
+  }
+
+  function trialByNumber(number) {
+    return trials.filter(function (t) { return t.number === number; })[0];
+  }
+
+  // The networks on the Pareto front, smallest first, each with its downloads.
+  function renderFront(front) {
+    var list = SN.clear(document.getElementById("front-models"));
+    var points = (front || []).slice().sort(function (a, b) { return a.params - b.params; });
+    document.getElementById("front-empty").hidden = points.length > 0;
+    points.forEach(function (p) {
+      var t = trialByNumber(p.trial_number);
+      list.appendChild(el("li", { "data-trial": String(p.trial_number) }, [
+        el("a", { href: "#", text: "trial " + p.trial_number, onclick: function (ev) {
+          ev.preventDefault();
+          userPicked = true;
+          selectTrial(p.trial_number);
+        } }),
+        " — " + SN.fmtNum(p.params) + " params, val loss " + SN.fmtNum(p.val_loss) + ": ",
+        modelLinks(p.trial_number, t && t.model)
+      ]));
+    });
+  }
+
   function stateBadge(t) {
     var s = String(t.state).toLowerCase();
     return SN.statusBadge(s === "complete" ? "finished" : s === "fail" ? "failed" : s);
@@ -92,7 +143,10 @@
     { key: "cost", label: "MACs", num: true, value: costOf,
       format: function (t) { return SN.fmtCompute(costOf(t)); } },
     { key: "duration_s", label: "Time (s)", num: true,
-      format: function (t) { return SN.fmtNum(t.duration_s, 3); } }
+      format: function (t) { return SN.fmtNum(t.duration_s, 3); } },
+    { key: "model", label: "Network", value: function (t) {
+      return t.model && t.model.available ? 1 : 0;
+    }, format: function (t) { return modelLinks(t.number, t.model); } }
   ], {
     sortKey: "number", sortDir: 1,
     rowAttrs: function (t) {
@@ -253,6 +307,7 @@
         if (!userPicked || selected === null) { selected = defaultTrial(); }
         table.setRows(trials);
         drawWidths();
+        renderFront(d.pareto_front);
       }) : Promise.resolve();
       return Promise.all([plots, loaded]).then(function () {
         return d.status === "queued" || d.status === "running";
