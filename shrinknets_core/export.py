@@ -10,7 +10,7 @@ data's own units (regression, float64).
 The network is the trained one with its dead neurons removed and each switch turned into a
 constant per-neuron scale (:class:`Scale`, a buffer, no parameter): the same products in
 the same order as the :class:`~shrinknets_core.models.ShrinkNet` in eval mode, so outputs
-equal the trial's evaluation exactly. (:func:`~shrinknets_core.fold.fold` multiplies the
+equal the trial's evaluation exactly (training removes dead neurons as they die). (:func:`~shrinknets_core.fold.fold` multiplies the
 scale into the weights instead, one multiply fewer per neuron, at the price of last-bit
 differences that can flip a near-tie.)
 
@@ -149,9 +149,12 @@ class RawInputNet(nn.Module):
 
 
 def plain_network(model: ShrinkNet) -> nn.Sequential:
-    """``model`` without switches or dead neurons, computing its eval outputs exactly.
+    """``model`` without switches or dead neurons, in eval mode, no trainable parameter.
 
-    ``model`` is left untouched; the result is in eval mode with no trainable parameter.
+    Its outputs equal bit for bit those of ``model`` once its dead neurons are removed (as
+    training with removal leaves it); dead neurons still in place add zero terms that
+    change the summation order of the next layer, so they agree to rounding only.
+    ``model`` is left untouched.
     """
     net = copy.deepcopy(model).cpu()
     net.removal_log = []

@@ -28,9 +28,8 @@ __all__ = ["SelectColumns", "flat_to_image", "fold"]
 
 
 class SelectColumns(nn.Module):
-    """Keeps input columns ``index`` (int64 buffer) of ``(N, F)`` inputs."""
-
-    index: Tensor
+    """Keeps input columns ``index`` (int64 buffer) of ``(N, F)`` inputs (TorchScript-able:
+    no class-level buffer annotation, which ``torch.jit.script`` cannot resolve)."""
 
     def __init__(self, index: Tensor):
         super().__init__()

@@ -72,8 +72,14 @@ def read_rows(
         raise DatasetError(f"{path}: no rows to predict")
     n_features = int(metadata["n_features"])
     n_targets = 1 if metadata["task"] == "classification" else int(metadata["n_outputs"])
-    header = None if all(_numeric(c) for c in rows[0]) else [c.strip() for c in rows[0]]
+    first = [c.strip() for c in rows[0]]
+    names = metadata.get("feature_names") or []
+    # a header names the features, or has text where features are numbers
+    named = bool(names) and all(n in first for n in names)
+    header = first if named or not all(_numeric(c) for c in first[:n_features]) else None
     body = rows[1:] if header else rows
+    if not body:
+        raise DatasetError(f"{path}: has a header but no rows to predict")
     features, targets = _columns(path, header, len(rows[0]), metadata, n_features, n_targets)
     try:
         x = torch.tensor([[float(r[i]) for i in features] for r in body], dtype=torch.float64)
