@@ -10,6 +10,8 @@
 FROM python:3.11-slim
 
 ARG TORCH_INDEX_URL=""
+# extra pip packages, e.g. "boto3==1.44.8" for SHRINKNETS_ARTIFACT_STORE=s3://BUCKET
+ARG EXTRA_PACKAGES=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -21,7 +23,8 @@ WORKDIR /app
 
 COPY requirements.lock ./
 RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$(grep -E '^torch==' requirements.lock)" \
- && pip install -r requirements.lock
+ && pip install -r requirements.lock \
+ && if [ -n "$EXTRA_PACKAGES" ]; then pip install $EXTRA_PACKAGES; fi
 
 COPY pyproject.toml README.md ./
 COPY shrinknets_core ./shrinknets_core

@@ -172,6 +172,18 @@ def test_study_page_plots_table_and_selected_trial(stack: Stack, page: Any) -> N
     assert page.get_attribute("#csv-link", "href") == f"api/v1/studies/{stack.lambda_id}/trials.csv"
     csv = httpx.get(stack.base + f"api/v1/studies/{stack.lambda_id}/trials.csv")
     assert csv.status_code == 200 and csv.text.count("\n") == N_TRIALS + 1
+    # every complete trial row and every network of the front link to their downloads
+    links = page.eval_on_selector_all(
+        "#trials-table tbody tr .model-links a", "as => as.map(a => a.getAttribute('href'))"
+    )
+    assert len(links) == 3 * N_TRIALS
+    front = page.eval_on_selector_all(
+        "#front-models li .model-links a", "as => as.map(a => a.getAttribute('href'))"
+    )
+    assert front and set(front) <= set(links)
+    torchscript = next(link for link in links if link.endswith("format=torchscript"))
+    downloaded = httpx.get(torchscript)  # absolute, under the page's base
+    assert downloaded.status_code == 200 and downloaded.content[:2] == b"PK"  # a zip archive
     page.screenshot(path=str(ARTIFACTS / "study.png"), full_page=True)
     assert not page.js_errors, page.js_errors
 
