@@ -10,9 +10,9 @@ data's own units (regression, float64).
 The network is the trained one with its dead neurons removed and each switch turned into a
 constant per-neuron scale (:class:`Scale`, a buffer, no parameter): the same products in
 the same order as the :class:`~shrinknets_core.models.ShrinkNet` in eval mode, so outputs
-equal the trial's evaluation exactly (training removes dead neurons as they die). (:func:`~shrinknets_core.fold.fold` multiplies the
-scale into the weights instead, one multiply fewer per neuron, at the price of last-bit
-differences that can flip a near-tie.)
+equal the trial's evaluation exactly (training removes dead neurons as they die).
+(:func:`~shrinknets_core.fold.fold` multiplies the scale into the weights instead, one
+multiply fewer per neuron, at the price of last-bit differences that can flip a near-tie.)
 
 Formats (:data:`FORMATS`):
 
@@ -34,14 +34,13 @@ first.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -114,6 +113,9 @@ class Preprocessing:
 class Scale(nn.Module):
     """Multiplies dim 1 of its input by a constant (a switch's final gate ``β · alive``)."""
 
+    if TYPE_CHECKING:  # buffer types for mypy; TorchScript cannot read string annotations
+        scale: Tensor
+
     def __init__(self, scale: Tensor, *, conv: bool) -> None:
         super().__init__()
         self.register_buffer("scale", scale.detach().clone())
@@ -127,6 +129,12 @@ class Scale(nn.Module):
 
 class RawInputNet(nn.Module):
     """Raw feature rows in; logits (classification) or targets in data units out."""
+
+    if TYPE_CHECKING:  # buffer types for mypy; TorchScript cannot read string annotations
+        x_mean: Tensor
+        x_std: Tensor
+        y_mean: Tensor
+        y_std: Tensor
 
     def __init__(self, net: nn.Module, prep: Preprocessing) -> None:
         super().__init__()
@@ -217,13 +225,12 @@ def _write_onnx(path: Path, net: RawInputNet, meta: str, n_features: int) -> Non
         raise ShrinkNetsError(
             "ONNX export needs the 'onnx' package; install it (pip install onnx)"
         ) from e
-    buffer = io.BytesIO()
     example = torch.zeros(2, n_features, dtype=torch.float64)  # raw rows, as in the file
     _quiet(lambda: torch.onnx.export(
-        net, (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
+        net, (example,), str(path), dynamo=False, input_names=["x"], output_names=["y"],
         dynamic_axes={"x": {0: "rows"}, "y": {0: "rows"}},
     ))
-    graph = onnx.load_from_string(buffer.getvalue())
+    graph = onnx.load(str(path))
     entry = graph.metadata_props.add()
     entry.key, entry.value = METADATA_FILE, meta
     onnx.save(graph, str(path))

@@ -16,6 +16,7 @@ the live network.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -28,8 +29,10 @@ __all__ = ["SelectColumns", "flat_to_image", "fold"]
 
 
 class SelectColumns(nn.Module):
-    """Keeps input columns ``index`` (int64 buffer) of ``(N, F)`` inputs (TorchScript-able:
-    no class-level buffer annotation, which ``torch.jit.script`` cannot resolve)."""
+    """Keeps input columns ``index`` (int64 buffer) of ``(N, F)`` inputs (TorchScript-able)."""
+
+    if TYPE_CHECKING:  # buffer type for mypy; TorchScript cannot read string annotations
+        index: Tensor
 
     def __init__(self, index: Tensor):
         super().__init__()

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from service.api._cache import ResultCache
 from service.api._readers import TrialReaders
 from service.api.errors import ApiError
-from service.settings import Settings
 from service.artifacts import open_artifact_store
+from service.settings import Settings
 from service.storage import init_schema, make_engine, open_storage
 
 __all__ = [

@@ -19,7 +19,6 @@ from service.api import _views as views
 from service.api._spec_checks import check_spec
 from service.api.deps import BackendDep, CacheDep, PageDep, SettingsDep, WriteAccess
 from service.api.errors import ApiError
-from service.artifacts import removing_artifacts
 from service.api.schemas import (
     ERROR_RESPONSES,
     StudyCreated,
@@ -28,6 +27,7 @@ from service.api.schemas import (
     StudyPage,
     TrialPage,
 )
+from service.artifacts import removing_artifacts
 from service.storage import (
     STUDY_STATUSES,
     Progress,
@@ -287,7 +287,7 @@ def study_plot(
 
 
 ModelFormat = Literal["torchscript", "state_dict", "onnx"]
-_MODEL_FILE = {
+_MODEL_FILE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "the model file"}
 }
 

@@ -92,7 +92,7 @@ def test_pareto_mode_keeps_only_the_front(tmp_path: Path) -> None:
         ids = {e["artifact_id"] for e in (t.user_attrs["model"].get("formats") or {}).values()}
         assert (ids <= files) if t.number in front else not (ids & files)
         if t.number not in front:
-            with pytest.raises(LookupError, match="pareto|front"):
+            with pytest.raises(LookupError, match=r"pareto|front"):
                 open_model(store, t, "torchscript", removed)
 
 
