@@ -6,6 +6,8 @@ in ``test_browser.py``.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import time
@@ -20,7 +22,7 @@ from _stack import tail
 __all__ = [
     "ARMS", "ARTIFACTS", "CHROMIUM_ARGS", "N_TRIALS", "SPEC", "TOKEN", "Stack", "chromium_or_skip",
     "expected_pareto_traces", "expected_size_space_traces", "playwright_or_skip", "rgb",
-    "trace_count", "wait_finished", "wait_plot",
+    "trace_count", "wait_finished", "wait_plot", "wait_traces",
 ]
 
 CHROMIUM = os.environ.get("SHRINKNETS_CHROMIUM", "/usr/bin/chromium")
@@ -96,6 +98,19 @@ def wait_finished(stack: Stack, timeout: float = 240) -> dict[str, Any]:
 
 def trace_count(page: Any, selector: str) -> int:
     return int(page.evaluate("selector => document.querySelector(selector).data.length", selector))
+
+
+def wait_traces(page: Any, selector: str, expected: int, timeout: float = 20_000) -> int:
+    """The plot's trace count once it is ``expected`` — the page redraws a plot on its next
+    poll after a trial changes state, so a count read at once can be one poll behind — or
+    the count at the timeout (the caller's assertion then shows it)."""
+    with contextlib.suppress(Exception):  # playwright's TimeoutError
+        page.wait_for_function(
+            "([s, n]) => { const d = document.querySelector(s); return d && d.data "
+            "&& d.data.length === n; }",
+            arg=[selector, expected], timeout=timeout,
+        )
+    return trace_count(page, selector)
 
 
 def wait_plot(page: Any, selector: str, timeout: float = 30_000) -> None:

@@ -32,6 +32,7 @@ from _browser import (
     trace_count,
     wait_finished,
     wait_plot,
+    wait_traces,
 )
 
 from studies.arms import ARM_COLOURS, ARM_LABELS
@@ -51,11 +52,12 @@ def test_comparison_page_updates_live_and_draws_all_plots(stack: Stack, page: An
     )
     for selector in ("#plot-pareto", "#plot-size-space", "#plot-compute"):
         wait_plot(page, selector)
-    page.wait_for_timeout(500)  # let a redraw triggered by the last poll settle
-    # trials + front for each arm (+ the pruned trials of an arm that has some)
-    assert trace_count(page, "#plot-pareto") == expected_pareto_traces(stack)
-    assert trace_count(page, "#plot-size-space") == expected_size_space_traces(stack)
-    assert trace_count(page, "#plot-compute") == 2 * len(ARMS)  # hypervolume + best loss
+    # trials + front for each arm (+ the pruned trials of an arm that has some), once the
+    # redraw after the last state change has landed
+    pareto, size_space = expected_pareto_traces(stack), expected_size_space_traces(stack)
+    assert wait_traces(page, "#plot-pareto", pareto) == pareto
+    assert wait_traces(page, "#plot-size-space", size_space) == size_space
+    assert wait_traces(page, "#plot-compute", 2 * len(ARMS)) == 2 * len(ARMS)
     summary = page.inner_text("#summary")
     assert all(ARM_LABELS[arm] in summary for arm in ARMS)
     assert "Best validation loss" in summary
@@ -313,7 +315,8 @@ def test_dashboard_works_behind_a_path_prefix(stack: Stack, page: Any) -> None:
     page.goto(stack.prefixed + f"comparisons/{stack.comparison_id}")
     for selector in ("#plot-pareto", "#plot-size-space"):
         wait_plot(page, selector)
-    assert trace_count(page, "#plot-pareto") == expected_pareto_traces(stack)
+    expected = expected_pareto_traces(stack)
+    assert wait_traces(page, "#plot-pareto", expected) == expected
     page.click(f"#arms-table a[href='studies/{stack.lambda_id}']")
     page.wait_for_url(stack.prefixed + f"studies/{stack.lambda_id}")
     wait_plot(page, "#plot-size-space")
