@@ -48,9 +48,9 @@ from torch import Tensor, nn
 from .checkpoint import FORMAT_VERSION, read_checkpoint
 from .datasets import Dataset
 from .errors import ShrinkNetsError
-from .fold import SelectColumns, flat_to_image
+from .fold import SelectColumns, frozen, live_copy
 from .models import ModelSpec, ShrinkNet, build_model
-from .removal import RemovalRecord, remove_dead, replay_removals
+from .removal import RemovalRecord, replay_removals
 from .switches import InputSwitch, Switch
 
 __all__ = [
@@ -164,13 +164,8 @@ def plain_network(model: ShrinkNet) -> nn.Sequential:
     change the summation order of the next layer, so they agree to rounding only.
     ``model`` is left untouched.
     """
-    net = copy.deepcopy(model).cpu()
-    net.removal_log = []
-    remove_dead(net)
-    modules: list[nn.Module] = []
-    if net.spec.kind == "cnn":
-        assert net.spec.image_shape is not None
-        modules.append(flat_to_image(net.spec.image_shape))
+    net, modules = live_copy(model)
+    net.cpu()
     for m in net.layers:
         if isinstance(m, InputSwitch):
             if m.num_features != m.in_features:
@@ -180,10 +175,7 @@ def plain_network(model: ShrinkNet) -> nn.Sequential:
             modules.append(Scale(m.gate(), conv=m.conv))
         else:
             modules.append(m)
-    plain = nn.Sequential(*modules)
-    for p in plain.parameters():
-        p.requires_grad_(False)
-    return plain.eval()
+    return frozen(modules)
 
 
 def raw_input_net(model: ShrinkNet, prep: Preprocessing) -> RawInputNet:

@@ -25,7 +25,7 @@ from .models import ShrinkNet
 from .removal import remove_dead
 from .switches import InputSwitch, Switch
 
-__all__ = ["SelectColumns", "flat_to_image", "fold"]
+__all__ = ["SelectColumns", "flat_to_image", "fold", "frozen", "live_copy"]
 
 
 class SelectColumns(nn.Module):
@@ -51,13 +51,7 @@ def fold(model: ShrinkNet) -> nn.Sequential:
     Returns:
         The folded network; it accepts the same inputs as ``model``.
     """
-    net = copy.deepcopy(model)
-    net.removal_log = []
-    remove_dead(net)
-    modules: list[nn.Module] = []
-    if net.spec.kind == "cnn":
-        assert net.spec.image_shape is not None
-        modules.append(flat_to_image(net.spec.image_shape))
+    net, modules = live_copy(model)
     layers = list(net.layers)
     with torch.no_grad():
         for i, m in enumerate(layers):
@@ -72,10 +66,29 @@ def fold(model: ShrinkNet) -> nn.Sequential:
                 _fold_into(layers[i - 1], m.gate())
                 continue
             modules.append(m)
-    folded = nn.Sequential(*modules)
-    for p in folded.parameters():
+    return frozen(modules)
+
+
+def live_copy(model: ShrinkNet) -> tuple[ShrinkNet, list[nn.Module]]:
+    """A copy of ``model`` with its dead neurons removed (``model`` is untouched), and the
+    modules a plain network of it starts with: for CNNs, the reshape of flat
+    ``(N, C·H·W)`` inputs to images that :class:`ShrinkNet` does in its forward."""
+    net = copy.deepcopy(model)
+    net.removal_log = []
+    remove_dead(net)
+    modules: list[nn.Module] = []
+    if net.spec.kind == "cnn":
+        assert net.spec.image_shape is not None
+        modules.append(flat_to_image(net.spec.image_shape))
+    return net, modules
+
+
+def frozen(modules: list[nn.Module]) -> nn.Sequential:
+    """``nn.Sequential(*modules)`` in eval mode with no trainable parameter."""
+    plain = nn.Sequential(*modules)
+    for p in plain.parameters():
         p.requires_grad_(False)
-    return folded.eval()
+    return plain.eval()
 
 
 def _fold_into(previous: nn.Module, gate: Tensor) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "REPO",
     "Proc",
     "ProcGroup",
+    "api_and_workers",
     "free_port",
     "procs",
     "service_env",
@@ -167,6 +168,28 @@ def wait_for_http(url: str, *, timeout: float = 60, proc: Proc | None = None) ->
 
     return wait_until(ready, timeout=timeout, message=f"200 from {url}",  # type: ignore[return-value]
                       procs=[proc] if proc else None)
+
+
+@contextlib.contextmanager
+def api_and_workers(
+    db: str, tmp_path: Path, *, workers: int
+) -> Iterator[tuple[str, dict[str, str], Proc, list[Proc]]]:
+    """``(storage URL, env, api, workers)``: the API and ``workers`` worker processes on an
+    empty SQLite file (``db="sqlite"``) or a fresh PostgreSQL database (``"postgres"``),
+    no token, 10 s grace; everything stops (and the database is dropped) on exit."""
+    from _pg import fresh_pg_database
+
+    with contextlib.ExitStack() as resources:
+        procs = ProcGroup(tmp_path / "logs")
+        if db == "sqlite":
+            url = f"sqlite:///{tmp_path / 'data' / 'shrinknets.db'}"
+        else:
+            url, _name = resources.enter_context(fresh_pg_database())
+        env = service_env(url, tmp_path, grace_period_s=10, SHRINKNETS_WORKER_THREADS="1")
+        env.pop("SHRINKNETS_API_TOKEN", None)
+        resources.callback(procs.close)  # runs first: processes stop before the drop
+        api = procs.api(url, env=env)
+        yield url, env, api, [procs.worker(url, env=env) for _ in range(workers)]
 
 
 class ProcGroup:

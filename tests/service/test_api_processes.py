@@ -9,7 +9,6 @@ same database.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -24,8 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from _api_helpers import tiny_spec
-from _pg import fresh_pg_database
-from _procs import REPO, Proc, ProcGroup, service_env, wait_until
+from _procs import REPO, Proc, api_and_workers, wait_until
 
 API = "/api/v1"
 PLOT_NAMES = ["size-space", "pareto", "compute", "widths", "lambda"]
@@ -64,17 +62,7 @@ class Stack:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """API + 2 workers on an empty SQLite file, then on a fresh PostgreSQL database."""
-    with contextlib.ExitStack() as resources:
-        procs = ProcGroup(tmp_path / "logs")
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'data' / 'shrinknets.db'}"
-        else:
-            url, _name = resources.enter_context(fresh_pg_database())
-        env = service_env(url, tmp_path, grace_period_s=10, SHRINKNETS_WORKER_THREADS="1")
-        env.pop("SHRINKNETS_API_TOKEN", None)
-        resources.callback(procs.close)  # runs first: processes stop before the drop
-        api = procs.api(url, env=env)
-        workers = [procs.worker(url, env=env) for _ in range(2)]
+    with api_and_workers(request.param, tmp_path, workers=2) as (url, env, api, workers):
         yield Stack(url, env, api, workers)
 
 

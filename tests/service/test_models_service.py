@@ -3,7 +3,6 @@ SQLite and PostgreSQL; download, load, predict, export from the CLI, delete."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import re
@@ -17,8 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _api_helpers import tiny_spec
-from _pg import fresh_pg_database
-from _procs import REPO, ProcGroup, service_env, wait_until
+from _procs import REPO, api_and_workers, wait_until
 
 from shrinknets_core.checkpoint import load_checkpoint
 from shrinknets_core.datasets import load_dataset
@@ -41,19 +39,10 @@ def _csv(n: int = 240) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str],
                                                                             httpx.Client]]:
-    with contextlib.ExitStack() as resources:
-        procs = ProcGroup(tmp_path / "logs")
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'data' / 'shrinknets.db'}"
-        else:
-            url, _name = resources.enter_context(fresh_pg_database())
-        env = service_env(url, tmp_path, grace_period_s=10, SHRINKNETS_WORKER_THREADS="1")
-        env.pop("SHRINKNETS_API_TOKEN", None)
-        resources.callback(procs.close)
-        api = procs.api(url, env=env)
-        procs.worker(url, env=env)
+    with api_and_workers(request.param, tmp_path, workers=1) as (url, env, api, _workers):
         assert api.base_url is not None
-        yield url, env, resources.enter_context(httpx.Client(base_url=api.base_url, timeout=30))
+        with httpx.Client(base_url=api.base_url, timeout=30) as client:
+            yield url, env, client
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ in ``test_browser.py``.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import shutil
 import time
