@@ -26,12 +26,18 @@ DEFAULT_STORAGE = "sqlite:///shrinknets.db"
 
 def _run(args: argparse.Namespace) -> int:
     spec = load_spec(Path(args.spec))
+    models = None
+    if args.models:
+        from studies.models import AtomicFileSystemArtifactStore, ModelKeeper
+
+        models = ModelKeeper(AtomicFileSystemArtifactStore(Path(args.models)), keep=args.keep)
     study = run_study(
         spec,
         args.storage,
         study_name=args.study_name,
         progress=not args.quiet,
         device=args.device,
+        models=models,
     )
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     summary: dict[str, object] = {
@@ -103,6 +109,10 @@ def add_study_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     run.add_argument("--study-name", default=None, help="study name (default: the spec's name)")
     run.add_argument("--device", default=None, help="override training.device, e.g. cuda:0")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--models", metavar="DIR", default=None,
+                     help="keep each complete trial's network as Optuna artifacts in DIR")
+    run.add_argument("--keep", choices=["all", "pareto"], default="all",
+                     help="with --models: every network, or the (loss, size) front's")
     run.set_defaults(func=_run)
 
     compare = commands.add_parser(

@@ -72,11 +72,14 @@ def test_study_run_and_compare_commands(tmp_path: Path) -> None:
         "--storage",
         url,
         "--quiet",
+        "--models",
+        str(tmp_path / "nets"),
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["complete_trials"] == 2 and summary["kind"] == "lambda"
+    assert len(list((tmp_path / "nets").iterdir())) == 2 * 3  # two trials, three formats
     assert summary["best"]["lam"] is not None
     out = tmp_path / "report"
     done = _run(
