@@ -7,10 +7,10 @@ accepts exactly what the CLI accepts; a comparison takes the same spec plus its 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from studies.spec import StudySpec
 
@@ -52,6 +52,23 @@ class ErrorOut(BaseModel):
     """The body of every error response."""
 
     error: ErrorBody
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The service's own rows hold naive UTC: mark them as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _local_as_utc(value: datetime) -> datetime:
+    """Optuna stores trial times as naive local time of the process that wrote them (a
+    worker); they are read as this machine's local time (workers and API share a zone)."""
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A time answered in RFC 3339 with its offset (UTC, ``…Z``)."""
+TrialTime = Annotated[datetime, AfterValidator(_local_as_utc)]
+"""An Optuna trial time, answered in UTC like :data:`UtcTime`."""
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -111,8 +128,8 @@ class StudyOut(BaseModel):
     status: Literal["queued", "running", "finished", "cancelled"]
     n_trials: int
     comparison_id: str | None
-    created_at: datetime
-    finished_at: datetime | None = None
+    created_at: UtcTime
+    finished_at: UtcTime | None = None
     error: str | None = None
     progress: ProgressOut | None = Field(None, description="null if the Optuna study is gone")
     links: dict[str, str]
@@ -135,8 +152,8 @@ class TrialOut(BaseModel):
     values: list[float | None] | None = Field(description="objective values, in spec order")
     params: dict[str, Any] = Field(description="the sampled parameters (λ or widths)")
     attrs: dict[str, Any] = Field(description="results: params, final_widths, cost, ...")
-    datetime_start: datetime | None
-    datetime_complete: datetime | None
+    datetime_start: TrialTime | None
+    datetime_complete: TrialTime | None
     duration_s: float | None
     model: ModelOut = Field(description="the trial's trained network, when one was kept")
 
@@ -224,7 +241,7 @@ class ComparisonOut(BaseModel):
 
     id: str
     name: str
-    created_at: datetime
+    created_at: UtcTime
     status: Literal["queued", "running", "finished", "cancelled"]
     arms: list[ArmOut] = Field(description="every arm, in display order")
     lambda_study: StudyOut | None = Field(
@@ -297,7 +314,7 @@ class WorkerOut(BaseModel):
     worker_id: str
     host: str
     device: str
-    last_seen: datetime | None = None
+    last_seen: UtcTime | None = None
     study_id: str | None = None
     trial_number: int | None = None
 
