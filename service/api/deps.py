@@ -22,7 +22,7 @@ from service.api._cache import ResultCache
 from service.api._readers import TrialReaders
 from service.api.errors import ApiError
 from service.artifacts import open_artifact_store
-from service.settings import Settings
+from service.settings import Settings, is_loopback_host
 from service.storage import init_schema, make_engine, open_storage
 
 __all__ = [
@@ -129,14 +129,19 @@ _bearer = HTTPBearer(
 
 
 def require_write(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Allow a mutating request: bearer token (when one is set), then not read-only.
 
+    Without a token, only clients on this machine (loopback) may mutate, however the app
+    was started (``serve`` refuses a non-loopback host without a token; ``uvicorn --host
+    0.0.0.0`` does not know to): a client from elsewhere gets 403 naming the fix.
+
     Raises:
         ApiError: 401 (with ``WWW-Authenticate``) for a missing or wrong token, 403 when
-            the server is read-only.
+            the server is read-only or the client is remote and no token is set.
     """
     if settings.api_token is not None:
         expected = settings.api_token.get_secret_value().encode()
@@ -151,6 +156,14 @@ def require_write(
                 field="Authorization",
                 headers={"WWW-Authenticate": 'Bearer realm="shrinknets"'},
             )
+    elif not settings.read_only and not _from_this_machine(request):
+        raise ApiError(
+            403,
+            "token_required",
+            "this server has no API token, so it accepts changes only from its own machine; "
+            "start it with SHRINKNETS_API_TOKEN set (clients send 'Authorization: Bearer "
+            "<token>'), or send the request from the server itself",
+        )
     if settings.read_only:
         raise ApiError(
             403,
@@ -158,6 +171,15 @@ def require_write(
             "this server is read-only (SHRINKNETS_READ_ONLY=true); studies, comparisons "
             "and datasets cannot be created, cancelled or deleted here",
         )
+
+
+def _from_this_machine(request: Request) -> bool:
+    """True when the client's address is loopback. Starlette's in-process ``TestClient``
+    names its peer ``testclient``, which no socket peer can be; it counts as local."""
+    client = request.client
+    if client is None or client.host == "testclient":
+        return True
+    return is_loopback_host(client.host)
 
 
 WriteAccess = Depends(require_write)

@@ -75,7 +75,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
     for status, text in (
         (401, "bearer token missing or wrong"),
-        (403, "server is read-only"),
+        (403, "server is read-only, or it has no token and the client is not on its machine"),
         (404, "no such resource"),
         (422, "invalid input; names the field and the allowed range"),
         (503, "database unreachable"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from _api_helpers import app_for, make_settings, tiny_spec
 from fastapi import FastAPI
@@ -117,3 +120,45 @@ def test_openapi_documents_the_bearer_scheme(app: FastAPI) -> None:
     schemes = schema["components"]["securitySchemes"]
     assert any(s.get("scheme", "").lower() == "bearer" for s in schemes.values())
     assert schema["paths"][f"{API}/studies"]["post"].get("security")
+
+
+def _non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (to call our own server from)."""
+    import socket
+
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent; picks the outgoing interface
+        address = str(s.getsockname()[0])
+        return None if address.startswith("127.") else address
+    return None
+
+
+def test_uvicorn_on_all_interfaces_without_a_token_refuses_remote_changes(
+    tmp_path: Path,
+) -> None:
+    """``uvicorn --factory service.app:create_app --host 0.0.0.0`` bypasses ``serve``'s
+    check: the app itself accepts changes only from its own machine when no token is set."""
+    from _procs import ProcGroup, free_port, service_env, wait_for_http
+
+    remote = _non_loopback_address()
+    if remote is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to call from")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env = service_env(url, tmp_path)
+    env.pop("SHRINKNETS_API_TOKEN", None)
+    procs = ProcGroup(tmp_path / "logs")
+    try:
+        port = free_port()
+        api = procs.start("api", [sys.executable, "-m", "uvicorn", "service.app:create_app",
+                                  "--factory", "--host", "0.0.0.0", "--port", str(port)], env=env)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=api)
+        spec = tiny_spec(**{"search.n_trials": 1})
+        refused = httpx.post(f"http://{remote}:{port}/api/v1/studies", json=spec, timeout=30)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "token_required"
+        assert "SHRINKNETS_API_TOKEN" in refused.json()["error"]["message"]
+        assert httpx.get(f"http://{remote}:{port}/api/v1/studies", timeout=30).status_code == 200
+        local = httpx.post(f"http://127.0.0.1:{port}/api/v1/studies", json=spec, timeout=30)
+        assert local.status_code == 201, local.text
+    finally:
+        procs.close()
