@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     max_page_size: int = Field(default=500, ge=1)
+    upload_parsers: int = Field(
+        default=2, ge=1, le=64, description="uploads checked at once per API process (each "
+        "may hold up to 10 × max_upload_bytes of text); others wait"
+    )
 
     heartbeat_interval_s: int = Field(
         default=10, ge=1, description="seconds between trial and worker heartbeats"

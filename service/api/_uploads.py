@@ -17,6 +17,8 @@ import json
 import os
 import re
 import secrets
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -136,8 +138,37 @@ def _write_bounded(stream: IO[bytes], target: Path, limit: int) -> int:
 
 
 #: An upload may decompress (``.gz``, ``.npz``) to at most this many times its size limit,
-#: so a small zip or gzip bomb is refused before it is inflated in the API process.
+#: so a small zip or gzip bomb is refused before it is inflated in the API process (a
+#: gzip file is first streamed through with a running count, one chunk in memory).
 MAX_EXPANSION = 10
+PARSE_WAIT_S = 60.0
+"""How long an upload waits for a free parser before 503 (see ``_parsing``)."""
+
+_parsers: dict[int, threading.BoundedSemaphore] = {}
+_parsers_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _parsing(settings: Settings) -> Iterator[None]:
+    """Hold one of ``settings.upload_parsers`` parse slots of this process: parsing an
+    upload holds up to ``MAX_EXPANSION × max_upload_bytes`` of text, so parallel uploads
+    queue instead of multiplying the API's memory.
+
+    Raises:
+        ApiError: 503 with ``Retry-After`` when no slot frees up within ``PARSE_WAIT_S``.
+    """
+    with _parsers_lock:
+        slots = _parsers.setdefault(settings.upload_parsers,
+                                    threading.BoundedSemaphore(settings.upload_parsers))
+    if not slots.acquire(timeout=PARSE_WAIT_S):
+        raise ApiError(
+            503, "busy", f"{settings.upload_parsers} upload(s) are being checked; retry "
+            "in a minute", headers={"Retry-After": "60"},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _validate(tmp: Path, request: UploadRequest, name: str, *, max_bytes: int) -> dict[str, Any]:
@@ -196,8 +227,9 @@ def store_upload(request: UploadRequest, settings: Settings) -> dict[str, Any]:
             size = _write_bounded(request.stream, tmp, settings.max_upload_bytes)
         except OSError as e:
             raise _disk_error(e) from e
-        meta = _validate(tmp, request, name,
-                         max_bytes=MAX_EXPANSION * settings.max_upload_bytes)
+        with _parsing(settings):
+            meta = _validate(tmp, request, name,
+                             max_bytes=MAX_EXPANSION * settings.max_upload_bytes)
         meta.update(path=str(final), size_bytes=size, suffix=suffix)
         if find_upload(settings, name) is not None:
             raise ApiError(

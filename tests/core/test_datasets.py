@@ -495,3 +495,21 @@ def test_npz_errors(tmp_path: Path) -> None:
     not_zip.write_bytes(b"hello")
     with pytest.raises(DatasetError, match=r"not a valid \.npz"):
         load_dataset(not_zip)
+
+
+def test_a_gzip_bomb_is_refused_holding_one_chunk(tmp_path: Path) -> None:
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as handle:
+        line = b"0,0,0,0\n" * 4096
+        for _ in range(2048):  # 64 MiB of text in about 64 kB of gzip
+            handle.write(line)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="decompresses to more than"):
+            load_dataset(bomb, max_bytes=32 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"held {peak} bytes while refusing the bomb"
