@@ -11,6 +11,7 @@ dashboard URL.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -59,6 +60,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.storage import init_schema, make_engine, open_storage
     from service.worker import WorkerPool, child_devices
+    from service.worker._reap import fail_work_of_dead_process
 
     settings = _settings(host=args.host, port=args.port, workers=args.workers,
                          storage_url=args.storage, log_level=args.log_level)
@@ -73,7 +75,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     open_storage(settings.storage_url, heartbeat_interval=settings.heartbeat_interval_s,
                  grace_period=settings.grace_period_s)
     init_schema(make_engine(settings.storage_url))
-    pool = WorkerPool(settings.storage_url, child_devices(args.device, settings.workers))
+    pool = WorkerPool(settings.storage_url, child_devices(args.device, settings.workers),
+                      on_exit=functools.partial(fail_work_of_dead_process, settings))
     stop = threading.Event()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host,
                                            port=settings.port, log_level=settings.log_level,

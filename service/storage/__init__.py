@@ -48,6 +48,7 @@ from service.storage._workers import (
     forget_worker,
     live_workers,
     record_worker_heartbeat,
+    workers_of_process,
 )
 
 __all__ = [
@@ -90,4 +91,5 @@ __all__ = [
     "studies_progress",
     "study_progress",
     "trial_state_counts",
+    "workers_of_process",
 ]

@@ -11,7 +11,13 @@ from sqlalchemy.engine import Engine
 from service.storage._engine import session_scope
 from service.storage._schema import WorkerRow, utcnow
 
-__all__ = ["WorkerInfo", "forget_worker", "live_workers", "record_worker_heartbeat"]
+__all__ = [
+    "WorkerInfo",
+    "forget_worker",
+    "live_workers",
+    "record_worker_heartbeat",
+    "workers_of_process",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,12 @@ def forget_worker(engine: Engine, worker_id: str) -> None:
             session.delete(row)
 
 
+def _info(r: WorkerRow) -> WorkerInfo:
+    return WorkerInfo(worker_id=r.worker_id, host=r.host, pid=r.pid, device=r.device,
+                      started_at=r.started_at, last_seen=r.last_seen, study_id=r.study_id,
+                      trial_number=r.trial_number)
+
+
 def live_workers(engine: Engine, *, within_s: float) -> list[WorkerInfo]:
     """Workers whose last heartbeat is at most ``within_s`` seconds old, oldest first."""
     cutoff = utcnow() - timedelta(seconds=within_s)
@@ -61,9 +73,13 @@ def live_workers(engine: Engine, *, within_s: float) -> list[WorkerInfo]:
         rows = session.scalars(
             select(WorkerRow).where(WorkerRow.last_seen >= cutoff).order_by(WorkerRow.started_at)
         ).all()
-        return [
-            WorkerInfo(worker_id=r.worker_id, host=r.host, pid=r.pid, device=r.device,
-                       started_at=r.started_at, last_seen=r.last_seen, study_id=r.study_id,
-                       trial_number=r.trial_number)
-            for r in rows
-        ]
+        return [_info(r) for r in rows]
+
+
+def workers_of_process(engine: Engine, *, host: str, pid: int) -> list[WorkerInfo]:
+    """The heartbeat rows of the worker process ``pid`` on ``host`` (one, or none)."""
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(WorkerRow).where(WorkerRow.host == host, WorkerRow.pid == pid)
+        ).all()
+        return [_info(r) for r in rows]

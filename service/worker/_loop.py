@@ -97,6 +97,15 @@ class Worker:
             trial_number=current[2] if current else None,
         )
 
+    def beat_now(self) -> None:
+        """Record both heartbeats at once (a new trial or path starts), so the worker row
+        names what this process trains: the pool that started it fails that trial as soon
+        as the process dies (``service.worker._reap``)."""
+        try:
+            self._beat()
+        except Exception as e:  # the next interval retries
+            _log.warning("heartbeat failed: %s", e)
+
     def _beat_loop(self) -> None:
         while not self._beat_stop.wait(self.settings.heartbeat_interval_s):
             try:
@@ -201,6 +210,7 @@ class Worker:
         from studies.spec import load_spec
 
         self._current = (record, trial._trial_id, trial.number)
+        self.beat_now()
         started = time.monotonic()
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:

@@ -33,6 +33,7 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
     if study is None:
         return False
     worker._current = (record, None, None)
+    worker.beat_now()
     _log.info("study %s: λ path start", record.study_name)
     try:
         run_lambda_path(study, load_spec(record.spec), device=worker.device,

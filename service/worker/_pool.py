@@ -8,6 +8,7 @@ SIGTERM, gets ``STOP_TIMEOUT_S`` to mark its trial, then is killed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -15,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from service.settings import Settings
 from service.worker._device import check_device, child_devices, resolve_device
+from service.worker._reap import fail_work_of_dead_process
 
 __all__ = ["PARENT_PID_ENV", "STOP_TIMEOUT_S", "WorkerPool", "run_worker", "worker_command"]
 
@@ -44,13 +46,18 @@ class WorkerPool:
         devices: One device per child.
         env: Environment of the children (defaults to this process's; settings such as
             ``SHRINKNETS_HEARTBEAT_INTERVAL_S`` are inherited).
+        on_exit: Called with ``(pid, exit code)`` when a child exits on its own, before it
+            is restarted (``serve`` and ``run_worker`` fail the dead child's trial at once:
+            ``service.worker._reap``); its errors are logged.
     """
 
     def __init__(self, storage_url: str, devices: Sequence[str],
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 on_exit: Callable[[int, int | None], object] | None = None) -> None:
         self.storage_url = storage_url
         self.devices = list(devices)
         self.env = dict(os.environ if env is None else env)
+        self.on_exit = on_exit
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.devices)
 
     def start(self) -> None:
@@ -65,7 +72,7 @@ class WorkerPool:
         _log.info("started worker process %d (pid %d) on %s", i, self.procs[i].pid,  # type: ignore[union-attr]
                   self.devices[i])
 
-    def supervise(self, stop_event: threading.Event, *, poll_s: float = 1.0) -> None:
+    def supervise(self, stop_event: threading.Event, *, poll_s: float = 0.5) -> None:
         """Restart children that exit on their own until ``stop_event`` is set."""
         while not stop_event.wait(poll_s):
             for i, proc in enumerate(self.procs):
@@ -73,6 +80,11 @@ class WorkerPool:
                     _log.warning("worker process %d (pid %d) exited with %s; restarting in %.0f s",
                                  i, proc.pid, proc.returncode, _RESTART_DELAY_S)
                     self.procs[i] = None
+                    if self.on_exit is not None:
+                        try:
+                            self.on_exit(proc.pid, proc.returncode)
+                        except Exception:  # e.g. the database is down: the heartbeat rule
+                            _log.exception("could not fail the trial of pid %d", proc.pid)
                     if stop_event.wait(_RESTART_DELAY_S):
                         return
                     self._spawn(i)
@@ -126,7 +138,8 @@ def run_worker(
     if concurrency < 1:
         raise ValueError(f"concurrency={concurrency} must be at least 1")
     if concurrency > 1:
-        pool = WorkerPool(settings.storage_url, child_devices(check_device(device), concurrency))
+        pool = WorkerPool(settings.storage_url, child_devices(check_device(device), concurrency),
+                          on_exit=functools.partial(fail_work_of_dead_process, settings))
         pool.start()
         try:
             pool.supervise(stop_event)

@@ -47,7 +47,7 @@ def test_an_upload_that_waits_too_long_gets_503(
 ) -> None:
     settings = Settings(data_dir=tmp_path, upload_parsers=1)
     monkeypatch.setattr(_uploads, "PARSE_WAIT_S", 0.05)
-    with _uploads._parsing(settings), pytest.raises(ApiError) as refused:
-        with _uploads._parsing(settings):
-            pass
+    with _uploads._parsing(settings), pytest.raises(ApiError) as refused, \
+            _uploads._parsing(settings):
+        pass
     assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "60"}

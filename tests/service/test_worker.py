@@ -178,3 +178,39 @@ def test_cancel_then_sigterm(procs: ProcGroup, tmp_path: Path) -> None:
     stopped = next(t for t in db.trials(second) if t.state == TrialState.FAIL)
     assert stopped.user_attrs["failure_reason"] == "worker stopped"
     assert live_workers(db.engine, within_s=60) == []
+
+
+def test_a_dead_pool_child_is_noticed_at_once(db_url: str, procs: ProcGroup,
+                                             tmp_path: Path) -> None:
+    """``kill -9`` of a worker started by a pool (``worker --concurrency 2``, as ``serve``
+    starts them): its trial is failed and requeued within 5 s, not after the 60 s grace."""
+    import os
+    import signal
+    import time
+
+    db = Db(db_url)
+    record = db.create("pool-kill9", n_trials=2, epochs=200, batch_size=16)
+    env = service_env(db_url, tmp_path, heartbeat_interval_s=5, grace_period_s=60)
+    procs.worker(db_url, env=env, concurrency=2)
+
+    def victim() -> tuple[int, optuna.trial.FrozenTrial] | None:
+        running = {t.number: t for t in db.trials(record) if t.state == TrialState.RUNNING}
+        for w in live_workers(db.engine, within_s=60):
+            if w.study_id == record.id and w.trial_number in running and w.pid is not None:
+                return w.pid, running[w.trial_number]
+        return None
+
+    pid, trial = wait_until(victim, timeout=60, message="a pool child training")  # type: ignore[misc]
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    def failed() -> optuna.trial.FrozenTrial | None:
+        now = next(t for t in db.trials(record) if t.number == trial.number)
+        return now if now.state == TrialState.FAIL else None
+
+    dead = wait_until(failed, timeout=5, interval=0.1, message="the killed trial to fail")
+    assert time.monotonic() - killed_at <= 5
+    assert dead.user_attrs["failure_reason"] == "worker process died (exit code -9)"  # type: ignore[attr-defined]
+    retried = [t for t in db.trials(record) if t.system_attrs.get("failed_trial") == trial.number]
+    assert len(retried) == 1 and retried[0].params == trial.params
+    assert all(w.pid != pid for w in live_workers(db.engine, within_s=60))
