@@ -58,6 +58,10 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("architecture.max_width", 0, 422, "architecture.max_width", "1..4096"),
     ("architecture.max_width", 65, 422, "architecture.max_width", "1..64"),
     ("architecture.max_width", "wide", 422, "architecture.max_width", "1..4096"),
+    # numbers are numbers: no bool or numeric string is coerced
+    ("architecture.max_width", True, 422, "architecture.max_width", "1..4096"),
+    ("architecture.max_width", "64", 422, "architecture.max_width", "1..4096"),
+    ("training.lr", "0.01", 422, "training.lr", None),
     ("architecture.dropout", 0.95, 422, "architecture.dropout", "0.0..0.9"),
     ("architecture.activation", "gelu", 422, "architecture.activation", "'relu'"),
     ("architecture", "wide", 422, "architecture", None),
