@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,11 +86,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     app.include_router(build_api_router())
+    _document_page_limit(app, settings.max_page_size)
     mount_api_docs(app)
     # Load balancers and compose healthchecks probe /healthz at the root as well.
     app.add_api_route("/healthz", healthz, include_in_schema=False, name="root_healthz")
     _mount_dashboard(app)
     return app
+
+
+def _document_page_limit(app: FastAPI, max_page_size: int) -> None:
+    """Put this server's ``max_page_size`` into the schema as every ``limit``'s maximum
+    (the parameter is declared once, for any server; a larger limit is a 422)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for item in schema["paths"].values():
+                for operation in item.values():
+                    for param in operation.get("parameters", []):
+                        if param["name"] != "limit" or param["in"] != "query":
+                            continue
+                        for option in param["schema"].get("anyOf", [param["schema"]]):
+                            if option.get("type") == "integer":
+                                option["maximum"] = max_page_size
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _DefaultRootPath:

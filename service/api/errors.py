@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from optuna.exceptions import StorageInternalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -218,14 +219,41 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(ApiError.from_items(422, _validation_items(request, exc)))
 
 
-async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request, fallback: str | None) -> str:
+    """Every method the API documents on this path (Starlette's 405 names only the first
+    matching route's, and a path has one route per method); routes outside the schema
+    keep Starlette's answer."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))),
+             {m.upper() for m in item if m in _HTTP_METHODS})
+            for path, item in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.allowed_methods = table
+    root = request.scope.get("root_path", "")
+    path = request.url.path.removeprefix(root) if root else request.url.path
+    methods = set().union(*(m for rx, m in table if rx.fullmatch(path)))
+    if not methods:
+        methods = {m.strip() for m in (fallback or "").split(",") if m.strip()}
+    return ", ".join(sorted(methods | {"OPTIONS"}))
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.url.path}; the API lives under /api/v1 (see /docs)"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        allowed = _allowed_methods(request, (exc.headers or {}).get("Allow"))
+        if request.method == "OPTIONS":  # what the resource accepts, as RFC 9110 asks
+            return Response(status_code=204, headers={"Allow": allowed})
+        message = f"method {request.method} is not allowed on {request.url.path}; use {allowed}"
+        exc.headers = {**(exc.headers or {}), "Allow": allowed}
     elif exc.status_code == 413 and not isinstance(exc, BodyTooLarge):
         message = "the request body is too large; send a smaller body"
     headers = dict(exc.headers) if exc.headers else None

@@ -74,6 +74,7 @@ TrialTime = Annotated[datetime, AfterValidator(_local_as_utc)]
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
     for status, text in (
+        (400, "the request body is not UTF-8"),
         (401, "bearer token missing or wrong"),
         (403, "server is read-only, or it has no token and the client is not on its machine"),
         (404, "no such resource"),

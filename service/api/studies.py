@@ -21,6 +21,7 @@ from service.api.deps import BackendDep, CacheDep, PageDep, SettingsDep, WriteAc
 from service.api.errors import ApiError
 from service.api.schemas import (
     ERROR_RESPONSES,
+    ErrorOut,
     StudyCreated,
     StudyDetail,
     StudyOut,
@@ -29,8 +30,8 @@ from service.api.schemas import (
 )
 from service.artifacts import removing_artifacts
 from service.storage import (
-    STUDY_STATUSES,
     Progress,
+    StudyStatus,
     cancel_study,
     create_study_record,
     delete_study,
@@ -45,7 +46,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSES)
 
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
-_KINDS = ("lambda", "width", "lambda_path", "target_size")
+SearchKindName = Literal["lambda", "width", "lambda_path", "target_size"]
 LIVE_PLOT_TTL_S = 30.0
 """The least time between background rebuilds of a running study's figure for new epochs
 of its running trials (a trial starting, finishing or failing starts one at once): the
@@ -77,20 +78,10 @@ def list_studies(
     request: Request,
     backend: BackendDep,
     page: PageDep,
-    status: Annotated[
-        str | None, Query(description="queued, running, finished or cancelled")
-    ] = None,
-    kind: Annotated[
-        str | None, Query(description="lambda, width, lambda_path or target_size")
-    ] = None,
+    status: Annotated[StudyStatus | None, Query(description="the studies' status")] = None,
+    kind: Annotated[SearchKindName | None, Query(description="the studies' search kind")] = None,
 ) -> Response:
     """Studies, newest first, optionally filtered by status and kind."""
-    for field, value, allowed in (("status", status, STUDY_STATUSES), ("kind", kind, _KINDS)):
-        if value is not None and value not in allowed:
-            raise ApiError(
-                422, "validation_error", f"{field}: {value!r} is not one of {', '.join(allowed)}",
-                field=field, allowed="one of: " + ", ".join(allowed),
-            )
     records, total = list_study_records(
         backend.engine, status=status, kind=kind, offset=page.offset, limit=page.limit
     )
@@ -147,7 +138,8 @@ def cancel(study_id: StudyId, request: Request, backend: BackendDep) -> StudyOut
 
 @router.delete(
     "/{study_id}", status_code=204, response_class=Response, dependencies=[WriteAccess],
-    name="delete_study",
+    name="delete_study", responses={409: {
+        "model": ErrorOut, "description": "the study belongs to a comparison: delete that"}},
 )
 def delete(study_id: StudyId, backend: BackendDep) -> Response:
     """Delete a study, its trials and their stored networks (409 if it belongs to a

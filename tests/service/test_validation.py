@@ -212,3 +212,26 @@ def test_target_columns_the_dataset_cannot_give_are_refused_at_creation(
     assert error["field"] == "dataset.target_columns"
     assert "target_columns" in error["message"]
     assert client.get(f"{API}/{route}").json()["total"] == 0
+
+
+def test_options_and_wrong_methods_name_every_method_of_the_path(client: TestClient) -> None:
+    for path, methods in ((f"{API}/studies", "GET, OPTIONS, POST"),
+                          (f"{API}/studies/abc", "DELETE, GET, OPTIONS"),
+                          (f"{API}/studies/abc/trials/0/model", "GET, OPTIONS")):
+        options = client.options(path)
+        assert (options.status_code, options.headers["allow"], options.content) == (
+            204, methods, b"")
+        wrong = client.put(path)
+        assert wrong.status_code == 405 and wrong.headers["allow"] == methods
+        assert methods in wrong.json()["error"]["message"]
+
+
+def test_the_schema_states_this_servers_page_limit_and_the_filters(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    listing = schema["paths"][f"{API}/studies"]["get"]["parameters"]
+    params = {p["name"]: p["schema"] for p in listing}
+    assert {"type": "integer", "minimum": 1, "maximum": 20} in params["limit"]["anyOf"]
+    kinds = next(o for o in params["kind"]["anyOf"] if "enum" in o)["enum"]
+    assert sorted(kinds) == ["lambda", "lambda_path", "target_size", "width"]
+    delete = schema["paths"][f"{API}/studies/{{study_id}}"]["delete"]["responses"]
+    assert "409" in delete and "400" in delete
