@@ -15,7 +15,7 @@ from typing import Any
 
 from service.settings import Settings
 from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
-from studies.spec import StudySpec
+from studies.spec import SearchSpec, StudySpec
 
 __all__ = ["ArmChoice", "FormField", "FormGroup", "arm_choices", "form_groups", "form_limits"]
 
@@ -217,7 +217,10 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
             f("search.sampler", "Sampler"),
             f("search.seed", "Seed"),
             f("search.objectives", "Objectives", type="list", choices=objectives,
-              default="val_loss,params"),
+              default=",".join(SearchSpec.model_fields["objectives"].get_default(
+                  call_default_factory=True)),
+              hint="the API's default too: validation loss; add parameters for a "
+              "multi-objective (Pareto) search"),
             f("search.lam_min", "λ min", hint="log scale; empty: the β step's default"),
             f("search.lam_max", "λ max", hint="empty: the β step's default"),
             f("search.path.warmup_epochs", "λ path: warm-up epochs",

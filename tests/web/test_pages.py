@@ -241,3 +241,15 @@ def test_page_scripts_build_urls_relative_to_the_base() -> None:
         assert not re.search(r"""["'`]/api/""", text), f"{script.name} uses an absolute /api URL"
         html_sink = r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write"
         assert not re.search(html_sink, text), f"{script.name} writes HTML from strings"
+
+
+def test_the_forms_default_objectives_are_the_apis(tmp_path: Path) -> None:
+    from service.settings import Settings
+    from service.web._form import form_groups, form_limits
+    from studies.spec import load_spec
+
+    fields = {f.name: f for g in form_groups(
+        limits=form_limits(Settings(data_dir=tmp_path)), datasets=[("digits", "digits")]
+    ) for f in g.fields}
+    api_default = load_spec({"name": "x", "dataset": {"name": "digits"}}).search.objectives
+    assert fields["search.objectives"].default == ",".join(api_default) == "val_loss"
