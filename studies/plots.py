@@ -33,6 +33,20 @@ __all__ = [
 ]
 
 
+
+def log_axis(title: str, *, narrow: bool = False) -> dict[str, Any]:
+    """A log axis whose tick labels are numbers: plotly's default labels the ticks
+    between decades with bare leading digits (``2 5``), which read as values.
+
+    ``narrow``: an axis that usually spans a decade or less (widths, λ): every digit
+    gets a tick, written in full (``~g``: 0.9, 4, 4.5, 0.0082). Otherwise (parameters,
+    MACs, spanning decades) ticks at 1, 2 and 5 of each decade, SI-prefixed (``.3~s``:
+    200, 500, 1k, 2M), which do not overlap."""
+    if narrow:
+        return {"title": {"text": title}, "type": "log", "tickformat": "~g"}
+    return {"title": {"text": title}, "type": "log", "tickformat": ".3~s", "dtick": "D2"}
+
+
 def _labelled(sources: tuple[StudyLike, ...]) -> list[tuple[str, list[TrialPoint]]]:
     return [
         (label, trial_points(s)) for label, s in zip(unique_labels(sources), sources, strict=True)
@@ -197,8 +211,8 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
             )
     fig.update_layout(
         title="Size space: width of layer 1 × width of layer 2",
-        xaxis={"title": {"text": "width of hidden layer 1"}, "type": "log"},
-        yaxis={"title": {"text": "width of hidden layer 2"}, "type": "log"},
+        xaxis=log_axis("width of hidden layer 1", narrow=True),
+        yaxis=log_axis("width of hidden layer 2", narrow=True),
         legend={"orientation": "h", "y": -0.2},
     )
     if not drawable:
@@ -268,7 +282,7 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
         )
     fig.update_layout(
         title="Pareto fronts: validation loss vs parameters",
-        xaxis={"title": {"text": "parameters"}, "type": "log"},
+        xaxis=log_axis("parameters"),
         yaxis={"title": {"text": "validation loss"}},
     )
     return fig
@@ -322,7 +336,7 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
             y=comparison.level, row=1, col=1, line={"dash": "dot", "width": 1, "color": "#888"},
             annotation_text=f"level ({comparison.baseline})",
         )
-    fig.update_xaxes(title_text=x_title, type="log")
+    fig.update_xaxes(log_axis(x_title))
     fig.update_layout(title="Search progress against training compute")
     return fig
 
@@ -354,7 +368,7 @@ def widths_figure(*sources: StudyLike) -> go.Figure:
     fig.update_layout(
         title="Live widths over epochs",
         xaxis={"title": {"text": "epoch"}},
-        yaxis={"title": {"text": "width"}, "type": "log"},
+        yaxis=log_axis("width", narrow=True),
     )
     return fig
 
@@ -394,9 +408,9 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
             ),
             secondary_y=True,
         )
-    fig.update_xaxes(title_text="λ", type="log")
+    fig.update_xaxes(log_axis("λ", narrow=True))
     fig.update_yaxes(title_text="validation loss", secondary_y=False)
-    fig.update_yaxes(title_text="parameters", type="log", secondary_y=True)
+    fig.update_yaxes(log_axis("parameters"), secondary_y=True)
     fig.update_layout(title="Loss and size against λ")
     return fig
 

@@ -95,6 +95,12 @@ def test_pareto_compute_widths_lambda_figures() -> None:
     lam = lambda_figure(a, b)
     assert [t.name for t in lam.data] == ["λ search: val loss", "λ search: params"]
     assert list(lam.data[0].x) == [0.01, 0.1]
+    # every log axis writes its ticks as numbers (no bare "2 5" between decades)
+    for figure in (pareto, compute, widths, lam, size_space_figure(a, b)):
+        layout = figure.to_plotly_json()["layout"]
+        axes = [v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))]
+        logs = [ax for ax in axes if ax.get("type") == "log"]
+        assert logs and all(ax.get("tickformat") in ("~g", ".3~s") for ax in logs), axes
 
 
 def test_plots_registry() -> None:
