@@ -9,6 +9,7 @@ studies can be overlaid. :data:`PLOTS` maps the API's plot names to the function
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
@@ -44,7 +45,27 @@ def log_axis(title: str, *, narrow: bool = False) -> dict[str, Any]:
     200, 500, 1k, 2M), which do not overlap."""
     if narrow:
         return {"title": {"text": title}, "type": "log", "tickformat": "~g"}
-    return {"title": {"text": title}, "type": "log", "tickformat": ".3~s", "dtick": "D2"}
+    return {"title": {"text": title}, "type": "log", "tickformat": ".3~s"}
+
+
+def fit_log_ticks(fig: go.Figure) -> go.Figure:
+    """Space the ticks of ``fig``'s wide log axes (:func:`log_axis`) by the span of their
+    data: under a decade plotly's automatic ticks (350, 400, 450…); up to three decades
+    1, 2 and 5 of each; beyond, the powers of ten — so labels never crowd."""
+    layout = fig.to_plotly_json()["layout"]
+    for name, axis in layout.items():
+        if not name.startswith(("xaxis", "yaxis")) or axis.get("tickformat") != ".3~s":
+            continue
+        ref, letter = name[0] + name[5:], name[0]  # "yaxis2" → "y2"
+        values = [
+            float(v) for t in fig.data if (getattr(t, f"{letter}axis", None) or letter) == ref
+            for v in (getattr(t, letter, None) or ())
+            if isinstance(v, int | float) and math.isfinite(v) and v > 0
+        ]
+        if values:
+            span = math.log10(max(values) / min(values))
+            fig.layout[name].dtick = None if span < 1 else "D2" if span < 3 else 1
+    return fig
 
 
 def _labelled(sources: tuple[StudyLike, ...]) -> list[tuple[str, list[TrialPoint]]]:
@@ -285,7 +306,7 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
         xaxis=log_axis("parameters"),
         yaxis={"title": {"text": "validation loss"}},
     )
-    return fig
+    return fit_log_ticks(fig)
 
 
 def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") -> go.Figure:
@@ -338,7 +359,7 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
         )
     fig.update_xaxes(log_axis(x_title))
     fig.update_layout(title="Search progress against training compute")
-    return fig
+    return fit_log_ticks(fig)
 
 
 _DASHES = ("solid", "dash", "dot", "dashdot")
@@ -412,7 +433,7 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
     fig.update_yaxes(title_text="validation loss", secondary_y=False)
     fig.update_yaxes(log_axis("parameters"), secondary_y=True)
     fig.update_layout(title="Loss and size against λ")
-    return fig
+    return fit_log_ticks(fig)
 
 
 PLOTS: dict[str, Callable[..., go.Figure]] = {

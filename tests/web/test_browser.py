@@ -165,6 +165,11 @@ def test_study_page_plots_table_and_selected_trial(stack: Stack, page: Any) -> N
         "document.querySelector('#widths-trial').textContent.includes('trial 1')"
     )
     assert trace_count(page, "#plot-widths") == SPEC["architecture"]["depth"]
+    # the loss over epochs of the same trial: validation loss and accuracy (digits)
+    wait_plot(page, "#plot-loss")
+    assert page.inner_text("#loss-trial") == page.inner_text("#widths-trial")
+    assert trace_count(page, "#plot-loss") == 2
+    assert page.is_visible("#lambda-panel")
     # sorting by λ orders the rows by λ
     page.click("#trials-table th[data-key='lam']")
     lams = page.eval_on_selector_all(
@@ -187,6 +192,16 @@ def test_study_page_plots_table_and_selected_trial(stack: Stack, page: Any) -> N
     downloaded = httpx.get(torchscript)  # absolute, under the page's base
     assert downloaded.status_code == 200 and downloaded.content[:2] == b"PK"  # a zip archive
     page.screenshot(path=str(ARTIFACTS / "study.png"), full_page=True)
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_width_study_page_has_no_empty_lambda_card(stack: Stack, page: Any) -> None:
+    wait_finished(stack)
+    page.goto(stack.base + f"studies/{stack.width_id}")
+    page.wait_for_selector("#trials-table tbody tr[data-trial]")
+    wait_plot(page, "#plot-pareto")
+    assert page.is_hidden("#lambda-panel")
+    wait_plot(page, "#plot-loss")
     assert not page.js_errors, page.js_errors
 
 

@@ -60,7 +60,7 @@ PAGES = {
     "/new": {"spec-form", "f-target", "f-architecture.max_width", "f-training.epochs",
              "f-search.n_trials", "f-search.max_macs", "f-search.max_seconds", "f-dataset.name",
              "form-error", *(f"f-arm-{arm}" for arm in ARMS)},
-    "/studies/abc123": {"plot-size-space", "plot-widths", "plot-lambda", "plot-pareto",
+    "/studies/abc123": {"plot-size-space", "plot-widths", "plot-loss", "plot-lambda", "plot-pareto",
                         "trials-table", "cancel-button", "csv-link"},
     "/comparisons/cmp42": {"plot-pareto", "plot-size-space", "plot-compute", "summary",
                            "arms-table", "reference", "params-table", "sensitivity-table",

@@ -169,20 +169,27 @@
   // Widths over epochs of the selected trial, drawn from its per-epoch history.
   function drawWidths() {
     var t = trials.filter(function (x) { return x.number === selected; })[0];
-    var label = document.getElementById("widths-trial");
+    var labels = [document.getElementById("widths-trial"), document.getElementById("loss-trial")];
     if (!t) {
-      label.textContent = "";
-      SN.plotMessage("plot-widths", "Click a trial in the table.");
+      labels.forEach(function (l) { l.textContent = ""; });
+      ["plot-widths", "plot-loss"].forEach(function (id) {
+        SN.plotMessage(id, "Click a trial in the table.");
+      });
       return;
     }
     var lam = lamOf(t);
-    label.textContent = "— trial " + t.number
-      + (lam !== null ? " (λ = " + SN.fmtNum(lam, 3) + ")" : "");
+    labels.forEach(function (l) {
+      l.textContent = "— trial " + t.number
+        + (lam !== null ? " (λ = " + SN.fmtNum(lam, 3) + ")" : "");
+    });
     var h = historyOf(t);
     if (!h.length) {
-      SN.plotMessage("plot-widths", "Trial " + t.number + " has no finished epoch yet.");
+      ["plot-widths", "plot-loss"].forEach(function (id) {
+        SN.plotMessage(id, "Trial " + t.number + " has no finished epoch yet.");
+      });
       return;
     }
+    drawLoss(h);
     var initial = (t.attrs && t.attrs.initial_widths) || [];
     var layers = (h[0].widths || []).length;
     var data = [];
@@ -199,11 +206,32 @@
     } });
   }
 
+  // Validation loss (and accuracy, for classification) per epoch of the selected trial.
+  function drawLoss(h) {
+    var xs = h.map(function (rec) { return rec.epoch; });
+    var data = [{ x: xs, y: h.map(function (rec) { return rec.val_loss; }),
+                  mode: "lines+markers", name: "validation loss" }];
+    var hasAcc = h.some(function (rec) { return rec.val_accuracy !== null && rec.val_accuracy !== undefined; });
+    if (hasAcc) {
+      data.push({ x: xs, y: h.map(function (rec) { return rec.val_accuracy; }), yaxis: "y2",
+                  mode: "lines+markers", line: { dash: "dash" }, name: "validation accuracy" });
+    }
+    SN.plot("plot-loss", { data: data, layout: {
+      xaxis: { title: { text: "epoch" }, dtick: 1 },
+      yaxis: { title: { text: "validation loss" } },
+      yaxis2: hasAcc ? { title: { text: "accuracy", standoff: 8 }, overlaying: "y",
+                         side: "right", automargin: true, range: [0, 1], dtick: 0.2,
+                         tickformat: ".0%", showgrid: false } : undefined,
+      legend: { orientation: "h", y: -0.2 }, margin: { t: 20 }
+    } });
+  }
+
   function drawPlots() {
     var isLambda = detail && detail.kind !== "width";
     var jobs = [["size-space", "plot-size-space"], ["pareto", "plot-pareto"]];
+    // a width search has no λ: its card is hidden rather than left empty
+    document.getElementById("lambda-panel").hidden = !isLambda;
     if (isLambda) { jobs.push(["lambda", "plot-lambda"]); }
-    else { SN.plotMessage("plot-lambda", "A width search has no λ; see its comparison."); }
     return Promise.all(jobs.map(function (job) {
       return SN.api(base + "/plots/" + job[0]).then(function (fig) {
         return SN.plot(job[1], fig);
@@ -315,7 +343,7 @@
     }, function (err) {
       if (err.status === 404) {
         showError("Study " + studyId + " does not exist. " + err.message);
-        ["plot-size-space", "plot-widths", "plot-lambda", "plot-pareto"].forEach(function (id) {
+        ["plot-size-space", "plot-widths", "plot-loss", "plot-lambda", "plot-pareto"].forEach(function (id) {
           SN.plotMessage(id, "No such study.");
         });
         return false;
