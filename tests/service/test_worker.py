@@ -204,13 +204,16 @@ def test_a_dead_pool_child_is_noticed_at_once(db_url: str, procs: ProcGroup,
     os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
 
-    def failed() -> optuna.trial.FrozenTrial | None:
-        now = next(t for t in db.trials(record) if t.number == trial.number)
-        return now if now.state == TrialState.FAIL else None
+    def failed_and_requeued() -> tuple[Any, list[Any]] | None:
+        # the pool fails the trial, then enqueues its retry (one lock, two writes)
+        trials = db.trials(record)
+        now = next(t for t in trials if t.number == trial.number)
+        retried = [t for t in trials if t.system_attrs.get("failed_trial") == trial.number]
+        return (now, retried) if now.state == TrialState.FAIL and retried else None
 
-    dead = wait_until(failed, timeout=5, interval=0.1, message="the killed trial to fail")
+    dead, retried = wait_until(failed_and_requeued, timeout=5, interval=0.1,  # type: ignore[misc]
+                               message="the killed trial to be failed and requeued")
     assert time.monotonic() - killed_at <= 5
-    assert dead.user_attrs["failure_reason"] == "worker process died (exit code -9)"  # type: ignore[attr-defined]
-    retried = [t for t in db.trials(record) if t.system_attrs.get("failed_trial") == trial.number]
+    assert dead.user_attrs["failure_reason"] == "worker process died (exit code -9)"
     assert len(retried) == 1 and retried[0].params == trial.params
     assert all(w.pid != pid for w in live_workers(db.engine, within_s=60))
