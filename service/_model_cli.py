@@ -20,7 +20,7 @@ from service.errors import NotFoundError, ServiceError
 
 __all__ = ["add_model_commands"]
 
-_FORMATS = ("torchscript", "state_dict", "onnx")
+_FORMATS = ("torchscript", "state_dict", "onnx")  # shrinknets_core.export.FORMATS, torch-free
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .datasets._table import is_number
 from .errors import DatasetError
 from .export import Exported
 
@@ -44,14 +45,6 @@ class Predictions:
     n_rows: int
 
 
-def _numeric(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def read_rows(
     path: Path, metadata: dict[str, Any]
 ) -> tuple[torch.Tensor, list[list[str]] | None]:
@@ -76,7 +69,7 @@ def read_rows(
     names = metadata.get("feature_names") or []
     # a header names the features, or has text where features are numbers
     named = bool(names) and all(n in first for n in names)
-    header = first if named or not all(_numeric(c) for c in first[:n_features]) else None
+    header = first if named or not all(is_number(c) for c in first[:n_features]) else None
     body = rows[1:] if header else rows
     if not body:
         raise DatasetError(f"{path}: has a header but no rows to predict")

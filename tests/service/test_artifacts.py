@@ -43,3 +43,14 @@ def test_files_are_removed_only_when_the_deletion_succeeds(tmp_path: Path) -> No
     with removing_artifacts(storage, store, ["s"]):
         optuna.delete_study(study_name="s", storage=storage)
     assert not (tmp_path / "a" / artifact).exists()
+
+
+def test_the_api_and_cli_offer_exactly_the_export_formats() -> None:
+    """Both spell the formats out (the CLI parser must not import torch); they stay equal."""
+    from typing import get_args
+
+    from service._model_cli import _FORMATS
+    from service.api.studies import ModelFormat
+    from shrinknets_core.export import FORMATS
+
+    assert get_args(ModelFormat) == _FORMATS == FORMATS
