@@ -171,6 +171,8 @@ def _arm_list(text: str | None) -> list[str] | None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import httpx
 
+    from service.storage import SETTLED_STATUSES
+
     arms = _arm_list(args.arms)  # before anything starts
     settings = _settings(storage_url=args.storage)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
@@ -204,7 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 print(f"demo: {line}", flush=True)
                 last = line
             statuses = {a["study"]["status"] for a in detail["arms"]}
-            if statuses <= {"finished", "cancelled"}:
+            if statuses <= set(SETTLED_STATUSES):
                 break
             if proc.poll() is not None:
                 raise ServiceError(f"the server exited with code {proc.returncode}")

@@ -21,7 +21,7 @@ from service.api.deps import Backend
 from service.api.errors import ApiError
 from service.api.schemas import FrontPoint, ModelOut, ProgressOut, StudyOut, TrialOut
 from service.errors import NotFoundError
-from service.storage import Progress, StudyRecord, studies_progress
+from service.storage import SETTLED_STATUSES, Progress, StudyRecord, studies_progress
 from studies.arms import arm_of_dict
 from studies.models import MODEL_ATTR, REMOVED_ATTR, model_info
 from studies.pareto import pareto_front
@@ -50,10 +50,6 @@ __all__ = [
 
 PLOT_NAMES: dict[str, str] = {name.replace("_", "-"): name for name in PLOTS}
 """API plot name (``size-space``) → key of :data:`studies.plots.PLOTS` (``size_space``)."""
-
-
-SETTLED_STATUSES = ("finished", "cancelled")
-"""Statuses after which a study gains no trials (its running trials still finish)."""
 
 
 def plot_function(name: str) -> Any:

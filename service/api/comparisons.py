@@ -29,6 +29,7 @@ from service.api.schemas import (
 from service.artifacts import removing_artifacts
 from service.errors import NotFoundError
 from service.storage import (
+    SETTLED_STATUSES,
     ComparisonRecord,
     StudyRecord,
     cancel_study,
@@ -66,13 +67,14 @@ def _links(request: Request, cid: str) -> dict[str, str]:
 
 
 def _status(statuses: set[str]) -> str:
-    if statuses == {"finished"}:
-        return "finished"
+    """A comparison's status from its arms' (``ComparisonOut.status``)."""
     if "cancelled" in statuses:
         return "cancelled"
     if statuses == {"queued"}:
         return "queued"
-    return "running"
+    if not statuses <= set(SETTLED_STATUSES):
+        return "running"
+    return "failed" if "failed" in statuses else "finished"
 
 
 def _arm_out(arm: str, study: StudyOut) -> ArmOut:

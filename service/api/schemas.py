@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from service.storage import StudyStatus
 from studies.spec import StudySpec
 
 __all__ = [
@@ -126,7 +127,7 @@ class StudyOut(BaseModel):
         "width_hyperband, target_size); width with the Hyperband pruner is its own arm"
     )
     dataset: str
-    status: Literal["queued", "running", "finished", "cancelled"]
+    status: StudyStatus
     n_trials: int
     comparison_id: str | None
     created_at: UtcTime
@@ -243,7 +244,10 @@ class ComparisonOut(BaseModel):
     id: str
     name: str
     created_at: UtcTime
-    status: Literal["queued", "running", "finished", "cancelled"]
+    status: StudyStatus = Field(
+        description="cancelled when an arm was cancelled; queued or running while an arm "
+        "is; else failed when an arm ended without a complete trial, finished otherwise"
+    )
     arms: list[ArmOut] = Field(description="every arm, in display order")
     lambda_study: StudyOut | None = Field(
         None, description="the λ arm's study (lambda, else lambda_path), if any; see arms"

@@ -31,6 +31,8 @@ from service.storage._progress import (
     trial_state_counts,
 )
 from service.storage._records import (
+    RUNNABLE_STATUSES,
+    SETTLED_STATUSES,
     STUDY_STATUSES,
     StudyRecord,
     StudyStatus,
@@ -52,7 +54,9 @@ from service.storage._workers import (
 )
 
 __all__ = [
+    "RUNNABLE_STATUSES",
     "SCHEMA_VERSION",
+    "SETTLED_STATUSES",
     "STUDY_STATUSES",
     "ComparisonRecord",
     "Progress",

@@ -52,7 +52,7 @@ from sqlalchemy.engine import Engine
 
 from service.storage._engine import retry_callback, sqlite_path
 from service.storage._progress import compute_limits, study_spending, trial_state_counts
-from service.storage._records import StudyRecord, set_study_status
+from service.storage._records import RUNNABLE_STATUSES, StudyRecord, set_study_status
 from service.storage._schema import StudyRow
 
 if TYPE_CHECKING:
@@ -71,7 +71,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
-#: A study stops (finished, with ``error``) after ``n_trials + MAX_EXTRA_FAILURES`` failures.
+#: A study stops (finished, or failed without a complete trial; with ``error``) after
+#: ``n_trials + MAX_EXTRA_FAILURES`` failures.
 MAX_EXTRA_FAILURES = 5
 _LOCK_TIMEOUT_S = 120.0
 _HEARTBEAT_LOST = "heartbeat lost: its worker stopped reporting for longer than the grace period"
@@ -210,6 +211,13 @@ def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: st
             pass
 
 
+def _last_failure(storage: optuna.storages.RDBStorage, study_id: int) -> str:
+    """The ``failure_reason`` of the study's last failed trial (see the trials' attrs)."""
+    failed = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
+    reasons = [t.user_attrs.get("failure_reason") for t in failed]
+    return next((str(r) for r in reversed(reasons) if r), "no reason recorded")
+
+
 def _close_if_done(
     storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, study: optuna.Study
 ) -> str | None:
@@ -231,8 +239,9 @@ def _close_if_done(
     if counts[TrialState.FAIL] >= record.n_trials + MAX_EXTRA_FAILURES:
         set_study_status(
             storage, engine, record.id, "finished",
-            error=f"stopped after {counts[TrialState.FAIL]} failed trials "
-            f"({done} of {record.n_trials} finished); see the trials' failure_reason attr",
+            error=f"stopped after {counts[TrialState.FAIL]} failed trials, with {done} of "
+            f"the {record.n_trials} trials asked for finished; the last failure: "
+            f"{_last_failure(storage, study._study_id)}",
         )
         return "too many failed trials"
     reason = _compute_spent(storage, record, study._study_id)
@@ -268,7 +277,7 @@ def claim_trial(
     if study is None:
         return None
     with db_lock(engine, key=study._study_id):
-        if _status(engine, record) not in ("queued", "running"):
+        if _status(engine, record) not in RUNNABLE_STATUSES:
             return None
         _fail_stale(study, storage)
         if _close_if_done(storage, engine, record, study) is not None:
@@ -354,7 +363,7 @@ def reap_stale_trials(
     if study is None:
         return
     with db_lock(engine, key=study._study_id):
-        runnable = _status(engine, record) in ("queued", "running")
+        runnable = _status(engine, record) in RUNNABLE_STATUSES
         _fail_stale(study, storage, retry=runnable)
         if runnable:
             _close_if_done(storage, engine, record, study)

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from service.storage._claim import _study, db_lock
 from service.storage._engine import session_scope
-from service.storage._records import StudyRecord
+from service.storage._records import RUNNABLE_STATUSES, StudyRecord
 from service.storage._schema import StudyRow, WorkerRow, utcnow
 
 __all__ = ["claim_path", "release_path"]
@@ -34,7 +34,7 @@ def claim_path(
         return None
     with db_lock(engine, key=study._study_id), session_scope(engine) as session:
         row = session.get(StudyRow, record.id)
-        if row is None or row.status not in ("queued", "running"):
+        if row is None or row.status not in RUNNABLE_STATUSES:
             return None
         if row.owner not in (None, worker_id):
             owner = session.get(WorkerRow, row.owner)

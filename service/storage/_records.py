@@ -13,7 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import optuna
 from sqlalchemy import func, select
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from studies.spec import StudySpec
 
 __all__ = [
+    "RUNNABLE_STATUSES",
+    "SETTLED_STATUSES",
     "STUDY_STATUSES",
     "StudyRecord",
     "StudyStatus",
@@ -42,8 +44,14 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-StudyStatus = Literal["queued", "running", "finished", "cancelled"]
-STUDY_STATUSES: tuple[str, ...] = ("queued", "running", "finished", "cancelled")
+StudyStatus = Literal["queued", "running", "finished", "failed", "cancelled"]
+"""A study's status: ``queued`` → ``running`` → ``finished`` (at least one complete trial)
+or ``failed`` (it ended without one); or ``cancelled`` by a user."""
+STUDY_STATUSES: tuple[str, ...] = get_args(StudyStatus)
+RUNNABLE_STATUSES: tuple[str, ...] = ("queued", "running")
+"""The statuses in which workers start trials of a study."""
+SETTLED_STATUSES: tuple[str, ...] = ("finished", "failed", "cancelled")
+"""The statuses a study never leaves."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ class StudyRecord:
             ``optuna studies --storage URL``.
         kind: ``lambda``, ``width``, ``lambda_path`` or ``target_size``.
         dataset: Dataset name of the spec.
-        status: ``queued`` → ``running`` → ``finished``; or ``cancelled``.
+        status: ``queued`` → ``running`` → ``finished`` or ``failed``; or ``cancelled``
+            (:data:`StudyStatus`).
         n_trials: The exact trial cap: the spec's ``search.n_trials``, or without one
             (a compute budget decides) ``min(MAX_TRIALS, trial_cap)``, see
             :func:`trial_cap_of`.
@@ -214,7 +223,7 @@ def runnable_study_records(engine: Engine) -> list[StudyRecord]:
     """Queued and running studies, oldest first (the order workers serve them)."""
     with session_scope(engine) as session:
         rows = session.scalars(
-            select(StudyRow).where(StudyRow.status.in_(("queued", "running")))
+            select(StudyRow).where(StudyRow.status.in_(RUNNABLE_STATUSES))
             .order_by(StudyRow.created_at, StudyRow.id)
         ).all()
         return [_record(r) for r in rows]
@@ -224,31 +233,43 @@ def set_study_status(
     storage: optuna.storages.BaseStorage | None, engine: Engine, id: str, status: str,
     *, error: str | None = None,
 ) -> StudyRecord:
-    """Move a study to ``status`` (a cancelled or finished study keeps its status).
+    """Move a study to ``status`` (a settled study keeps its status).
 
-    Also mirrors the status into the Optuna study's ``status`` user attr so
-    ``optuna studies`` shows it. Raises :class:`NotFoundError`.
+    ``finished`` becomes ``failed`` when the study ended without one complete trial
+    (read from ``storage``; without a storage the status is taken as given). Also mirrors
+    the status into the Optuna study's ``status`` user attr so ``optuna studies`` shows
+    it. Raises :class:`NotFoundError`.
     """
     if status not in STUDY_STATUSES:
         raise ValueError(f"status={status!r} is not one of {STUDY_STATUSES}")
+    study_id: int | None = None
+    if storage is not None:
+        with session_scope(engine) as session:
+            name = session.scalar(select(StudyRow.study_name).where(StudyRow.id == id))
+        with contextlib.suppress(KeyError):
+            study_id = storage.get_study_id_from_name(name) if name is not None else None
+    complete = optuna.trial.TrialState.COMPLETE
+    if (status == "finished" and storage is not None and study_id is not None
+            and storage.get_n_trials(study_id, state=complete) == 0):
+        status = "failed"
     with session_scope(engine) as session:
         row = session.get(StudyRow, id, with_for_update=True)
         if row is None:
             raise NotFoundError("study", id)
-        if row.status not in ("finished", "cancelled") and row.status != status:
+        if row.status not in SETTLED_STATUSES and row.status != status:
             row.status = status
-            if status in ("finished", "cancelled"):
+            if status in SETTLED_STATUSES:
                 row.finished_at = utcnow()
             if error is not None:
                 row.error = error
         record = _record(row)
     if storage is not None:
-        try:
-            study_id = storage.get_study_id_from_name(record.study_name)
-            storage.set_study_user_attr(study_id, "status", record.status)
-        except KeyError:
+        if study_id is None:
             _log.warning("Optuna study %s is gone; status kept in snk_studies only",
                          record.study_name)
+        else:
+            with contextlib.suppress(KeyError):  # deleted meanwhile
+                storage.set_study_user_attr(study_id, "status", record.status)
     return record
 
 

@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from service.api.deps import SettingsDep
 from service.settings import Settings
+from service.storage import STUDY_STATUSES
 from service.web._form import arm_choices, form_groups, form_limits
 from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
 
@@ -31,7 +32,7 @@ templates = Jinja2Templates(
 
 router = APIRouter(include_in_schema=False)
 
-STATUSES = ("queued", "running", "finished", "cancelled")
+STATUSES = STUDY_STATUSES
 KINDS = tuple((k, ARM_LABELS[k]) for k in ("lambda", "width", "lambda_path", "target_size"))
 """The study kinds the list filters on (a width + Hyperband study is of kind ``width``)."""
 ARMS_META: dict[str, Any] = {

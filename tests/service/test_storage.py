@@ -344,3 +344,26 @@ def test_a_trial_whose_claim_broke_off_is_failed_and_retried(backend: Any, tmp_p
     assert failed.state == TrialState.FAIL
     assert "before the first heartbeat" in failed.user_attrs["failure_reason"]
     assert claim_trial(storage, engine, record) is None  # the budget of 1 is the retry's
+
+
+def test_a_study_whose_every_trial_fails_ends_failed_with_the_reason(
+    backend: Any, tmp_path: Path
+) -> None:
+    from service.storage._claim import MAX_EXTRA_FAILURES
+
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"f {tmp_path.name}", n_trials=2))
+    failures = 0
+    while (trial := claim_trial(storage, engine, record)) is not None:
+        fail_trial(storage, engine, record, trial, reason=f"ConfigError: bad {failures}",
+                   retry=False)
+        failures += 1
+    assert failures == 2 + MAX_EXTRA_FAILURES
+    done = get_study_record(engine, record.id)
+    assert done.status == "failed" and done.finished_at is not None
+    assert done.error is not None
+    assert f"stopped after {failures} failed trials, with 0 of the 2 trials" in done.error
+    assert f"ConfigError: bad {failures - 1}" in done.error, "names the last failure"
+    assert study_progress(storage, record).failed == failures
+    assert optuna.load_study(study_name=record.study_name, storage=storage).user_attrs[
+        "status"] == "failed"

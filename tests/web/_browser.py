@@ -88,7 +88,7 @@ def wait_finished(stack: Stack, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         comparison = stack.api(f"comparisons/{stack.comparison_id}")
-        if comparison["status"] in ("finished", "cancelled"):
+        if comparison["status"] in ("finished", "failed", "cancelled"):
             return dict(comparison)
         time.sleep(1)
     logs = "\n".join(tail(log, 2000) for log in stack.logs)

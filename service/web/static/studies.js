@@ -78,7 +78,7 @@
     if (detailCache[s.id]) { return Promise.resolve(detailCache[s.id]); }
     return SN.api("studies/" + encodeURIComponent(s.id)).then(function (d) {
       var summary = summarise(d);
-      if (d.status === "finished" || d.status === "cancelled") { detailCache[s.id] = summary; }
+      if (d.status !== "queued" && d.status !== "running") { detailCache[s.id] = summary; }
       return summary;
     }, function () { return { best: null, small: null }; });
   }

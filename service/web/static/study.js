@@ -1,6 +1,6 @@
 // Study page: facts, plots, sortable trials table, widths of the selected trial, cancel.
 // Polls the API every few seconds while the study is queued or running (no reload), and
-// stops once it is finished or cancelled.
+// stops once it has settled (finished, failed or cancelled).
 (function () {
   "use strict";
   var SN = window.SN;
