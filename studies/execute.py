@@ -34,6 +34,7 @@ from studies.objectives import (
 )
 from studies.spec import StudySpec, load_spec
 from studies.target_size import TargetSizeSampler
+from studies.writes import Patience, TrialWriter
 
 __all__ = [
     "KIND_LABELS",
@@ -186,16 +187,16 @@ class _PruneCheck:
 
     stop_reason = "pruned"
 
-    def __init__(self, trial: optuna.Trial, *, report: bool) -> None:
-        self.trial = trial
+    def __init__(self, writer: TrialWriter, *, report: bool) -> None:
+        self.writer = writer
         self.report = report
         self.pruned = False
 
     def __call__(self, record: EpochRecord) -> None:
         if not self.report:
             return
-        self.trial.report(float(record.val_loss), record.epoch)
-        if self.trial.should_prune():
+        self.writer.report(float(record.val_loss), record.epoch)
+        if self.writer.should_prune():
             self.pruned = True
             raise StopTraining(f"pruned by Optuna at epoch {record.epoch}")
 
@@ -213,6 +214,7 @@ def run_trial(
     device: str | None = None,
     on_epoch: EpochHook | None = None,
     models: ModelKeeper | None = None,
+    patience: Patience | None = None,
 ) -> list[float]:
     """Sample a trial's parameters, train it, store its attributes, return its objectives.
 
@@ -225,6 +227,9 @@ def run_trial(
             raising ``StopTraining`` cancels the trial.
         models: keeps the trained network as artifacts of the trial (``studies.models``)
             when it completes; ``None`` keeps nothing.
+        patience: rides out a storage outage (``studies.writes``): per-epoch writes
+            that fail transiently are kept and training goes on; the final writes wait
+            for the storage. ``None``: every storage error raises.
 
     Returns:
         ``[val_loss]`` or ``[val_loss, params]`` for ``study.tell``.
@@ -236,22 +241,27 @@ def run_trial(
     """
     plan = suggest(trial, spec)
     config = train_config(spec, plan, seed=trial_seed(spec, trial.number), device=device)
-    prune = _PruneCheck(trial, report=not spec.multi_objective)
+    writer = TrialWriter(trial, patience)
+    prune = _PruneCheck(writer, report=not spec.multi_objective)
     history: list[dict[str, Any]] = []
 
     def store(record: EpochRecord) -> None:
         history.append(record.to_dict())
-        trial.set_user_attr("history", history)
+        writer.set_attr("history", list(history))
 
     hooks: list[EpochHook] = [store, prune]
     if on_epoch is not None:
         hooks.append(on_epoch)
     run = train_trial(spec, plan, config, hooks=hooks)
     result = run.result
-    trial.set_user_attr("history", run.history)
+    writer.set_attr("history", run.history)
     attrs = result_attrs(spec, result, plan)
     for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+        writer.set_attr(key, value)
+    if (run.stopped_by is None and spec.search.kind == "target_size"
+            and spec.search.target_params is not None):
+        writer.set_attr("meets_target", result.params <= spec.search.target_params)
+    writer.settle()
     if run.stopped_by == "pruned":
         raise optuna.TrialPruned(f"pruned at epoch {len(run.history)}")
     if run.stopped_by is not None:
@@ -259,8 +269,6 @@ def run_trial(
             f"trial {trial.number} of study {study.study_name!r} was stopped after "
             f"{len(run.history)} epoch(s) ({run.stopped_by})"
         )
-    if spec.search.kind == "target_size" and spec.search.target_params is not None:
-        trial.set_user_attr("meets_target", result.params <= spec.search.target_params)
     values = objective_values(spec, result)
     if models is not None:
         models.save_trial(trial, spec, load_study_data(spec), run.model, attrs, values)

@@ -56,9 +56,10 @@ import contextlib
 import io
 import math
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 import torch
@@ -81,8 +82,11 @@ from studies.objectives import (
     train_trial,
 )
 from studies.spec import StudySpec
+from studies.writes import Patience
 
 __all__ = ["PathState", "calibrated_grid", "lambda_grid", "run_lambda_path"]
+
+T = TypeVar("T")
 
 _CALIBRATION_ROWS = 2048
 _CHECKPOINT_ATTR = "path_checkpoint"
@@ -203,6 +207,7 @@ def run_lambda_path(
     on_epoch: EpochHook | None = None,
     checkpoints: Any | None = None,
     models: ModelKeeper | None = None,
+    patience: Patience | None = None,
 ) -> None:
     """Train along the λ grid, storing each step as a finished trial (module docstring).
 
@@ -216,6 +221,9 @@ def run_lambda_path(
             ``Boto3ArtifactStore`` …) for the path's checkpoints (resume).
         models: keeps each stored step's debiased network as artifacts of its trial
             (``studies.models``); None keeps nothing.
+        patience: rides out a storage outage (``studies.writes``): a step's writes wait
+            for the storage instead of ending the path (a retried checkpoint upload can
+            leave one unreferenced checkpoint file). ``None``: every storage error raises.
 
     Raises:
         TrialStopped: ``on_epoch`` stopped the path.
@@ -234,6 +242,7 @@ def run_lambda_path(
     if _budget_spent(study, spec, len(done)):
         return
     hooks = [on_epoch] if on_epoch is not None else []
+    call = patience.call if patience is not None else _now
     run = _Run()
     state = _restore(study, spec, checkpoints, run, device)
     if state is None:
@@ -283,15 +292,20 @@ def run_lambda_path(
         state.next_step = step + 1
         if step not in done:  # a step trained again after a restart is charged to the next
             _store_step(study, spec, step, state, res, plan, result.history, start,
-                        model=result.model, models=models)
+                        model=result.model, models=models, call=call)
             state.pending = {"macs": 0.0, "wall": 0.0}
             done.add(step)
         if checkpoints is not None:
-            _save(study, checkpoints, run, state)
+            call(_save, study, checkpoints, run, state)
         if all(w <= 1 for w in run.model.alive_widths()):  # type: ignore[union-attr]
-            study.set_user_attr(_END_ATTR, "collapsed: every layer is down to one neuron")
+            call(study.set_user_attr, _END_ATTR, "collapsed: every layer is down to one neuron")
             return  # every later λ would give the same network
-    study.set_user_attr(_END_ATTR, "end of the grid")
+    call(study.set_user_attr, _END_ATTR, "end of the grid")
+
+
+def _now(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``: a write without :class:`Patience`."""
+    return fn(*args, **kwargs)
 
 
 def _budget_spent(study: optuna.Study, spec: StudySpec, stored: int) -> bool:
@@ -385,6 +399,7 @@ def _store_step(
     *,
     model: ShrinkNet,
     models: ModelKeeper | None,
+    call: Callable[..., Any],
 ) -> None:
     attrs = result_attrs(spec, result, plan)
     attrs.update(
@@ -420,9 +435,9 @@ def _store_step(
         system_attrs=links,
         intermediate_values={int(h["epoch"]): float(h["val_loss"]) for h in history},
     )
-    study.add_trial(trial)
+    call(study.add_trial, trial)
     if models is not None:
-        models.prune(study)
+        call(models.prune, study)
 
 
 def _save(

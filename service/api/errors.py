@@ -40,6 +40,7 @@ from service.errors import (
     ServiceError,
     StorageUnavailableError,
 )
+from service.storage import is_connection_error
 from shrinknets_core.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -52,13 +53,6 @@ __all__ = [
 
 _log = logging.getLogger("service.api")
 
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    StorageInternalError,
-    StorageUnavailableError,
-)
 _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
 
 _STORAGE_DOWN = (
@@ -313,19 +307,9 @@ async def _on_core(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _is_storage_error(exc: BaseException) -> bool:
-    """Whether ``exc`` (or one of its causes) is a database connection/driver failure."""
-    seen: BaseException | None = exc
-    for _ in range(6):
-        if seen is None:
-            return False
-        if isinstance(seen, _CONNECTION_ERRORS):
-            return True
-        if type(seen).__name__ in ("OperationalError", "InterfaceError") and type(
-            seen
-        ).__module__.startswith(("psycopg", "sqlite3")):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    """Whether ``exc`` is a database connection/driver failure (Optuna's
+    ``StorageInternalError`` wraps every driver error of its sessions)."""
+    return isinstance(exc, StorageInternalError) or is_connection_error(exc)
 
 
 async def _on_driver(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,13 @@ from service.storage._comparisons import (
     get_comparison_record,
     list_comparison_records,
 )
-from service.storage._engine import make_engine, normalise_url, open_storage, session_scope
+from service.storage._engine import (
+    is_connection_error,
+    make_engine,
+    normalise_url,
+    open_storage,
+    session_scope,
+)
 from service.storage._ownership import claim_path, release_path
 from service.storage._progress import (
     Progress,
@@ -80,6 +86,7 @@ __all__ = [
     "get_comparison_record",
     "get_study_record",
     "init_schema",
+    "is_connection_error",
     "list_comparison_records",
     "list_study_records",
     "live_workers",

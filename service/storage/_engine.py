@@ -29,6 +29,7 @@ from service.errors import ConflictError, StorageUnavailableError
 __all__ = [
     "BUSY_TIMEOUT_S",
     "MAX_RETRIES",
+    "is_connection_error",
     "make_engine",
     "normalise_url",
     "open_storage",
@@ -49,6 +50,37 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    StorageUnavailableError,
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` or one of its causes says the database is unreachable or busy for
+    now (refused or dropped connections, a full pool, SQLite's lock timeout) — an error
+    that retrying later can cure, unlike a constraint violation or a finished trial.
+
+    Optuna wraps driver errors in ``StorageInternalError``; the cause chain is followed.
+    """
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if isinstance(seen, _CONNECTION_ERRORS):
+            return True
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if type(seen).__name__ in ("OperationalError", "InterfaceError") and type(
+            seen
+        ).__module__.startswith(("psycopg", "sqlite3")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def sqlite_path(url: str) -> Path | None:

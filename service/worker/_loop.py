@@ -6,6 +6,11 @@ The process records two heartbeats from a background thread every
 trains (Optuna records those only inside ``study.optimize``, which workers do not
 use). A trial whose heartbeat stops (``kill -9``, power loss) is failed after
 ``grace_period_s`` by whichever worker next claims from that study, and retried.
+
+A database outage shorter than the grace period costs no training (``studies.writes``):
+the trial trains on, its per-epoch writes are kept and written once the database answers
+again, its final writes and ``tell`` wait for it (up to ``grace_period_s``), and both
+heartbeats are recorded at once when it is back.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from service.storage import (
     finish_trial,
     forget_worker,
     init_schema,
+    is_connection_error,
     make_engine,
     open_storage,
     record_worker_heartbeat,
@@ -44,6 +50,7 @@ from service.storage import (
 from service.worker._path import run_path
 from service.worker._pool import PARENT_PID_ENV
 from shrinknets_core.errors import ShrinkNetsError
+from studies.writes import Patience
 
 __all__ = ["REASON_CANCELLED", "REASON_STOPPED", "Worker"]
 
@@ -85,6 +92,9 @@ class Worker:
         self._beat_stop = threading.Event()
         self._beat_thread = threading.Thread(target=self._beat_loop, daemon=True)
         self.trials_run = 0
+        self.patience = Patience(transient=is_connection_error,
+                                 wait_s=float(settings.grace_period_s),
+                                 on_recovered=self.beat_now)
 
     # -- heartbeats -----------------------------------------------------------------
     def _beat(self) -> None:
@@ -170,7 +180,11 @@ class Worker:
         return False
 
     def study_status(self, record: StudyRecord) -> str | None:
-        """The study's current status (None when it was deleted)."""
+        """The study's current status (None when it was deleted).
+
+        Raises:
+            sqlalchemy.exc.OperationalError: and other driver errors, database down.
+        """
         with self.engine.connect() as conn:
             status = conn.execute(
                 text("SELECT status FROM snk_studies WHERE id = :id"), {"id": record.id}
@@ -178,13 +192,21 @@ class Worker:
         return None if status is None else str(status)
 
     def epoch_check(self, record: StudyRecord) -> Callable[[Any], None]:
-        """The ``on_epoch`` callback: raise ``StopTraining`` on SIGTERM or cancellation."""
+        """The ``on_epoch`` callback: raise ``StopTraining`` on SIGTERM or cancellation
+        (while the database is unreachable, training goes on: a cancellation is seen at
+        the first epoch after it is back)."""
         from shrinknets_core.errors import StopTraining
 
         def on_epoch(_epoch: Any) -> None:
             if self.stop_event.is_set():
                 raise StopTraining(REASON_STOPPED)
-            if self.study_status(record) in (None, "cancelled"):
+            try:
+                status = self.study_status(record)
+            except Exception as e:
+                if not is_connection_error(e):
+                    raise
+                return
+            if status in (None, "cancelled"):
                 raise StopTraining(REASON_CANCELLED)
 
         return on_epoch
@@ -215,8 +237,10 @@ class Worker:
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:
             values = run_trial(trial.study, trial, load_spec(record.spec), device=self.device,
-                               on_epoch=self.epoch_check(record), models=self.models)
-            told = finish_trial(self.storage, self.engine, record, trial, values=values)
+                               on_epoch=self.epoch_check(record), models=self.models,
+                               patience=self.patience)
+            told = self.patience.call(finish_trial, self.storage, self.engine, record, trial,
+                                      values=values)
             if told:
                 self._prune_models(record, trial.study)
             _log.info("study %s trial %d: %s in %.1f s", record.study_name, trial.number,
@@ -224,17 +248,18 @@ class Worker:
                       time.monotonic() - started)
         except TrialStopped:
             reason = REASON_STOPPED if self.stop_event.is_set() else REASON_CANCELLED
-            fail_trial(self.storage, self.engine, record, trial, reason=reason,
-                       retry=reason == REASON_STOPPED)
+            self.patience.call(fail_trial, self.storage, self.engine, record, trial,
+                               reason=reason, retry=reason == REASON_STOPPED)
             if reason == REASON_CANCELLED:
                 self._mirror_cancel(record)
             _log.info("study %s trial %d: %s", record.study_name, trial.number, reason)
         except optuna.TrialPruned:
-            finish_trial(self.storage, self.engine, record, trial, state=TrialState.PRUNED)
+            self.patience.call(finish_trial, self.storage, self.engine, record, trial,
+                               state=TrialState.PRUNED)
         except Exception as e:
             _log.exception("study %s trial %d failed", record.study_name, trial.number)
-            fail_trial(self.storage, self.engine, record, trial,
-                       reason=f"{type(e).__name__}: {e}", retry=False)
+            self.patience.call(fail_trial, self.storage, self.engine, record, trial,
+                               reason=f"{type(e).__name__}: {e}", retry=False)
         finally:
             self._current = None
             self.trials_run += 1

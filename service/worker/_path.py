@@ -38,15 +38,17 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
     try:
         run_lambda_path(study, load_spec(record.spec), device=worker.device,
                         on_epoch=worker.epoch_check(record),
-                        checkpoints=worker.artifacts, models=worker.models)
+                        checkpoints=worker.artifacts, models=worker.models,
+                        patience=worker.patience)
     except TrialStopped as e:
         _log.info("study %s: λ path stopped: %s", record.study_name, e)
     except Exception as e:
         _log.exception("study %s: λ path failed", record.study_name)
-        set_study_status(worker.storage, worker.engine, record.id, "finished",
-                         error=f"λ path failed: {type(e).__name__}: {e}")
+        worker.patience.call(set_study_status, worker.storage, worker.engine, record.id,
+                             "finished", error=f"λ path failed: {type(e).__name__}: {e}")
     else:
-        set_study_status(worker.storage, worker.engine, record.id, "finished")
+        worker.patience.call(set_study_status, worker.storage, worker.engine, record.id,
+                             "finished")
         _log.info("study %s: λ path finished", record.study_name)
     finally:
         worker._current = None

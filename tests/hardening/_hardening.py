@@ -63,6 +63,18 @@ def pg_admin(sql: str) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall()) if cursor.description else []
 
 
+def drop_connections(db: str, *, block: bool) -> int:
+    """Terminate every backend of database ``db`` (and refuse new ones when ``block``;
+    ``ALTER DATABASE "db" ALLOW_CONNECTIONS true`` lets them in again)."""
+    if block:
+        pg_admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+    rows = pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    )
+    return len(rows)
+
+
 def inspect_engine(url: str) -> Engine:
     """A plain engine of the test's own (not the service's cached one), for assertions."""
     args: dict[str, Any] = {}

@@ -25,6 +25,7 @@ from _hardening import (
     ForkServer,
     TrialRow,
     assert_clean_error,
+    drop_connections,
     inspect_engine,
     pg_admin,
     spawn_cli,
@@ -196,22 +197,11 @@ def _complete_count(engine: Engine) -> int:
 
 
 # -- PostgreSQL connections dropped ------------------------------------------------------
-def _drop_connections(db: str, *, block: bool) -> int:
-    """Terminate every backend of database ``db`` (and refuse new ones when ``block``)."""
-    if block:
-        pg_admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
-    rows = pg_admin(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        f"WHERE datname = '{db}' AND pid <> pg_backend_pid()"
-    )
-    return len(rows)
-
-
 def _outage(api: Api, db: str, sid: str, seconds: float) -> Counter[int]:
     """Refuse and drop every connection of ``db`` for ``seconds`` while a client keeps asking;
     the status codes it got. Every 5xx must be a clean 503 naming the database."""
     statuses: Counter[int] = Counter()
-    _drop_connections(db, block=True)
+    drop_connections(db, block=True)
     try:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -224,7 +214,7 @@ def _outage(api: Api, db: str, sid: str, seconds: float) -> Counter[int]:
                     assert response.status_code == 503, error
                     assert error["code"] == "storage_unavailable", error
                     assert "database" in error["message"], error
-            _drop_connections(db, block=True)
+            drop_connections(db, block=True)
             time.sleep(0.2)
     finally:
         pg_admin(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
@@ -240,7 +230,7 @@ def _pg_outages(fork: ForkServer, tmp_path: Path, *, outages: int, n_trials: int
             wait_until(lambda: _progress(api, sid)["complete"] >= 1, timeout=60,
                        what="a complete trial")
             # connections dropped and immediately allowed again: transparent or a 503
-            assert _drop_connections(db, block=False) >= 2
+            assert drop_connections(db, block=False) >= 2
             seen = Counter(api.get(f"/studies/{sid}").status_code for _ in range(3))
             assert set(seen) <= {200, 503}, seen
             for _ in range(outages):  # the database refuses connections for a few seconds
