@@ -39,22 +39,39 @@ def log_axis(title: str, *, narrow: bool = False) -> dict[str, Any]:
     """A log axis whose tick labels are numbers: plotly's default labels the ticks
     between decades with bare leading digits (``2 5``), which read as values.
 
-    ``narrow``: an axis that usually spans a decade or less (widths, λ): every digit
-    gets a tick, written in full (``~g``: 0.9, 4, 4.5, 0.0082). Otherwise (parameters,
-    MACs, spanning decades) ticks at 1, 2 and 5 of each decade, SI-prefixed (``.3~s``:
-    200, 500, 1k, 2M), which do not overlap."""
+    ``narrow``: an axis of widths or λ, written in full (``~g``: 0.9, 4, 45, 0.0082).
+    Otherwise (parameters, MACs) SI-prefixed (``.3~s``: 200, 500, 1k, 2M).
+    :func:`fit_log_ticks` then places the ticks by the span of the data."""
     if narrow:
         return {"title": {"text": title}, "type": "log", "tickformat": "~g"}
     return {"title": {"text": title}, "type": "log", "tickformat": ".3~s"}
 
 
+def _log_tick_values(lo: float, hi: float, *, integers: bool) -> list[float]:
+    """Ticks of a narrow log axis spanning ``lo``…``hi``: every digit within a decade,
+    1, 2 and 5 of each decade up to three, powers of ten beyond; ``integers`` (widths)
+    drops the ticks below 1, which no width takes."""
+    span = math.log10(hi / lo)
+    mantissas = (1, 2, 3, 4, 5, 6, 7, 8, 9) if span <= 1 else (1, 2, 5) if span <= 3 else (1,)
+    ticks = []
+    for exponent in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in mantissas:
+            value = float(f"{m}e{exponent}")  # exact decimal, no 3.0000000000000004
+            if lo / 1.3 <= value <= hi * 1.3 and not (integers and value < 1):
+                ticks.append(value)
+    return ticks
+
+
 def fit_log_ticks(fig: go.Figure) -> go.Figure:
-    """Space the ticks of ``fig``'s wide log axes (:func:`log_axis`) by the span of their
-    data: under a decade plotly's automatic ticks (350, 400, 450…); up to three decades
-    1, 2 and 5 of each; beyond, the powers of ten — so labels never crowd."""
+    """Space the ticks of ``fig``'s log axes (:func:`log_axis`) by the span of their data
+    so labels never crowd. Wide axes: under a decade plotly's automatic ticks (350, 400,
+    450…); up to three decades 1, 2 and 5 of each; beyond, the powers of ten. Narrow
+    axes get explicit ticks (:func:`_log_tick_values`); an axis of whole numbers (widths)
+    gets no tick below 1 (plotly's padding would label 0.8 and 0.9) and a fixed range
+    a quarter beyond its data."""
     layout = fig.to_plotly_json()["layout"]
     for name, axis in layout.items():
-        if not name.startswith(("xaxis", "yaxis")) or axis.get("tickformat") != ".3~s":
+        if not name.startswith(("xaxis", "yaxis")) or axis.get("type") != "log":
             continue
         ref, letter = name[0] + name[5:], name[0]  # "yaxis2" → "y2"
         values = [
@@ -62,9 +79,17 @@ def fit_log_ticks(fig: go.Figure) -> go.Figure:
             for v in (getattr(t, letter, None) or ())
             if isinstance(v, int | float) and math.isfinite(v) and v > 0
         ]
-        if values:
-            span = math.log10(max(values) / min(values))
+        if not values:
+            continue
+        lo, hi = min(values), max(values)
+        if axis.get("tickformat") == ".3~s":
+            span = math.log10(hi / lo)
             fig.layout[name].dtick = None if span < 1 else "D2" if span < 3 else 1
+            continue
+        integers = all(v == int(v) for v in values)
+        fig.layout[name].tickvals = _log_tick_values(lo, hi, integers=integers)
+        if integers:
+            fig.layout[name].range = [math.log10(lo / 1.25), math.log10(hi * 1.25)]
     return fig
 
 
@@ -163,7 +188,6 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
     """
     fig = go.Figure()
     drawable = False
-    scale_shown = False
     labelled = _labelled(sources)
     losses = [
         float(p.val_loss) for _, pts in labelled for p in pts
@@ -188,18 +212,13 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                     hoverinfo="text",
                     marker={
                         "color": [p.val_loss for p in width_pts],
-                        "colorscale": "Viridis",
-                        "cmin": loss_range[0],
-                        "cmax": loss_range[1],
-                        "showscale": not scale_shown,
-                        "colorbar": {"title": {"text": "val loss"}},
+                        "coloraxis": "coloraxis",
                         "size": 9,
                         "symbol": next(symbols),
                         "line": {"color": colour, "width": 1.5},
                     },
                 )
             )
-            scale_shown = True
         lam_pts = sorted((p for p in points if p.is_lambda), key=lambda p: float(p.lam or 0))
         if lam_pts:
             # one trace for every trajectory (gaps between trials): a trace per trial makes
@@ -210,9 +229,9 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
                     mode="lines+markers",
                     name=f"{label}: λ trajectories",
                     marker={"size": 4, "color": colour},
-                    line={"width": 1, "color": colour},
+                    line={"width": 1.5, "color": colour},
                     hoverinfo="text",
-                    opacity=0.6,
+                    opacity=0.8,
                     connectgaps=False,
                 )
             )
@@ -232,6 +251,9 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
             )
     fig.update_layout(
         title="Size space: width of layer 1 × width of layer 2",
+        # the loss scale lives in the layout, so the dashboard's dark theme can swap it
+        coloraxis={"colorscale": "Viridis", "cmin": loss_range[0], "cmax": loss_range[1],
+                   "colorbar": {"title": {"text": "val loss"}}},
         xaxis=log_axis("width of hidden layer 1", narrow=True),
         yaxis=log_axis("width of hidden layer 2", narrow=True),
         legend={"orientation": "h", "y": -0.2},
@@ -245,7 +267,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
             x=0.5,
             y=0.5,
         )
-    return fig
+    return fit_log_ticks(fig)
 
 
 def pareto_figure(*sources: StudyLike) -> go.Figure:
@@ -391,7 +413,7 @@ def widths_figure(*sources: StudyLike) -> go.Figure:
         xaxis={"title": {"text": "epoch"}},
         yaxis=log_axis("width", narrow=True),
     )
-    return fig
+    return fit_log_ticks(fig)
 
 
 def lambda_figure(*sources: StudyLike) -> go.Figure:

@@ -115,3 +115,23 @@ def test_equal_labels_get_study_names() -> None:
     names = [t.name for t in lambda_figure(a, b).data]
     assert names[0] == f"λ search ({a.study_name}): val loss"
     assert names[2] == f"λ search ({b.study_name}): val loss"
+
+
+def test_narrow_log_axes_get_ticks_that_do_not_crowd() -> None:
+    import plotly.graph_objects as go
+
+    from studies.plots import fit_log_ticks, log_axis
+
+    def ticks(values: list[float]) -> list[float]:
+        fig = go.Figure(go.Scatter(x=values, y=values))
+        fig.update_layout(xaxis=log_axis("width", narrow=True))
+        return list(fit_log_ticks(fig).layout.xaxis.tickvals)
+
+    assert ticks([1, 4, 80]) == [1, 2, 5, 10, 20, 50, 100], "no 0.8 or 0.9 on a width axis"
+    assert ticks([3, 7]) == [3, 4, 5, 6, 7, 8, 9], "within a decade, every digit"
+    assert ticks([1, 5000]) == [1, 10, 100, 1000], "beyond three decades, powers of ten"
+    assert ticks([0.012, 0.08]) == [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1]
+    sizes = size_space_figure(_study(LAMBDA, "λ search"), _study(WIDTH, "width search"))
+    layout = sizes.to_plotly_json()["layout"]
+    assert min(layout["xaxis"]["tickvals"]) >= 1 and min(layout["yaxis"]["tickvals"]) >= 1
+    assert layout["coloraxis"]["colorscale"], "the loss scale is in the layout (dark theme)"

@@ -351,8 +351,14 @@ def test_dark_theme_follows_the_system_and_the_toggle(stack: Stack, browser: Any
     dark = page.evaluate(background)
     assert dark == "rgb(18, 21, 27)"
     page.screenshot(path=str(ARTIFACTS / "comparison-dark.png"), full_page=True)
+    wait_plot(page, "#plot-size-space")
+    scale = "JSON.stringify(document.getElementById('plot-size-space').layout.coloraxis.colorscale)"
+    # the loss scale without Viridis' darkest quarter: the best (darkest) trials stay visible
+    assert page.evaluate(scale).startswith('[[0,"#3b528b"]'), page.evaluate(scale)
     page.click("#theme-toggle")
     assert page.evaluate(background) == "rgb(247, 248, 250)"
+    # redrawn for the light panel: Viridis again (plotly writes the name out as colours)
+    assert page.evaluate(scale).startswith('[[0,"#440154"]'), page.evaluate(scale)
     page.reload()  # the choice is remembered
     assert page.evaluate(background) == "rgb(247, 248, 250)"
     context.close()

@@ -180,7 +180,26 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
-  // Theme the figure's background, fonts and grid from the CSS variables.
+  // Viridis without its darkest quarter: on the dark panel every marker stays visible.
+  var DARK_SCALE = [[0, "#3b528b"], [0.25, "#2c728e"], [0.5, "#21918c"], [0.75, "#5ec962"],
+                    [1, "#fde725"]];
+
+  // A wide log x axis ticked at 1, 2 and 5 of each decade ("D2", studies/plots.py) crowds
+  // its labels below about 360 px: there it is ticked at the powers of ten only.
+  function fitNarrowAxes(div, layout) {
+    var width = div.clientWidth || 0;
+    Object.keys(layout).forEach(function (key) {
+      var axis = layout[key];
+      if (!/^xaxis\d*$/.test(key) || !axis || axis.dtick !== "D2") { return; }
+      var domain = axis.domain || [0, 1];
+      if (width * (domain[1] - domain[0]) < 360) {
+        layout[key] = Object.assign({}, axis, { dtick: 1 });
+      }
+    });
+    return layout;
+  }
+
+  // Theme the figure's background, fonts, grid and colour scale from the CSS variables.
   function themedLayout(layout) {
     var fg = cssVar("--fg"), grid = cssVar("--border"), muted = cssVar("--muted");
     var out = Object.assign({}, layout || {});
@@ -195,6 +214,9 @@
       }
     });
     if (out.legend) { out.legend = Object.assign({}, out.legend, { bgcolor: "rgba(0,0,0,0)" }); }
+    if (out.coloraxis && currentTheme() === "dark") {
+      out.coloraxis = Object.assign({}, out.coloraxis, { colorscale: DARK_SCALE });
+    }
     delete out.template;
     return out;
   }
@@ -228,7 +250,7 @@
     if (empty) { empty.remove(); }
     div.dataset.layout = JSON.stringify(layout);
     if (plotted.indexOf(div) < 0) { plotted.push(div); }
-    return window.Plotly.react(div, fig.data || [], themedLayout(layout), {
+    return window.Plotly.react(div, fig.data || [], themedLayout(fitNarrowAxes(div, layout)), {
       responsive: true, displaylogo: false
     }).then(function () { div.dataset.drawn = String((fig.data || []).length); });
   }
@@ -244,7 +266,7 @@
     plotted.forEach(function (div) {
       if (!div.data || !window.Plotly) { return; }
       var layout = JSON.parse(div.dataset.layout || "{}");
-      window.Plotly.relayout(div, themedLayout(layout));
+      window.Plotly.relayout(div, themedLayout(fitNarrowAxes(div, layout)));
     });
   }
 
