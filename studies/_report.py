@@ -10,8 +10,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import plotly.graph_objects as go
-
+from studies._figure import Figure
 from studies._trials import StudyLike
 from studies.plots import compute_figure, lambda_figure, pareto_figure, size_space_figure
 
@@ -51,7 +50,7 @@ def _row(summary: ArmSummary) -> str:
 
 def write_report(path: Path, comparison: Comparison, *sources: StudyLike) -> Path:
     """Write the comparison's standalone HTML page to ``path`` and return it."""
-    figures: list[go.Figure] = [
+    figures: list[Figure] = [
         pareto_figure(*sources),
         compute_figure(*sources, cost="macs"),
         compute_figure(*sources, cost="wall"),
@@ -59,7 +58,7 @@ def write_report(path: Path, comparison: Comparison, *sources: StudyLike) -> Pat
         lambda_figure(*sources),
     ]
     parts = [
-        fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="520px")
+        fig.to_plotly().to_html(full_html=False, include_plotlyjs=(i == 0), default_height="520px")
         for i, fig in enumerate(figures)
     ]
     head = (

@@ -1,10 +1,12 @@
 """Plotly figures of studies, for the API (``fig.to_json()``) and offline HTML reports.
 
 Every function takes one or more studies (``optuna.Study`` or a list of ``FrozenTrial``)
-and returns a ``plotly.graph_objects.Figure``. Trials are told apart by their attributes,
-not by the study: a trial with a ``lam`` attribute is a λ trial (λ search, λ path, target
-size), any other is a width-search trial. Trace names start with the study's label so two
-studies can be overlaid. :data:`PLOTS` maps the API's plot names to the functions.
+and returns a :class:`studies._figure.Figure`: plotly's figure JSON kept in dicts, built
+without plotly's object layer (``to_plotly()`` gives the ``go.Figure``). Trials are told
+apart by their attributes, not by the study: a trial with a ``lam`` attribute is a λ trial
+(λ search, λ path, target size), any other is a width-search trial. Trace names start
+with the study's label so two studies can be overlaid. :data:`PLOTS` maps the API's plot
+names to the functions.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from functools import partial
 from typing import Any, Literal
 
 import optuna
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from studies._figure import Figure
 from studies._trials import StudyLike, TrialPoint, source_info, trial_points, unique_labels
 from studies.arms import ARM_COLOURS
 from studies.compare import compare_studies
@@ -62,21 +63,20 @@ def _log_tick_values(lo: float, hi: float, *, integers: bool) -> list[float]:
     return ticks
 
 
-def fit_log_ticks(fig: go.Figure) -> go.Figure:
+def fit_log_ticks(fig: Figure) -> Figure:
     """Space the ticks of ``fig``'s log axes (:func:`log_axis`) by the span of their data
     so labels never crowd. Wide axes: under a decade plotly's automatic ticks (350, 400,
     450…); up to three decades 1, 2 and 5 of each; beyond, the powers of ten. Narrow
     axes get explicit ticks (:func:`_log_tick_values`); an axis of whole numbers (widths)
     gets no tick below 1 (plotly's padding would label 0.8 and 0.9) and a fixed range
     a quarter beyond its data."""
-    layout = fig.to_plotly_json()["layout"]
-    for name, axis in layout.items():
+    for name, axis in fig.layout.items():
         if not name.startswith(("xaxis", "yaxis")) or axis.get("type") != "log":
             continue
         ref, letter = name[0] + name[5:], name[0]  # "yaxis2" → "y2"
         values = [
-            float(v) for t in fig.data if (getattr(t, f"{letter}axis", None) or letter) == ref
-            for v in (getattr(t, letter, None) or ())
+            float(v) for t in fig.data if (t.get(f"{letter}axis") or letter) == ref
+            for v in (t.get(letter) or ())
             if isinstance(v, int | float) and math.isfinite(v) and v > 0
         ]
         if not values:
@@ -84,12 +84,12 @@ def fit_log_ticks(fig: go.Figure) -> go.Figure:
         lo, hi = min(values), max(values)
         if axis.get("tickformat") == ".3~s":
             span = math.log10(hi / lo)
-            fig.layout[name].dtick = None if span < 1 else "D2" if span < 3 else 1
+            axis["dtick"] = None if span < 1 else "D2" if span < 3 else 1
             continue
         integers = all(v == int(v) for v in values)
-        fig.layout[name].tickvals = _log_tick_values(lo, hi, integers=integers)
+        axis["tickvals"] = _log_tick_values(lo, hi, integers=integers)
         if integers:
-            fig.layout[name].range = [math.log10(lo / 1.25), math.log10(hi * 1.25)]
+            axis["range"] = [math.log10(lo / 1.25), math.log10(hi * 1.25)]
     return fig
 
 
@@ -177,7 +177,7 @@ def _end(p: TrialPoint, layer: int) -> int:
     return max(p.final_widths[layer], 1)
 
 
-def size_space_figure(*sources: StudyLike) -> go.Figure:
+def size_space_figure(*sources: StudyLike) -> Figure:
     """Width of hidden layer 1 (x) against layer 2 (y), log axes.
 
     Width-search trials are markers coloured by validation loss; each λ trial is the path
@@ -186,7 +186,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
     Hover shows λ, loss and parameter count. Needs two or more hidden layers (layers 1
     and 2 are drawn); otherwise the figure carries only a note.
     """
-    fig = go.Figure()
+    fig = Figure()
     drawable = False
     labelled = _labelled(sources)
     losses = [
@@ -203,7 +203,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
             # one loss colour scale for every arm (shown once); the arm is the outline
             # colour and the symbol
             fig.add_trace(
-                go.Scatter(
+                dict(
                     x=[_end(p, 0) for p in width_pts],
                     y=[_end(p, 1) for p in width_pts],
                     mode="markers",
@@ -224,7 +224,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
             # one trace for every trajectory (gaps between trials): a trace per trial makes
             # a figure of hundreds of trials slow to build and to draw
             fig.add_trace(
-                go.Scatter(
+                dict(
                     **_joined(lam_pts, lambda p: (_path(p, 0), _path(p, 1), _path_hover(p))),
                     mode="lines+markers",
                     name=f"{label}: λ trajectories",
@@ -238,7 +238,7 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
         ends = [p for p in lam_pts if p.complete]
         if ends:
             fig.add_trace(
-                go.Scatter(
+                dict(
                     x=[_end(p, 0) for p in ends],
                     y=[_end(p, 1) for p in ends],
                     mode="lines+markers",
@@ -270,30 +270,30 @@ def size_space_figure(*sources: StudyLike) -> go.Figure:
     return fit_log_ticks(fig)
 
 
-def pareto_figure(*sources: StudyLike) -> go.Figure:
+def pareto_figure(*sources: StudyLike) -> Figure:
     """Validation loss against parameter count: every complete trial, each arm's Pareto
     front, pruned trials' last epoch (hollow, never on a front) and the useful region's
     reference loss (``studies.compare``) as a dashed line."""
-    fig = go.Figure()
+    fig = Figure()
     comparison = compare_studies(*sources, sensitivity_factors=()) if sources else None
     for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         done = [p for p in points if p.complete]
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=[p.params for p in done],
                 y=[p.val_loss for p in done],
                 mode="markers",
                 name=f"{label}: trials",
                 text=[_hover(p) for p in done],
                 hoverinfo="text",
-                opacity=0.45,
+                opacity=0.6,
                 marker={"color": colour},
             )
         )
         pruned = [p for p in points if p.state == "PRUNED" and p.history]
         if pruned:
             fig.add_trace(
-                go.Scatter(
+                dict(
                     x=[p.history[-1].get("params") for p in pruned],
                     y=[p.history[-1].get("val_loss") for p in pruned],
                     mode="markers",
@@ -307,21 +307,19 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
             )
         front = pareto_front((p.val_loss, p.params) for p in done)  # type: ignore[misc]
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=[y for _, y in front],
                 y=[x for x, _ in front],
                 mode="lines+markers",
-                line_shape="hv",
-                line={"color": colour},
+                line={"color": colour, "shape": "hv"},
                 name=f"{label}: Pareto front",
             )
         )
     region = comparison.region if comparison else None
     if region is not None:
         fig.add_hline(
-            y=region.loss, line={"dash": "dash", "width": 1, "color": "#888"},
-            annotation_text=f"useful region: loss < {region.loss:.3g}",
-            annotation_position="top left",
+            region.loss, line={"dash": "dash", "width": 1, "color": "#888"},
+            text=f"useful region: loss < {region.loss:.3g}", left=True,
         )
     fig.update_layout(
         title="Pareto fronts: validation loss vs parameters",
@@ -331,7 +329,7 @@ def pareto_figure(*sources: StudyLike) -> go.Figure:
     return fit_log_ticks(fig)
 
 
-def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") -> go.Figure:
+def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") -> Figure:
     """Useful-region hypervolume (left) and best validation loss (right) against
     cumulative compute, with the level (the baseline's final hypervolume) dotted.
 
@@ -339,10 +337,10 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
         sources: the studies; hypervolumes share one useful region (``studies.compare``).
         cost: ``macs`` (training MACs, forward+backward) or ``wall`` (seconds).
     """
-    fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("useful-region hypervolume", "best validation loss")
-    )
     x_title = "cumulative training MACs" if cost == "macs" else "cumulative wall time (s)"
+    fig = Figure(_two_plots(("useful-region hypervolume", "best validation loss"),
+                            log_axis(x_title)))
+    fig.update_layout(title="Search progress against training compute")
     if not sources:
         return fig
     comparison = compare_studies(*sources, sensitivity_factors=())
@@ -352,52 +350,48 @@ def compute_figure(*sources: StudyLike, cost: Literal["macs", "wall"] = "macs") 
             for c in summary.curve
         ]
         common: dict[str, Any] = {
-            "mode": "lines+markers", "line_shape": "hv", "line": {"color": colour}
+            "mode": "lines+markers", "line": {"color": colour, "shape": "hv"}
         }
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=xs,
                 y=[c.hypervolume for c in summary.curve],
                 name=f"{summary.label}: hypervolume",
                 **common,
-            ),
-            row=1,
-            col=1,
+            )
         )
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=xs,
                 y=[c.best_val_loss for c in summary.curve],
                 name=f"{summary.label}: best loss",
+                xaxis="x2",
+                yaxis="y2",
                 **common,
-            ),
-            row=1,
-            col=2,
+            )
         )
     if comparison.level > 0:
         fig.add_hline(
-            y=comparison.level, row=1, col=1, line={"dash": "dot", "width": 1, "color": "#888"},
-            annotation_text=f"level ({comparison.baseline})",
+            comparison.level, line={"dash": "dot", "width": 1, "color": "#888"},
+            text=f"level ({comparison.baseline})",
         )
-    fig.update_xaxes(log_axis(x_title))
-    fig.update_layout(title="Search progress against training compute")
     return fit_log_ticks(fig)
 
 
 _DASHES = ("solid", "dash", "dot", "dashdot")
 
 
-def widths_figure(*sources: StudyLike) -> go.Figure:
+def widths_figure(*sources: StudyLike) -> Figure:
     """Live width of every hidden layer over epochs: one trace per layer, one line (with
     gaps between them) per trial; hover names the trial."""
-    fig = go.Figure()
+    fig = Figure()
     for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         points = [p for p in points if p.history]
         for layer in range(max((len(p.final_widths) for p in points), default=0)):
             drawn = [p for p in points if len(p.final_widths) > layer]
             joined = _joined(drawn, partial(_layer_series, layer=layer))
             fig.add_trace(
-                go.Scatter(
+                dict(
                     x=joined["x"],
                     y=joined["y"],
                     customdata=joined["text"],
@@ -416,9 +410,16 @@ def widths_figure(*sources: StudyLike) -> go.Figure:
     return fit_log_ticks(fig)
 
 
-def lambda_figure(*sources: StudyLike) -> go.Figure:
+def lambda_figure(*sources: StudyLike) -> Figure:
     """Final validation loss (left axis) and parameter count (right axis) against λ."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = Figure({
+        "title": "Loss and size against λ",
+        # a right-hand axis over the same plot, as make_subplots(secondary_y=True) lays out
+        "xaxis": {**log_axis("λ", narrow=True), "domain": [0.0, 0.94], "anchor": "y"},
+        "yaxis": {"title": {"text": "validation loss"}, "anchor": "x"},
+        "yaxis2": {**log_axis("parameters"), "anchor": "x", "overlaying": "y",
+                   "side": "right"},
+    })
     for (label, points), colour in zip(_labelled(sources), colours(sources), strict=True):
         done = sorted(
             (p for p in points if p.complete and p.is_lambda), key=lambda p: float(p.lam or 0)
@@ -428,7 +429,7 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
         lams = [p.lam for p in done]
         text = [_hover(p) for p in done]
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=lams,
                 y=[p.val_loss for p in done],
                 mode="lines+markers",
@@ -436,11 +437,10 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
                 text=text,
                 hoverinfo="text",
                 line={"color": colour},
-            ),
-            secondary_y=False,
+            )
         )
         fig.add_trace(
-            go.Scatter(
+            dict(
                 x=lams,
                 y=[p.params for p in done],
                 mode="lines+markers",
@@ -448,17 +448,30 @@ def lambda_figure(*sources: StudyLike) -> go.Figure:
                 text=text,
                 hoverinfo="text",
                 line={"dash": "dash", "color": colour},
-            ),
-            secondary_y=True,
+                yaxis="y2",
+            )
         )
-    fig.update_xaxes(log_axis("λ", narrow=True))
-    fig.update_yaxes(title_text="validation loss", secondary_y=False)
-    fig.update_yaxes(log_axis("parameters"), secondary_y=True)
-    fig.update_layout(title="Loss and size against λ")
     return fit_log_ticks(fig)
 
 
-PLOTS: dict[str, Callable[..., go.Figure]] = {
+def _two_plots(titles: tuple[str, str], xaxis: dict[str, Any]) -> dict[str, Any]:
+    """The layout of two plots side by side, both with x axis ``xaxis``, titled ``titles``
+    (what ``make_subplots(rows=1, cols=2, subplot_titles=titles)`` lays out)."""
+    return {
+        "xaxis": {**xaxis, "domain": [0.0, 0.45], "anchor": "y"},
+        "yaxis": {"domain": [0.0, 1.0], "anchor": "x"},
+        "xaxis2": {**xaxis, "domain": [0.55, 1.0], "anchor": "y2"},
+        "yaxis2": {"domain": [0.0, 1.0], "anchor": "x2"},
+        "annotations": [
+            {"text": title, "x": x, "y": 1.0, "xref": "paper", "yref": "paper",
+             "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+             "font": {"size": 16}}
+            for title, x in zip(titles, (0.225, 0.775), strict=True)
+        ],
+    }
+
+
+PLOTS: dict[str, Callable[..., Figure]] = {
     "size_space": size_space_figure,
     "pareto": pareto_figure,
     "compute": compute_figure,

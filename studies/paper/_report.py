@@ -23,6 +23,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from studies._figure import Figure
+
 __all__ = ["ReportWriter", "png_exporter_status"]
 
 _PNG_SIZE = {"width": 1100, "height": 700}
@@ -90,8 +92,10 @@ class ReportWriter:
         else:
             self.png_note = "PNG export turned off (--no-png)"
 
-    def figure(self, name: str, fig: go.Figure) -> None:
+    def figure(self, name: str, fig: go.Figure | Figure) -> None:
         """Write ``<name>.html`` (plotly.js beside it, no CDN) and ``<name>.png`` if possible."""
+        if isinstance(fig, Figure):
+            fig = fig.to_plotly()
         html = self.out_dir / f"{name}.html"
         fig.write_html(html, include_plotlyjs="directory", full_html=True)
         self.files[f"{name}.html"] = "figure (interactive, offline)"

@@ -118,13 +118,12 @@ def test_equal_labels_get_study_names() -> None:
 
 
 def test_narrow_log_axes_get_ticks_that_do_not_crowd() -> None:
-    import plotly.graph_objects as go
-
+    from studies._figure import Figure
     from studies.plots import fit_log_ticks, log_axis
 
     def ticks(values: list[float]) -> list[float]:
-        fig = go.Figure(go.Scatter(x=values, y=values))
-        fig.update_layout(xaxis=log_axis("width", narrow=True))
+        fig = Figure({"xaxis": log_axis("width", narrow=True)})
+        fig.add_trace({"x": values, "y": values})
         return list(fit_log_ticks(fig).layout.xaxis.tickvals)
 
     assert ticks([1, 4, 80]) == [1, 2, 5, 10, 20, 50, 100], "no 0.8 or 0.9 on a width axis"
