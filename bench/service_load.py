@@ -63,6 +63,8 @@ import json
 import multiprocessing
 import os
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -259,7 +261,9 @@ def build_storage(url: str, *, studies: int, trials: int, seed: int) -> list[str
 
 
 # -- the API under load ----------------------------------------------------------------------
-def start_api(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(url: str, data_dir: Path, log: Path, *, processes: int = 1
+              ) -> tuple[subprocess.Popen[bytes], str]:
+    """The API under uvicorn (``--workers processes``) on a free port; its base URL."""
     from service.cli import free_port
 
     port = free_port()
@@ -267,7 +271,7 @@ def start_api(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[byt
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--no-access-log"],
+             "--no-access-log", "--workers", str(processes)],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             env=_env(SHRINKNETS_STORAGE_URL=url, SHRINKNETS_DATA_DIR=str(data_dir)))
     base = f"http://127.0.0.1:{port}"
@@ -298,10 +302,11 @@ def _request(rng: random.Random, ids: list[str], per_study: int) -> tuple[str, s
     return route, f"/api/v1/studies/{sid}/plots/{rng.choice(PLOTS)}"
 
 
-async def _client(k: int, base: str, ids: list[str], per_study: int, end: float,
-                  latencies: dict[str, list[float]], errors: list[str], think_s: float) -> None:
+async def _client(k: int, client: httpx.AsyncClient, ids: list[str], per_study: int,
+                  end: float, latencies: dict[str, list[float]], errors: list[str],
+                  think_s: float) -> None:
     rng = random.Random(k)
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with client:
         await asyncio.sleep(rng.uniform(0, think_s))  # users do not all click at once
         while time.monotonic() < end:
             route, path = _request(rng, ids, per_study)
@@ -335,14 +340,68 @@ def run_load(base: str, ids: list[str], per_study: int, *, clients: int, seconds
                     await client.get(f"/api/v1/studies/{sid}")
                     for name in PLOTS:
                         await client.get(f"/api/v1/studies/{sid}/plots/{name}")
+        # Every client is made before the clock starts: making one (its TLS context) takes
+        # ~10 ms of this loop, which would stall the first requests of the others.
+        pool = [httpx.AsyncClient(base_url=base, timeout=60) for _ in range(clients)]
         gc.collect()
         gc.freeze()  # the generator's own collections would stall its clients
         end = time.monotonic() + seconds
-        await asyncio.gather(*(_client(k, base, ids, per_study, end, latencies, errors,
-                                       think_s) for k in range(clients)))
+        await asyncio.gather(*(_client(k, client, ids, per_study, end, latencies, errors,
+                                       think_s) for k, client in enumerate(pool)))
 
     asyncio.run(main())
     return latencies, errors
+
+
+_WRK_SCRIPT = """
+paths = {%s}
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def wrk_capacity(base: str, ids: list[str], per_study: int, *, clients: int, seconds: float,
+                 tmp: Path) -> dict[str, Any]:
+    """Closed-loop capacity measured by ``wrk`` (C, two threads, ``clients`` connections)
+    on the same route mix as the Python clients; requests/s, p50/p99 and non-200 answers.
+    Every API process is warmed first (three passes over every study and plot, on fresh
+    connections, which the kernel spreads over the processes)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk not found (Debian: apt-get install wrk): capacity with wrk not measured",
+              flush=True)
+        return {}
+    for _ in range(3):
+        for sid in ids:
+            httpx.get(f"{base}/api/v1/studies/{sid}", timeout=120)
+            for name in PLOTS:
+                httpx.get(f"{base}/api/v1/studies/{sid}/plots/{name}", timeout=120)
+    rng = random.Random(1)
+    paths = [_request(rng, ids, per_study)[1] for _ in range(2000)]
+    script = tmp / "mix.lua"
+    script.write_text(_WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+    out = subprocess.run(
+        [wrk, "-t2", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "--timeout", "10s",
+         "-s", str(script), base], capture_output=True, text=True, timeout=seconds + 60,
+        check=True,
+    ).stdout
+    print(out, flush=True)
+
+    def latency_ms(label: str) -> float | None:
+        found = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if found is None:
+            return None
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+        return round(float(found.group(1)) * scale, 1)
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"wrk_rps": round(float(rps.group(1))) if rps else None,
+            "wrk_p50_ms": latency_ms("50%"), "wrk_p99_ms": latency_ms("99%"),
+            "wrk_errors": int(bad.group(1)) if bad else 0}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -509,6 +568,7 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"storage built in {time.monotonic() - started:.1f} s", flush=True)
     per_study = args.trials // args.studies
     proc, base = start_api(url, tmp / "var", tmp / "api.log")
+    capacity: dict[str, Any] = {}
     spawn = multiprocessing.get_context("spawn")
     stop, epochs = spawn.Event(), spawn.Value("i", 0)
     training = spawn.Process(target=_train_running, args=(url, stop, epochs), daemon=True)
@@ -522,6 +582,11 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             saturated, more = run_load(base, ids, per_study, clients=args.clients,
                                        seconds=args.saturation_seconds, warm_up=False)
             errors += more
+            proc.terminate()
+            proc.wait(timeout=30)
+            proc, base = start_api(url, tmp / "var", tmp / "api2.log", processes=2)
+            capacity = wrk_capacity(base, ids, per_study, clients=args.clients,
+                                    seconds=args.saturation_seconds, tmp=tmp)
     finally:
         stop.set()
         if training.is_alive():
@@ -535,6 +600,8 @@ def api_numbers(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "errors": len(errors),
         "study_p99_ms": round(_pct(users["study"], 99), 1),
         "trials_page_p99_ms": round(_pct(users["trials"], 99), 1),
+        "max_route_p99_ms": round(max(_pct(users[r], 99) for r in ROUTES), 1),
+        **capacity,
     }
     if args.saturation_seconds > 0:
         flat = _report("saturation (closed loop)", saturated, [], args.saturation_seconds)
