@@ -1,7 +1,7 @@
 """Benchmark (not a test): what live neuron removal saves, measured three ways in one process.
 
 A wide MLP 784→1024→1024→10 on ``mnist_5k`` (training rows repeated to ~21k, as in
-DESIGN.md §1) is trained with a λ that shrinks it ≥ 8× in parameters:
+docs/method.md §5) is trained with a λ that shrinks it ≥ 8× in parameters:
 
 1. **masked** — the same λ, dead neurons only masked (``removal=False``): full-width compute;
 2. **live removal** — the same run, dead neurons physically removed every N steps;

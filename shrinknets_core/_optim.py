@@ -1,6 +1,6 @@
 """Optimizer construction for the trainer: one optimizer for the weights, a proximal step for β.
 
-Why β gets its own update (DESIGN.md §1, "Measured pitfall"): Adam normalises every
+Why β gets its own update (docs/method.md §3, "Measured pitfall"): Adam normalises every
 parameter's step to about ``lr`` whatever the gradient's size, so with β inside Adam the
 penalty λ‖β‖₁ stops controlling how fast β shrinks and a λ search stops controlling size.
 With ``beta_optimizer="prox"`` β is updated by plain SGD on the *data* gradient with its own
@@ -9,7 +9,7 @@ whose data gradient stays below λ in magnitude is driven to exactly 0 at a rate
 per step, so λ sets the equilibrium (which neurons survive) and ``beta_lr`` the speed.
 
 Plain SGD is unstable at a large ``beta_lr``: once the net is narrow, β's data gradients grow
-and β ran away (|β| reached 1e5 and accuracy fell to chance; DESIGN.md §1). ``beta_max``
+and β ran away (|β| reached 1e5 and accuracy fell to chance; docs/method.md §3). ``beta_max``
 therefore projects β onto the box ``|β| ≤ beta_max`` after the prox (the projected proximal
 gradient step): by Prop. A.3 a neuron's scale can move from β into the weights it feeds
 (paid by λ₂), so the box restricts no function the net can compute, and the prox's exact
@@ -34,7 +34,7 @@ and λ acts from the first steps (the untrained net's tiny gradients no longer m
 λ·r, no λ that kills anything ever stops killing; and the step stays ~``beta_lr`` per
 step (normalising the step by the gradient over the *built* width instead made the random
 kicks on the last few survivors grow and knocked them to 0: 1024 → 1 in 10 epochs).
-Unlike Adam's per-parameter normalisation (DESIGN.md §1), one scale per layer keeps the
+Unlike Adam's per-parameter normalisation (docs/method.md §3), one scale per layer keeps the
 neurons' relative gradients, so λ still controls size. The step uses only the current
 batch (no state), so a resumed run continues exactly.
 ``lam_scale="none"`` is the plain step: threshold ``beta_lr·λ`` on the raw gradient.

@@ -9,7 +9,7 @@ layer's last alive neuron when built with ``keep_last=True`` (the trainer's defa
 ``TrainConfig.keep_last_alive``): the strongest ``|β|`` survives, so no layer collapses to
 width 0 (without it, removal keeps that neuron physically but dead: reported width 0).
 
-**Sign-variance** (DESIGN.md §1): per neuron ``mean ← sign(β₀)``, ``var ← 0``; after each
+**Sign-variance** (docs/method.md §4): per neuron ``mean ← sign(β₀)``, ``var ← 0``; after each
 step, with ``s = sign(β)``: ``var ← γ·var + (1−γ)(s − mean)²``, then
 ``mean ← γ·mean + (1−γ)·s``; ``var > 0.5`` ⇒ dead.
 
@@ -145,7 +145,7 @@ class MagnitudeRule(NoRule):
 
 
 class SignVarianceRule(NoRule):
-    """Sign-variance rule of DESIGN.md §1 (see the module docstring for β = 0).
+    """Sign-variance rule of docs/method.md §4 (see the module docstring for β = 0).
 
     Args:
         gamma: aggressiveness in [0, 1): 0 kills at the first sign flip, 0.99 (default)

@@ -1,6 +1,6 @@
 """Dead-neuron rules: the exact sign-variance dynamics, magnitude, none, state handling.
 
-The sign-variance update (DESIGN.md §1) with ``mean₀ = 1`` and a permanent flip to
+The sign-variance update (docs/method.md §4) with ``mean₀ = 1`` and a permanent flip to
 ``s = −1`` gives ``meanₜ = 2γᵗ − 1`` and ``varₜ = 4γᵗ⁻¹(1 − γᵗ)``. With γ = 0.99,
 ``varₜ > 0.5`` ⇔ ``γᵗ < 0.8553`` ⇔ ``t > 15.55``: the neuron dies at the 16th step
 after the flip ("about 15 steps later").
