@@ -242,15 +242,8 @@ def set_study_status(
     """
     if status not in STUDY_STATUSES:
         raise ValueError(f"status={status!r} is not one of {STUDY_STATUSES}")
-    study_id: int | None = None
-    if storage is not None:
-        with session_scope(engine) as session:
-            name = session.scalar(select(StudyRow.study_name).where(StudyRow.id == id))
-        with contextlib.suppress(KeyError):
-            study_id = storage.get_study_id_from_name(name) if name is not None else None
-    complete = optuna.trial.TrialState.COMPLETE
-    if (status == "finished" and storage is not None and study_id is not None
-            and storage.get_n_trials(study_id, state=complete) == 0):
+    if status == "finished" and storage is not None and not _has_complete_trial(
+            storage, engine, id):
         status = "failed"
     with session_scope(engine) as session:
         row = session.get(StudyRow, id, with_for_update=True)
@@ -264,13 +257,26 @@ def set_study_status(
                 row.error = error
         record = _record(row)
     if storage is not None:
-        if study_id is None:
+        try:
+            study_id = storage.get_study_id_from_name(record.study_name)
+            storage.set_study_user_attr(study_id, "status", record.status)
+        except KeyError:
             _log.warning("Optuna study %s is gone; status kept in snk_studies only",
                          record.study_name)
-        else:
-            with contextlib.suppress(KeyError):  # deleted meanwhile
-                storage.set_study_user_attr(study_id, "status", record.status)
     return record
+
+
+def _has_complete_trial(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> bool:
+    """Whether study ``id``'s Optuna study has a COMPLETE trial (True when it is gone:
+    then nothing is known against ``finished``)."""
+    with session_scope(engine) as session:
+        name = session.scalar(select(StudyRow.study_name).where(StudyRow.id == id))
+    try:
+        study_id = storage.get_study_id_from_name(name) if name is not None else None
+    except KeyError:
+        return True
+    complete = optuna.trial.TrialState.COMPLETE
+    return study_id is None or storage.get_n_trials(study_id, state=complete) > 0
 
 
 def cancel_study(
