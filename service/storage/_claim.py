@@ -52,7 +52,12 @@ from sqlalchemy.engine import Engine
 
 from service.storage._engine import retry_callback, sqlite_path
 from service.storage._progress import compute_limits, study_spending, trial_state_counts
-from service.storage._records import RUNNABLE_STATUSES, StudyRecord, set_study_status
+from service.storage._records import (
+    RUNNABLE_STATUSES,
+    StudyRecord,
+    last_failure,
+    set_study_status,
+)
 from service.storage._schema import StudyRow
 
 if TYPE_CHECKING:
@@ -211,13 +216,6 @@ def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: st
             pass
 
 
-def _last_failure(storage: optuna.storages.RDBStorage, study_id: int) -> str:
-    """The ``failure_reason`` of the study's last failed trial (see the trials' attrs)."""
-    failed = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.FAIL,))
-    reasons = [t.user_attrs.get("failure_reason") for t in failed]
-    return next((str(r) for r in reversed(reasons) if r), "no reason recorded")
-
-
 def _close_if_done(
     storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, study: optuna.Study
 ) -> str | None:
@@ -241,7 +239,7 @@ def _close_if_done(
             storage, engine, record.id, "finished",
             error=f"stopped after {counts[TrialState.FAIL]} failed trials, with {done} of "
             f"the {record.n_trials} trials asked for finished; the last failure: "
-            f"{_last_failure(storage, study._study_id)}",
+            f"{last_failure(storage, study._study_id)}",
         )
         return "too many failed trials"
     reason = _compute_spent(storage, record, study._study_id)

@@ -236,7 +236,8 @@ def set_study_status(
     """Move a study to ``status`` (a settled study keeps its status).
 
     ``finished`` becomes ``failed`` when the study ended without one complete trial
-    (read from ``storage``; without a storage the status is taken as given). Also mirrors
+    (read from ``storage``; without a storage the status is taken as given); its error,
+    unless given, then names the last trial failure. Also mirrors
     the status into the Optuna study's ``status`` user attr so ``optuna studies`` shows
     it. Raises :class:`NotFoundError`.
     """
@@ -245,6 +246,8 @@ def set_study_status(
     if status == "finished" and storage is not None and not _has_complete_trial(
             storage, engine, id):
         status = "failed"
+        if error is None:
+            error = f"no trial completed; the last failure: {_last_failure(storage, engine, id)}"
     with session_scope(engine) as session:
         row = session.get(StudyRow, id, with_for_update=True)
         if row is None:
@@ -266,17 +269,37 @@ def set_study_status(
     return record
 
 
-def _has_complete_trial(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> bool:
-    """Whether study ``id``'s Optuna study has a COMPLETE trial (True when it is gone:
-    then nothing is known against ``finished``)."""
+def _optuna_study_id(
+    storage: optuna.storages.BaseStorage, engine: Engine, id: str
+) -> int | None:
+    """The Optuna study id of study ``id`` (None when either is gone)."""
     with session_scope(engine) as session:
         name = session.scalar(select(StudyRow.study_name).where(StudyRow.id == id))
     try:
-        study_id = storage.get_study_id_from_name(name) if name is not None else None
+        return storage.get_study_id_from_name(name) if name is not None else None
     except KeyError:
-        return True
+        return None
+
+
+def _has_complete_trial(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> bool:
+    """Whether study ``id``'s Optuna study has a COMPLETE trial (True when it is gone:
+    then nothing is known against ``finished``)."""
+    study_id = _optuna_study_id(storage, engine, id)
     complete = optuna.trial.TrialState.COMPLETE
     return study_id is None or storage.get_n_trials(study_id, state=complete) > 0
+
+
+def last_failure(storage: optuna.storages.BaseStorage, study_id: int) -> str:
+    """The ``failure_reason`` of Optuna study ``study_id``'s last failed trial."""
+    fail = optuna.trial.TrialState.FAIL
+    failed = storage.get_all_trials(study_id, deepcopy=False, states=(fail,))
+    reasons = [t.user_attrs.get("failure_reason") for t in failed]
+    return next((str(r) for r in reversed(reasons) if r), "no reason recorded")
+
+
+def _last_failure(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> str:
+    study_id = _optuna_study_id(storage, engine, id)
+    return "no reason recorded" if study_id is None else last_failure(storage, study_id)
 
 
 def cancel_study(

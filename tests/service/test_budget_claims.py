@@ -130,7 +130,8 @@ def test_claims_stop_at_the_compute_budget_and_drop_retries(storage_url: str) ->
 
 def test_stale_trial_of_a_spent_budget_is_not_retried(storage_url: str) -> None:
     """A worker killed after the budget ran out: its trial is failed by the heartbeat, its
-    retry is not run (it would cost a whole trial more) and the study finishes."""
+    retry is not run (it would cost a whole trial more) and the study ends: failed, since
+    no trial completed, with the lost heartbeat as its reason."""
     db = Db(storage_url, grace_period=1)
     record = db.create(_spec("stale", n_trials=None, max_seconds=10, max_macs=500))
     assert record.n_trials == 1000  # no trial cap given: MAX_TRIALS
@@ -140,7 +141,9 @@ def test_stale_trial_of_a_spent_budget_is_not_retried(storage_url: str) -> None:
     assert claim_trial(db.storage, db.engine, record) is None
     time.sleep(2.5)
     reap_stale_trials(db.storage, db.engine, record)
-    assert db.record(record).status == "finished"
+    ended = db.record(record)
+    assert ended.status == "failed"
+    assert ended.error is not None and ended.error.startswith("no trial completed")
     trials = db.trials(record)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
     assert trials[1].user_attrs["failure_reason"].startswith("not retried")
