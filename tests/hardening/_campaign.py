@@ -81,7 +81,12 @@ class Campaign:
         return self.fork.worker(self.url, self.log_dir / f"worker-{self.spawned:03d}.log")
 
     def run(self, *, workers: int, kills: int, timeout: float) -> None:
-        """Run until every study is finished; kill until ``kills`` kills were made."""
+        """Run until every study is finished; kill until ``kills`` kills were made.
+
+        Raises:
+            AssertionError: a study settled otherwise, or ``timeout`` seconds passed (the
+                message holds every study's status, so a failure says what it waited on).
+        """
         rng = random.Random(self.seed)
         phases = itertools.cycle(PHASES)
         engine = inspect_engine(self.url)
@@ -108,9 +113,15 @@ class Campaign:
                     procs.remove(proc)
                     procs.append(self._spawn())
                 statuses = study_statuses(engine)
-                if all(statuses.get(n, ("",))[0] == "finished" for n in self.study_names):
+                mine = {n: statuses.get(n, ("missing", None)) for n in self.study_names}
+                if all(status == "finished" for status, _ in mine.values()):
                     return
+                if any(status in ("failed", "cancelled") for status, _ in mine.values()):
+                    raise AssertionError(f"a study settled without finishing: {mine}")
                 time.sleep(0.005)
+            raise AssertionError(
+                f"studies not finished after {timeout:.0f} s with {len(self.kills)} kills: "
+                f"{study_statuses(engine)}")
         finally:
             for proc in procs:
                 proc.terminate(timeout=10)

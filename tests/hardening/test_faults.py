@@ -125,7 +125,7 @@ def test_kill_9_at_chosen_points_keeps_every_budget_exact(
     """Workers killed before the first epoch, between epochs (right after removal) and
     while reporting: every study still ends with exactly its budget."""
     kills = DEFAULT_KILLS["sqlite" if db_url.startswith("sqlite") else "postgres"]
-    _kill_campaign(fork_server, db_url, tmp_path, kills=kills, studies=4, timeout=90)
+    _kill_campaign(fork_server, db_url, tmp_path, kills=kills, studies=4, timeout=240)
 
 
 @pytest.mark.slow
