@@ -1,29 +1,38 @@
 """Optuna studies of ShrinkNets: λ search versus width search, compared on compute.
 
 Knows nothing of HTTP; the service calls these functions. See ``docs/architecture.md``.
+
+Public names are imported on first use, so ``import studies.spec`` (the API's
+request models) loads neither torch nor the trainer.
 """
 
-from studies.compare import Comparison, compare_studies
-from studies.execute import (
-    TrialStopped,
-    ask_trial,
-    create_study,
-    open_study,
-    run_lambda_path,
-    run_study,
-    run_trial,
-    spec_of,
-)
-from studies.pareto import hypervolume, pareto_front
-from studies.plots import (
-    PLOTS,
-    compute_figure,
-    lambda_figure,
-    pareto_figure,
-    size_space_figure,
-    widths_figure,
-)
-from studies.spec import StudySpec, load_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studies.compare import Comparison, compare_studies
+    from studies.execute import (
+        TrialStopped,
+        ask_trial,
+        create_study,
+        open_study,
+        run_lambda_path,
+        run_study,
+        run_trial,
+        spec_of,
+    )
+    from studies.pareto import hypervolume, pareto_front
+    from studies.plots import (
+        PLOTS,
+        compute_figure,
+        lambda_figure,
+        pareto_figure,
+        size_space_figure,
+        widths_figure,
+    )
+    from studies.spec import StudySpec, load_spec
 
 __all__ = [
     "PLOTS",
@@ -47,3 +56,48 @@ __all__ = [
     "spec_of",
     "widths_figure",
 ]
+
+#: Public name → the module that defines it, imported on first use (PEP 562).
+_EXPORTS: dict[str, str] = {
+    "Comparison": "studies.compare",
+    "PLOTS": "studies.plots",
+    "StudySpec": "studies.spec",
+    "TrialStopped": "studies.execute",
+    "ask_trial": "studies.execute",
+    "compare_studies": "studies.compare",
+    "compute_figure": "studies.plots",
+    "create_study": "studies.execute",
+    "hypervolume": "studies.pareto",
+    "lambda_figure": "studies.plots",
+    "load_spec": "studies.spec",
+    "open_study": "studies.execute",
+    "pareto_figure": "studies.plots",
+    "pareto_front": "studies.pareto",
+    "run_lambda_path": "studies.execute",
+    "run_study": "studies.execute",
+    "run_trial": "studies.execute",
+    "size_space_figure": "studies.plots",
+    "spec_of": "studies.execute",
+    "widths_figure": "studies.plots",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module (or a submodule) on first access and cache it here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name.startswith("__"):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{__name__}.{name}":
+                raise  # the submodule exists; something it imports does not
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
