@@ -18,9 +18,10 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from shrinknets_core.errors import ConfigError, ShrinkNetsError, StopTraining
+from shrinknets_core.errors import ConfigError, StopTraining
 from shrinknets_core.trainer import EpochRecord
 from studies._search_space import suggest, train_config
+from studies._trial import TrialStopped, trial_seed
 from studies.arms import ARM_LABELS, arm_of
 from studies.budget import exhausted, spent
 from studies.lambda_path import run_lambda_path
@@ -51,14 +52,6 @@ __all__ = [
 ]
 
 KIND_LABELS = ARM_LABELS
-
-
-class TrialStopped(ShrinkNetsError):
-    """``run_trial`` ended because an ``on_epoch`` callback raised ``StopTraining``.
-
-    The trial's partial history is stored; the caller decides its state (e.g. tell it
-    ``FAIL`` or leave it for a retry).
-    """
 
 
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
@@ -199,11 +192,6 @@ class _PruneCheck:
         if self.writer.should_prune():
             self.pruned = True
             raise StopTraining(f"pruned by Optuna at epoch {record.epoch}")
-
-
-def trial_seed(spec: StudySpec, number: int) -> int:
-    """Seed of trial ``number``: weights init and batch order (same for both searches)."""
-    return (spec.search.seed * 100_003 + number) % (2**31 - 1)
 
 
 def run_trial(

@@ -72,6 +72,7 @@ from shrinknets_core.penalties import prox_lambda_max
 from shrinknets_core.pricing import neuron_prices
 from shrinknets_core.trainer import TrainConfig, Trainer
 from studies._search_space import TrialPlan, fixed_plan, train_config
+from studies._trial import TrialStopped, trial_seed
 from studies.budget import Spent, exhausted, spent
 from studies.models import MODEL_ATTR, ModelKeeper
 from studies.objectives import (
@@ -229,8 +230,6 @@ def run_lambda_path(
         TrialStopped: ``on_epoch`` stopped the path.
         ConfigError: the spec is not of kind ``lambda_path``.
     """
-    from studies.execute import TrialStopped, trial_seed
-
     if spec.search.kind != "lambda_path":
         raise ConfigError(
             f"search.kind is {spec.search.kind!r}; run_lambda_path needs 'lambda_path'"
@@ -349,7 +348,6 @@ def _warm_up(
         The path's state and whether a hook stopped the warm-up (then ``pending`` holds
         what it spent and the grid is not set).
     """
-    from studies.execute import trial_seed
 
     data = load_study_data(spec)
     warm = spec.search.path.warmup_epochs

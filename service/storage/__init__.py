@@ -7,7 +7,6 @@ service's own tables (``snk_*``) live in the same database. One engine per proce
 
 from service.storage._claim import (
     claim_trial,
-    db_lock,
     fail_trial,
     finish_trial,
     reap_stale_trials,
@@ -23,12 +22,13 @@ from service.storage._comparisons import (
     list_comparison_records,
 )
 from service.storage._engine import (
+    db_lock,
     is_connection_error,
     make_engine,
     normalise_url,
-    open_storage,
     session_scope,
 )
+from service.storage._optuna_storage import open_storage
 from service.storage._ownership import claim_path, release_path
 from service.storage._progress import (
     Progress,

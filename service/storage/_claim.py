@@ -37,20 +37,18 @@ finished, as readers and caches expect. While budget is left, retries still run 
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import optuna
-from filelock import FileLock
 from optuna.storages._rdb import models as optuna_models
 from optuna.trial import TrialState
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from service.storage._engine import retry_callback, sqlite_path
+from service.storage._engine import db_lock
+from service.storage._optuna_storage import retry_callback
 from service.storage._progress import compute_limits, study_spending, trial_state_counts
 from service.storage._records import (
     RUNNABLE_STATUSES,
@@ -64,10 +62,8 @@ if TYPE_CHECKING:
     from studies.spec import StudySpec
 
 __all__ = [
-    "LOCK_NAMESPACE",
     "MAX_EXTRA_FAILURES",
     "claim_trial",
-    "db_lock",
     "fail_trial",
     "finish_trial",
     "reap_stale_trials",
@@ -75,47 +71,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
 #: A study stops (finished, or failed without a complete trial; with ``error``) after
 #: ``n_trials + MAX_EXTRA_FAILURES`` failures.
 MAX_EXTRA_FAILURES = 5
-_LOCK_TIMEOUT_S = 120.0
 _HEARTBEAT_LOST = "heartbeat lost: its worker stopped reporting for longer than the grace period"
 _NEVER_STARTED = "heartbeat lost: its claim broke off before the first heartbeat (database away)"
-_thread_locks: dict[str, threading.Lock] = {}
-
-
-@contextmanager
-def db_lock(engine: Engine, *, key: int) -> Iterator[None]:
-    """Hold the database-wide lock ``key`` (0: schema creation; study id: claims).
-
-    Args:
-        engine: Engine of the database.
-        key: Lock key; on PostgreSQL each key is an independent advisory lock, on SQLite
-            all keys share the file lock (claims are short).
-
-    Raises:
-        filelock.Timeout: the SQLite lock was not free within 120 s.
-    """
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                {"ns": LOCK_NAMESPACE, "key": key},
-            )
-            try:
-                yield
-            finally:
-                conn.rollback()  # ends the transaction, releasing the lock
-        return
-    path = sqlite_path(engine.url.render_as_string(hide_password=False))
-    if path is not None:
-        with FileLock(f"{path}.lock", timeout=_LOCK_TIMEOUT_S):
-            yield
-        return
-    lock = _thread_locks.setdefault(str(engine.url), threading.Lock())
-    with lock:
-        yield
 
 
 def _study(storage: optuna.storages.RDBStorage, record: StudyRecord) -> optuna.Study | None:

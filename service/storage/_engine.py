@@ -1,4 +1,4 @@
-"""Engines, the Optuna storage and the one session context manager.
+"""Engines, the one session context manager and the database-wide lock.
 
 SQLite (the single-machine default) is opened in WAL mode with a 30 s busy
 timeout on every connection, so two or three local worker processes wait for
@@ -9,17 +9,15 @@ error. Driver errors are translated into :class:`StorageUnavailableError` here.
 
 from __future__ import annotations
 
-import copy
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import optuna
 import sqlalchemy
-from sqlalchemy import event
+from filelock import FileLock
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,12 +26,11 @@ from service.errors import ConflictError, StorageUnavailableError
 
 __all__ = [
     "BUSY_TIMEOUT_S",
-    "MAX_RETRIES",
+    "LOCK_NAMESPACE",
+    "db_lock",
     "is_connection_error",
     "make_engine",
     "normalise_url",
-    "open_storage",
-    "retry_callback",
     "session_scope",
     "sqlite_path",
 ]
@@ -151,73 +148,6 @@ def make_engine(url: str) -> Engine:
         return engine
 
 
-def open_storage(
-    url: str, *, heartbeat_interval: int, grace_period: int
-) -> optuna.storages.RDBStorage:
-    """Open (and create if needed) the Optuna RDB storage at ``url``.
-
-    Args:
-        url: SQLAlchemy URL as for :func:`make_engine`.
-        heartbeat_interval: Seconds between trial heartbeats (workers record them).
-        grace_period: Seconds without heartbeat after which a RUNNING trial is failed
-            by ``optuna.storages.fail_stale_trials`` and retried.
-
-    Returns:
-        The storage; its stale trials are re-enqueued by ``RetryHeartbeatStaleTrialCallback``.
-        The service's indexes on Optuna's tables are created if missing.
-
-    Raises:
-        StorageUnavailableError: the database cannot be reached.
-    """
-    from service.storage._claim import db_lock  # the lock serialises table creation
-    from service.storage._schema import add_optuna_indexes
-
-    url = _prepare(url)
-    engine = make_engine(url)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            with db_lock(engine, key=0):
-                storage = optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=_engine_kwargs(url),
-                    heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period,
-                    heartbeat_stale_trial_callback=retry_callback(),
-                )
-                with storage.engine.begin() as conn:
-                    add_optuna_indexes(conn)
-    except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        raise StorageUnavailableError(f"cannot open storage {_redact(url)}: {e}") from e
-    if storage.engine.dialect.name == "sqlite":
-        event.listen(storage.engine, "connect", _sqlite_on_connect)
-        storage.engine.dispose()  # pooled connections made before the listener get replaced
-    return storage
-
-
-MAX_RETRIES = 3
-
-
-class _FreshRetry(optuna.storages.RetryHeartbeatStaleTrialCallback):
-    """Optuna's retry callback, except that the WAITING copy keeps the parameters but not
-    the failed run's user attributes: every one of them (``history``, ``search_cost_macs``
-    ...) describes that run, and copied onto the retry they would be charged a second time
-    against a compute budget (``studies.budget.spent``)."""
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        fresh = copy.copy(trial)
-        fresh.user_attrs = {}
-        super().__call__(study, fresh)
-
-
-def retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
-    """A callback that enqueues a WAITING copy of a failed trial (its parameters, not its
-    user attributes), at most 3 times."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _FreshRetry(max_retry=MAX_RETRIES)
-
-
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on any exception.
@@ -247,3 +177,41 @@ def _redact(url: str) -> str:
         return sqlalchemy.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<invalid URL>"
+
+
+LOCK_NAMESPACE = 0x534E4B  # "SNK": first key of our PostgreSQL advisory locks
+_LOCK_TIMEOUT_S = 120.0
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def db_lock(engine: Engine, *, key: int) -> Iterator[None]:
+    """Hold the database-wide lock ``key`` (0: schema creation; study id: claims).
+
+    Args:
+        engine: Engine of the database.
+        key: Lock key; on PostgreSQL each key is an independent advisory lock, on SQLite
+            all keys share the file lock (claims are short).
+
+    Raises:
+        filelock.Timeout: the SQLite lock was not free within 120 s.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                {"ns": LOCK_NAMESPACE, "key": key},
+            )
+            try:
+                yield
+            finally:
+                conn.rollback()  # ends the transaction, releasing the lock
+        return
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        with FileLock(f"{path}.lock", timeout=_LOCK_TIMEOUT_S):
+            yield
+        return
+    lock = _thread_locks.setdefault(str(engine.url), threading.Lock())
+    with lock:
+        yield

@@ -6,8 +6,8 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.engine import Engine
 
-from service.storage._claim import _study, db_lock
-from service.storage._engine import session_scope
+from service.storage._claim import _study
+from service.storage._engine import db_lock, session_scope
 from service.storage._records import RUNNABLE_STATUSES, StudyRecord
 from service.storage._schema import StudyRow, WorkerRow, utcnow
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.errors import ConflictError
+from service.storage._engine import db_lock
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -132,8 +133,6 @@ def init_schema(engine: Engine) -> int:
         ConflictError: the database was migrated by a newer version of this code.
         StorageUnavailableError: the database cannot be reached.
     """
-    from service.storage._claim import db_lock
-
     with db_lock(engine, key=0), engine.begin() as conn:
         Base.metadata.create_all(conn, checkfirst=True)
         current = conn.execute(select(SchemaVersionRow.version).order_by(
