@@ -48,7 +48,7 @@ from service.storage import (
     set_study_status,
 )
 from service.worker._path import run_path
-from service.worker._pool import PARENT_PID_ENV
+from service.worker._reap import PARENT_PID_ENV
 from shrinknets_core.errors import ShrinkNetsError
 from studies.writes import Patience
 

@@ -20,16 +20,14 @@ from collections.abc import Callable, Sequence
 
 from service.settings import Settings
 from service.worker._device import check_device, child_devices, resolve_device
-from service.worker._reap import fail_work_of_dead_process
+from service.worker._reap import PARENT_PID_ENV, fail_work_of_dead_process
 
-__all__ = ["PARENT_PID_ENV", "STOP_TIMEOUT_S", "WorkerPool", "run_worker", "worker_command"]
+__all__ = ["STOP_TIMEOUT_S", "WorkerPool", "run_worker", "worker_command"]
 
 _log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 60.0
 _RESTART_DELAY_S = 5.0
-#: Set for pool children: a child whose parent died (e.g. ``kill -9`` of ``serve``) stops.
-PARENT_PID_ENV = "SHRINKNETS_WORKER_PARENT_PID"
 
 
 def worker_command(storage_url: str, *, device: str) -> list[str]:

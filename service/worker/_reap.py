@@ -28,7 +28,10 @@ from service.storage import (
     workers_of_process,
 )
 
-__all__ = ["fail_work_of_dead_process"]
+__all__ = ["PARENT_PID_ENV", "fail_work_of_dead_process"]
+
+#: Set for pool children: a child whose parent died (e.g. ``kill -9`` of ``serve``) stops.
+PARENT_PID_ENV = "SHRINKNETS_WORKER_PARENT_PID"
 
 _log = logging.getLogger(__name__)
 
