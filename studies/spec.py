@@ -4,8 +4,8 @@ The same :class:`StudySpec` is read by the CLI (``shrinknets study run SPEC.json
 as the Optuna study's ``spec`` user attribute, and later posted to the HTTP API. Every
 numeric field has an allowed range; an out-of-range value fails validation with a message
 naming the field, the value and the range. The hard limits are class constants
-(:attr:`StudySpec.MAX_WIDTH` ...) so the service can display them, and
-:meth:`StudySpec.check_limits` applies tighter, deployment-specific limits.
+(:attr:`StudySpec.MAX_WIDTH` ...) so the service can display them; the service tightens
+them per deployment (``service/limits.py``).
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ class SearchSpec(_Strict):
 class StudySpec(_Strict):
     """A complete study: dataset, architecture, training and search.
 
-    The limits below are the hard maximum; :meth:`check_limits` applies tighter ones.
+    The limits below are the hard maximum; a server may apply tighter ones.
     """
 
     MAX_WIDTH: ClassVar[int] = MAX_WIDTH
@@ -374,31 +374,6 @@ class StudySpec(_Strict):
         """The spec as a JSON string (what ``create_study`` stores)."""
         return self.model_dump_json()
 
-    def check_limits(
-        self,
-        *,
-        max_width: int | None = None,
-        max_depth: int | None = None,
-        max_epochs: int | None = None,
-        max_trials: int | None = None,
-    ) -> None:
-        """Apply deployment limits tighter than the class constants.
-
-        Raises:
-            ConfigError: naming the first field over its limit, its value and the range.
-        """
-        checks = [
-            ("architecture.max_width", self.architecture.max_width, max_width),
-            ("architecture.depth", self.architecture.depth, max_depth),
-            ("training.epochs", self.training.epochs, max_epochs),
-            ("search.n_trials", self.search.n_trials, max_trials),
-        ]
-        for field, value, limit in checks:
-            if limit is not None and value is not None and value > limit:
-                raise ConfigError(
-                    f"field {field}: value {value} is outside [1, {limit}] "
-                    "(this server's limit); lower it"
-                )
 
 
 def _describe(error: Any) -> str:

@@ -13,19 +13,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from service.limits import effective_limits
 from service.settings import Settings
 from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
 from studies.spec import SearchSpec, StudySpec
 
 __all__ = ["ArmChoice", "FormField", "FormGroup", "arm_choices", "form_groups", "form_limits"]
-
-# settings attribute -> the spec field it limits
-_SETTINGS_LIMITS = {
-    "max_width": "architecture.max_width",
-    "max_depth": "architecture.depth",
-    "max_epochs": "training.epochs",
-    "max_trials": "search.n_trials",
-}
 
 _CHOICE_LABELS = {
     "lambda": "λ search (ShrinkNets)", "width": "width search", "lambda_path": "λ path",
@@ -118,23 +111,9 @@ def _property(name: str) -> dict[str, Any]:
 
 
 def form_limits(settings: Settings) -> dict[str, float]:
-    """The upper limits this server enforces, by dotted spec field.
-
-    Args:
-        settings: the service ``Settings``; its ``max_width``, ``max_depth``,
-            ``max_epochs``, ``max_trials`` tighten ``StudySpec``'s own maxima.
-
-    Returns:
-        e.g. ``{"architecture.max_width": 1024, "training.epochs": 500, ...}``.
-    """
-    limits: dict[str, float] = {}
-    for attr, name in _SETTINGS_LIMITS.items():
-        spec_max = _property(name).get("maximum")
-        setting = getattr(settings, attr)
-        values = [v for v in (spec_max, setting) if isinstance(v, int | float)]
-        if values:
-            limits[name] = min(values)
-    return limits
+    """The upper limits this server enforces, by dotted spec field
+    (:func:`service.limits.effective_limits`, the API's own)."""
+    return dict(effective_limits(settings))
 
 
 def _show(value: float) -> str:

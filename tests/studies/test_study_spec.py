@@ -97,12 +97,3 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(ConfigError, match="expected a JSON object"):
         load_spec("[1, 2]")
-
-
-def test_check_limits_applies_tighter_server_limits() -> None:
-    spec = load_spec(_with("architecture", max_width=512))
-    spec.check_limits(max_width=512)
-    with pytest.raises(
-        ConfigError, match=r"architecture\.max_width: value 512 is outside \[1, 256\]"
-    ):
-        spec.check_limits(max_width=256)
