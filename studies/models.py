@@ -192,6 +192,8 @@ class ModelKeeper:
                                       number=trial.number, label=f"trial{trial.number}")
             if metas:
                 for key, value in metas.items():
+                    # Optuna's private trial id: Trial lost its public system-attr setter
+                    # in Optuna 4, and artifact metadata is no user attr (pinned: pyproject)
                     trial.storage.set_trial_system_attr(trial._trial_id, key, value)
         trial.set_user_attr(MODEL_ATTR, info)
         return info

@@ -15,7 +15,8 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import optuna
-from optuna.storages._cached_storage import _CachedStorage
+
+from service.storage._optuna_private import CachedStorage, trial_id
 
 __all__ = ["FREEZE_AFTER_TRIALS", "SETTLED_REFRESH_S", "StudyReader", "TrialReaders"]
 
@@ -51,7 +52,7 @@ class StudyReader:
         study_name: str,
         on_new_trials: Callable[[int], None] = lambda n: None,
     ) -> None:
-        self.storage: optuna.storages.BaseStorage = _CachedStorage(storage)
+        self.storage: optuna.storages.BaseStorage = CachedStorage(storage)
         self.study_name = study_name
         self._backend = storage
         self._on_new = on_new_trials
@@ -107,7 +108,7 @@ class StudyReader:
         """``build(trial)``, kept per ``kind`` when the trial is finished (it cannot change)."""
         if not trial.state.is_finished():
             return build(trial)
-        key = (kind, trial._trial_id)
+        key = (kind, trial_id(trial))
         with self._lock:
             if key in self._by_trial:
                 return self._by_trial[key]

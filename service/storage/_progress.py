@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages._rdb import models as optuna_models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.errors import StorageUnavailableError
+from service.storage._optuna_private import optuna_models
 
 if TYPE_CHECKING:
     from service.storage._records import StudyRecord

@@ -1,0 +1,37 @@
+"""Every use of Optuna's private API in the service, behind one module.
+
+Each name says which public gap it fills; ``pyproject.toml`` pins ``optuna`` to the minor
+release the tests ran on, so an upgrade that moves one of these fails the suite here
+rather than in production.
+"""
+
+from __future__ import annotations
+
+import optuna
+
+# Optuna's read-through cache of finished trials: no public storage wrapper caches them.
+from optuna.storages._cached_storage import _CachedStorage as CachedStorage
+
+# The SQLAlchemy models of Optuna's RDB tables: no public API counts trials by state, reads
+# heartbeats or sums user attributes in one query (``get_all_trials`` loads every trial).
+from optuna.storages._rdb import models as optuna_models
+
+__all__ = ["CachedStorage", "optuna_models", "stale_trial_ids", "study_id", "trial_id"]
+
+
+def study_id(study: optuna.Study) -> int:
+    """The storage id of ``study``: public storage methods take it, but ``Study`` only
+    exposes its name (``get_study_id_from_name`` would cost a query per call)."""
+    return study._study_id
+
+
+def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    """The storage id of ``trial`` (``Trial`` and ``FrozenTrial`` keep it private)."""
+    return trial._trial_id
+
+
+def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
+    """RUNNING trials whose heartbeat is older than the grace period. The public
+    ``fail_stale_trials`` fails them at once; the service needs the ids first to record
+    why each one failed."""
+    return storage._get_stale_trial_ids(study_id)
