@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from shrinknets_core.errors import ConfigError
-from studies.spec import SearchSpec, StudySpec
+from studies.spec import SEARCH_KINDS, SearchSpec, StudySpec
 
 __all__ = [
     "ARMS",
@@ -55,6 +55,7 @@ ARM_COLOURS: dict[str, str] = {
     "target_size": "#17becf",
 }
 assert set(get_args(Arm)) == set(ARM_LABELS) == set(ARM_COLOURS)
+assert set(SEARCH_KINDS) <= set(ARM_LABELS)  # every study kind has its label and colour
 
 
 def arm_of(spec: StudySpec) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -30,9 +30,11 @@ from shrinknets_core.errors import ConfigError
 
 __all__ = [
     "LAM_RANGES",
+    "SEARCH_KINDS",
     "ArchitectureSpec",
     "DatasetSpec",
     "PathSpec",
+    "SearchKind",
     "SearchSpec",
     "StudySpec",
     "TrainingSpec",
@@ -44,6 +46,10 @@ MAX_DEPTH = 8
 MAX_EPOCHS = 500
 MAX_TRIALS = 1000
 MAX_BATCH_SIZE = 65536
+
+#: What a study searches (``search.kind``); the one list the API, the pages and the arms use.
+SearchKind = Literal["lambda", "width", "lambda_path", "target_size"]
+SEARCH_KINDS: tuple[str, ...] = get_args(SearchKind)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
 
@@ -252,7 +258,7 @@ class SearchSpec(_Strict):
         path: how a λ path runs (:class:`PathSpec`).
     """
 
-    kind: Literal["lambda", "width", "lambda_path", "target_size"] = "lambda"
+    kind: SearchKind = "lambda"
     n_trials: _ranged(int, 1, MAX_TRIALS) | None = 20  # type: ignore[valid-type]
     max_macs: _ranged(float, 1.0, 1e21) | None = None  # type: ignore[valid-type]
     max_seconds: _ranged(float, 1e-3, 1e8) | None = None  # type: ignore[valid-type]

@@ -39,14 +39,13 @@ from service.storage import (
     list_study_records,
 )
 from studies.models import open_model
-from studies.spec import StudySpec
+from studies.spec import SearchKind, StudySpec
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/studies", tags=["studies"], responses=ERROR_RESPONSES)
 
 StudyId = Annotated[str, Path(description="the study's public id", max_length=64)]
-SearchKindName = Literal["lambda", "width", "lambda_path", "target_size"]
 LIVE_PLOT_TTL_S = 30.0
 """The least time between background rebuilds of a running study's figure for new epochs
 of its running trials (a trial starting, finishing or failing starts one at once): the
@@ -79,7 +78,7 @@ def list_studies(
     backend: BackendDep,
     page: PageDep,
     status: Annotated[StudyStatus | None, Query(description="the studies' status")] = None,
-    kind: Annotated[SearchKindName | None, Query(description="the studies' search kind")] = None,
+    kind: Annotated[SearchKind | None, Query(description="the studies' search kind")] = None,
 ) -> Response:
     """Studies, newest first, optionally filtered by status and kind."""
     records, total = list_study_records(

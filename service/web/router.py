@@ -21,6 +21,7 @@ from service.settings import Settings
 from service.storage import STUDY_STATUSES
 from service.web._form import arm_choices, form_groups, form_limits
 from studies.arms import ARM_COLOURS, ARM_LABELS, ARMS, DEFAULT_ARMS
+from studies.spec import SEARCH_KINDS
 
 __all__ = ["base_href", "router"]
 
@@ -33,7 +34,7 @@ templates = Jinja2Templates(
 router = APIRouter(include_in_schema=False)
 
 STATUSES = STUDY_STATUSES
-KINDS = tuple((k, ARM_LABELS[k]) for k in ("lambda", "width", "lambda_path", "target_size"))
+KINDS = tuple((k, ARM_LABELS[k]) for k in SEARCH_KINDS)
 """The study kinds the list filters on (a width + Hyperband study is of kind ``width``)."""
 ARMS_META: dict[str, Any] = {
     "order": list(ARMS),
