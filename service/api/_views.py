@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import optuna
 from fastapi import Request, Response
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from pydantic import BaseModel
 
 from service.api._readers import StudyReader
@@ -23,13 +23,12 @@ from service.api.schemas import FrontPoint, ModelOut, ProgressOut, StudyOut, Tri
 from service.errors import NotFoundError
 from service.storage import SETTLED_STATUSES, Progress, StudyRecord, studies_progress
 from studies.arms import arm_of_dict
+from studies.fronts import loss_size_front
 from studies.models import MODEL_ATTR, REMOVED_ATTR, model_info
-from studies.pareto import pareto_front
 from studies.plots import PLOTS
 
 __all__ = [
     "PLOT_NAMES",
-    "best_trials",
     "front_points",
     "json_response",
     "json_safe",
@@ -255,42 +254,8 @@ def trial_out(
     )
 
 
-def _loss_and_size(trial: FrozenTrial) -> tuple[float, int] | None:
-    if trial.state != TrialState.COMPLETE or not trial.values:
-        return None
-    loss = trial.values[0]
-    size = trial.user_attrs.get("params")
-    if size is None and len(trial.values) > 1:
-        size = trial.values[1]
-    if size is None or loss is None or not math.isfinite(loss):
-        return None
-    return float(loss), int(size)
-
-
 def front_points(trials: Sequence[FrozenTrial]) -> list[FrontPoint]:
-    """The (validation loss, parameter count) Pareto front of the complete trials."""
-    pairs = {t.number: p for t in trials if (p := _loss_and_size(t)) is not None}
-    front = set(pareto_front(pairs.values()))
-    points = [
-        FrontPoint(trial_number=n, val_loss=loss, params=size)
-        for n, (loss, size) in pairs.items()
-        if (loss, float(size)) in front
-    ]
-    return sorted(points, key=lambda p: (p.val_loss, p.params, p.trial_number))
-
-
-def best_trials(trials: Sequence[FrozenTrial], *, multi_objective: bool) -> list[FrozenTrial]:
-    """Optuna's best trials: the lowest loss, or the non-dominated set of the objectives."""
-    complete = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE
-        and t.values
-        and all(v is not None and math.isfinite(v) for v in t.values)
-    ]
-    if not complete:
-        return []
-    if not multi_objective:
-        return [min(complete, key=lambda t: (t.values[0], t.number))]
-    front = set(pareto_front([(t.values[0], t.values[1]) for t in complete]))
-    return [t for t in complete if (float(t.values[0]), float(t.values[1])) in front]
+    """The (validation loss, parameter count) Pareto front of the complete trials
+    (:func:`studies.fronts.loss_size_front`)."""
+    return [FrontPoint(trial_number=n, val_loss=loss, params=size)
+            for n, loss, size in loss_size_front(trials)]

@@ -29,11 +29,12 @@ from service.api.schemas import (
 from service.artifacts import removing_artifacts
 from service.errors import NotFoundError
 from service.storage import (
-    SETTLED_STATUSES,
     ComparisonRecord,
     StudyRecord,
     cancel_study,
+    comparison_status,
     comparison_studies,
+    comparisons_studies,
     count_comparison_records,
     create_comparison,
     delete_comparison,
@@ -66,17 +67,6 @@ def _links(request: Request, cid: str) -> dict[str, str]:
     return links
 
 
-def _status(statuses: set[str]) -> str:
-    """A comparison's status from its arms' (``ComparisonOut.status``)."""
-    if "cancelled" in statuses:
-        return "cancelled"
-    if statuses == {"queued"}:
-        return "queued"
-    if not statuses <= set(SETTLED_STATUSES):
-        return "running"
-    return "failed" if "failed" in statuses else "finished"
-
-
 def _arm_out(arm: str, study: StudyOut) -> ArmOut:
     return ArmOut(
         arm=arm, label=ARM_LABELS.get(arm, arm), colour=ARM_COLOURS.get(arm, "#7f7f7f"),
@@ -92,7 +82,7 @@ def _shape(
     by_arm = {a.arm: a.study for a in arms}
     return ComparisonOut(
         id=comparison.id, name=comparison.name, created_at=comparison.created_at,
-        status=_status({s.status for s in studies}),  # type: ignore[arg-type]
+        status=comparison_status({s.status for s in studies}),  # type: ignore[arg-type]
         arms=arms, lambda_study=by_arm.get("lambda") or by_arm.get("lambda_path"),
         width_study=by_arm.get("width"), links=_links(request, comparison.id),
     )
@@ -144,12 +134,8 @@ def list_comparisons(request: Request, backend: BackendDep, page: PageDep) -> Co
     """Comparisons, newest first, with every arm's study, status and progress."""
     total = count_comparison_records(backend.engine)
     chunk = list_comparison_records(backend.engine, offset=page.offset, limit=page.limit)
-    found: list[tuple[ComparisonRecord, list[StudyRecord]]] = []
-    for comparison in chunk:
-        try:
-            found.append((comparison, comparison_studies(backend.engine, comparison)))
-        except NotFoundError:  # deleted while this page was read
-            continue
+    arms = comparisons_studies(backend.engine, chunk)  # one query for the page
+    found = [(c, arms[c.id]) for c in chunk if c.id in arms]  # absent: deleted meanwhile
     outs = iter(views.study_outs(request, backend, [r for _, rs in found for r in rs]))
     items = [_shape(request, c, [next(outs) for _ in rs]) for c, rs in found]
     return ComparisonPage(items=items, total=total, offset=page.offset, limit=page.limit)

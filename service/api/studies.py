@@ -38,6 +38,7 @@ from service.storage import (
     get_study_record,
     list_study_records,
 )
+from studies.fronts import best_trials
 from studies.models import open_model
 from studies.spec import SearchKind, StudySpec
 
@@ -106,7 +107,7 @@ def get_study(
             ("detail", multi, removed), trials,
             lambda complete: (
                 views.trial_outs(
-                    reader, views.best_trials(complete, multi_objective=multi), removed
+                    reader, best_trials(complete, multi_objective=multi), removed
                 ),
                 views.front_points(complete),
             ),

@@ -13,7 +13,9 @@ from service.storage._claim import (
 )
 from service.storage._comparisons import (
     ComparisonRecord,
+    comparison_status,
     comparison_studies,
+    comparisons_studies,
     count_comparison_records,
     create_comparison,
     default_arms,
@@ -72,7 +74,9 @@ __all__ = [
     "cancel_study",
     "claim_path",
     "claim_trial",
+    "comparison_status",
     "comparison_studies",
+    "comparisons_studies",
     "count_comparison_records",
     "create_comparison",
     "create_study_record",

@@ -18,7 +18,15 @@ from sqlalchemy.engine import Engine
 
 from service.errors import NotFoundError
 from service.storage._engine import session_scope
-from service.storage._records import StudyRecord, _as_spec, _new_id, _new_row, _record, _undo
+from service.storage._records import (
+    SETTLED_STATUSES,
+    StudyRecord,
+    _as_spec,
+    _new_id,
+    _new_row,
+    _record,
+    _undo,
+)
 from service.storage._schema import ComparisonRow, StudyRow, utcnow
 
 if TYPE_CHECKING:
@@ -26,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ComparisonRecord",
+    "comparison_status",
     "comparison_studies",
+    "comparisons_studies",
     "count_comparison_records",
     "create_comparison",
     "default_arms",
@@ -34,6 +44,19 @@ __all__ = [
     "get_comparison_record",
     "list_comparison_records",
 ]
+
+
+def comparison_status(statuses: set[str]) -> str:
+    """A comparison's status from its arms' study statuses: ``cancelled`` when one arm
+    was cancelled, ``queued`` while every arm is, ``running`` until every arm settled,
+    then ``failed`` when an arm failed, else ``finished``."""
+    if "cancelled" in statuses:
+        return "cancelled"
+    if statuses == {"queued"}:
+        return "queued"
+    if not statuses <= set(SETTLED_STATUSES):
+        return "running"
+    return "failed" if "failed" in statuses else "finished"
 
 
 @dataclass(frozen=True)
@@ -189,11 +212,22 @@ def comparison_studies(engine: Engine, record: ComparisonRecord) -> list[StudyRe
         NotFoundError: one of the studies was deleted meanwhile.
     """
     with session_scope(engine) as session:
-        rows = {r.id: r for r in _study_rows(session, [record.id])}
-        missing = [sid for sid in record.study_ids if sid not in rows]
-        if missing:
-            raise NotFoundError("study", missing[0])
-        return [_record(rows[sid]) for sid in record.study_ids]
+        rows = {r.id: _record(r) for r in _study_rows(session, [record.id])}
+    missing = [sid for sid in record.study_ids if sid not in rows]
+    if missing:
+        raise NotFoundError("study", missing[0])
+    return [rows[sid] for sid in record.study_ids]
+
+
+def comparisons_studies(
+    engine: Engine, records: list[ComparisonRecord]
+) -> dict[str, list[StudyRecord]]:
+    """:func:`comparison_studies` of a page of comparisons in one query, by comparison id;
+    a comparison one of whose studies was deleted meanwhile is left out."""
+    with session_scope(engine) as session:
+        rows = {r.id: _record(r) for r in _study_rows(session, [c.id for c in records])}
+    return {c.id: [rows[sid] for sid in c.study_ids] for c in records
+            if all(sid in rows for sid in c.study_ids)}
 
 
 def count_comparison_records(engine: Engine) -> int:

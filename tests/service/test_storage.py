@@ -19,7 +19,9 @@ from service.storage import (
     SCHEMA_VERSION,
     cancel_study,
     claim_trial,
+    comparison_status,
     comparison_studies,
+    comparisons_studies,
     count_comparison_records,
     create_comparison,
     create_study_record,
@@ -157,10 +159,27 @@ def test_comparison_of_any_arms_keeps_their_order(backend: Any, tmp_path: Path) 
     assert records[2].spec["search"]["pruner"] == "none"
     assert comparison.lambda_study_id == records[1].id
     assert comparison.width_study_id == records[2].id
+    other = create_comparison(storage, engine, tiny_spec(f"other {tmp_path.name}"))
+    assert comparisons_studies(engine, [comparison, other]) == {
+        comparison.id: records, other.id: comparison_studies(engine, other)}
+    delete_comparison(storage, engine, other.id)
+    assert comparisons_studies(engine, [comparison, other]) == {comparison.id: records}
     attrs = optuna.load_study(study_name=records[0].study_name, storage=storage).user_attrs
     assert (attrs["arm"], attrs["comparison_id"]) == ("width_hyperband", comparison.id)
     delete_comparison(storage, engine, comparison.id)
     assert count_comparison_records(engine) == before
+
+
+@pytest.mark.parametrize(("arms", "status"), [
+    ({"queued"}, "queued"),
+    ({"queued", "running"}, "running"),
+    ({"finished", "queued"}, "running"),
+    ({"finished"}, "finished"),
+    ({"finished", "failed"}, "failed"),
+    ({"cancelled", "running"}, "cancelled"),
+])
+def test_a_comparisons_status_follows_its_arms(arms: set[str], status: str) -> None:
+    assert comparison_status(arms) == status
 
 
 def test_comparison_arms_default_and_bad_arms_create_nothing(
