@@ -58,24 +58,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.storage import init_schema, make_engine, open_storage
+    from service.storage import open_backend
     from service.worker import WorkerPool, child_devices
     from service.worker._reap import fail_work_of_dead_process
 
     settings = _settings(host=args.host, port=args.port, workers=args.workers,
                          storage_url=args.storage, log_level=args.log_level)
     settings.check_safe_to_serve()
-    os.environ["SHRINKNETS_LOG_LEVEL"] = settings.log_level  # inherited by the workers
     logging.getLogger().setLevel(settings.log_level.upper())
     if settings.log_level in ("warning", "error"):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Create the tables once before the API and the workers race to do it.
-    open_storage(settings.storage_url, heartbeat_interval=settings.heartbeat_interval_s,
-                 grace_period=settings.grace_period_s)
-    init_schema(make_engine(settings.storage_url))
-    pool = WorkerPool(settings.storage_url, child_devices(args.device, settings.workers),
+    open_backend(settings)
+    pool = WorkerPool(settings, child_devices(args.device, settings.workers),
                       on_exit=functools.partial(fail_work_of_dead_process, settings))
     stop = threading.Event()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host,

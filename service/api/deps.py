@@ -23,7 +23,7 @@ from service.api._readers import TrialReaders
 from service.api.errors import ApiError
 from service.artifacts import open_artifact_store
 from service.settings import Settings, is_loopback_host
-from service.storage import init_schema, make_engine, open_storage
+from service.storage import open_backend
 
 __all__ = [
     "Backend",
@@ -75,14 +75,8 @@ class Backends:
         with self._lock:
             backend = self._by_url.get(url)
             if backend is None:
-                engine = make_engine(url)
-                init_schema(engine)
-                storage = open_storage(
-                    url,
-                    heartbeat_interval=settings.heartbeat_interval_s,
-                    grace_period=settings.grace_period_s,
-                )
-                backend = Backend(url=url, engine=engine, storage=storage,
+                opened = open_backend(settings)
+                backend = Backend(url=url, engine=opened.engine, storage=opened.storage,
                                   artifacts=open_artifact_store(settings))
                 self._by_url[url] = backend
             return backend

@@ -5,6 +5,7 @@ service's own tables (``snk_*``) live in the same database. One engine per proce
 (:func:`make_engine`), one storage per process (:func:`open_storage`).
 """
 
+from service.storage._backend import StorageBackend, open_backend
 from service.storage._claim import (
     claim_trial,
     fail_trial,
@@ -68,6 +69,7 @@ __all__ = [
     "STUDY_STATUSES",
     "ComparisonRecord",
     "Progress",
+    "StorageBackend",
     "StudyRecord",
     "StudyStatus",
     "WorkerInfo",
@@ -96,6 +98,7 @@ __all__ = [
     "live_workers",
     "make_engine",
     "normalise_url",
+    "open_backend",
     "open_storage",
     "reap_stale_trials",
     "record_worker_heartbeat",

@@ -39,10 +39,8 @@ from service.storage import (
     fail_trial,
     finish_trial,
     forget_worker,
-    init_schema,
     is_connection_error,
-    make_engine,
-    open_storage,
+    open_backend,
     record_worker_heartbeat,
     runnable_study_records,
     set_study_status,
@@ -77,13 +75,8 @@ class Worker:
         self.settings = settings
         self.device = device
         self.stop_event = stop_event
-        self.storage = open_storage(
-            settings.storage_url,
-            heartbeat_interval=settings.heartbeat_interval_s,
-            grace_period=settings.grace_period_s,
-        )
-        self.engine = make_engine(settings.storage_url)
-        init_schema(self.engine)
+        opened = open_backend(settings)
+        self.storage, self.engine = opened.storage, opened.engine
         self.artifacts = open_artifact_store(settings)
         self.models = model_keeper(settings, self.artifacts)
         self.host = socket.gethostname()

@@ -30,17 +30,19 @@ STOP_TIMEOUT_S = 60.0
 _RESTART_DELAY_S = 5.0
 
 
-def worker_command(storage_url: str, *, device: str) -> list[str]:
-    """The command line of one worker process (``--concurrency 1``)."""
-    return [sys.executable, "-m", "service.worker", "--storage", storage_url,
-            "--device", device, "--concurrency", "1"]
+def worker_command(*, device: str) -> list[str]:
+    """The command line of one worker process (``--concurrency 1``). Its storage URL and
+    log level come through the environment (:meth:`WorkerPool.child_env`), so ``ps``
+    shows no password."""
+    return [sys.executable, "-m", "service.worker", "--device", device, "--concurrency", "1"]
 
 
 class WorkerPool:
     """N worker subprocesses on one storage; used by ``worker --concurrency N`` and ``serve``.
 
     Args:
-        storage_url: The storage every child uses.
+        settings: The storage URL and log level every child uses (passed in its
+            environment as ``SHRINKNETS_STORAGE_URL`` and ``SHRINKNETS_LOG_LEVEL``).
         devices: One device per child.
         env: Environment of the children (defaults to this process's; settings such as
             ``SHRINKNETS_HEARTBEAT_INTERVAL_S`` are inherited).
@@ -49,10 +51,10 @@ class WorkerPool:
             ``service.worker._reap``); its errors are logged.
     """
 
-    def __init__(self, storage_url: str, devices: Sequence[str],
+    def __init__(self, settings: Settings, devices: Sequence[str],
                  env: dict[str, str] | None = None,
                  on_exit: Callable[[int, int | None], object] | None = None) -> None:
-        self.storage_url = storage_url
+        self.settings = settings
         self.devices = list(devices)
         self.env = dict(os.environ if env is None else env)
         self.on_exit = on_exit
@@ -62,10 +64,15 @@ class WorkerPool:
         for i in range(len(self.devices)):
             self._spawn(i)
 
+    def child_env(self) -> dict[str, str]:
+        """The environment of a child: this pool's, plus the settings it must share."""
+        return {**self.env, PARENT_PID_ENV: str(os.getpid()),
+                "SHRINKNETS_STORAGE_URL": self.settings.storage_url,
+                "SHRINKNETS_LOG_LEVEL": self.settings.log_level}
+
     def _spawn(self, i: int) -> None:
-        env = {**self.env, PARENT_PID_ENV: str(os.getpid())}
         self.procs[i] = subprocess.Popen(
-            worker_command(self.storage_url, device=self.devices[i]), env=env
+            worker_command(device=self.devices[i]), env=self.child_env()
         )
         _log.info("started worker process %d (pid %d) on %s", i, self.procs[i].pid,  # type: ignore[union-attr]
                   self.devices[i])
@@ -136,7 +143,7 @@ def run_worker(
     if concurrency < 1:
         raise ValueError(f"concurrency={concurrency} must be at least 1")
     if concurrency > 1:
-        pool = WorkerPool(settings.storage_url, child_devices(check_device(device), concurrency),
+        pool = WorkerPool(settings, child_devices(check_device(device), concurrency),
                           on_exit=functools.partial(fail_work_of_dead_process, settings))
         pool.start()
         try:

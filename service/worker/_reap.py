@@ -22,8 +22,7 @@ from service.storage import (
     fail_trial,
     forget_worker,
     get_study_record,
-    make_engine,
-    open_storage,
+    open_backend,
     release_path,
     workers_of_process,
 )
@@ -43,9 +42,8 @@ def fail_work_of_dead_process(settings: Settings, pid: int, exit_code: int | Non
     Returns:
         The number of trials failed (0 or 1).
     """
-    engine = make_engine(settings.storage_url)
-    storage = open_storage(settings.storage_url, heartbeat_interval=settings.heartbeat_interval_s,
-                           grace_period=settings.grace_period_s)
+    opened = open_backend(settings)
+    engine, storage = opened.engine, opened.storage
     failed = 0
     try:
         for row in workers_of_process(engine, host=socket.gethostname(), pid=pid):

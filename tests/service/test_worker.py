@@ -217,3 +217,21 @@ def test_a_dead_pool_child_is_noticed_at_once(db_url: str, procs: ProcGroup,
     assert dead.user_attrs["failure_reason"] == "worker process died (exit code -9)"
     assert len(retried) == 1 and retried[0].params == trial.params
     assert all(w.pid != pid for w in live_workers(db.engine, within_s=60))
+
+
+def test_pool_children_get_the_storage_url_from_the_environment_not_argv(
+    tmp_path: Path,
+) -> None:
+    """``ps`` shows a child's argv: the URL (with a password under compose) stays out."""
+    from service.settings import Settings
+    from service.worker import WorkerPool, worker_command
+
+    url = "postgresql://snk:s3cret@db:5432/shrinknets"
+    settings = Settings(data_dir=tmp_path, storage_url=url, log_level="warning")
+    pool = WorkerPool(settings, ["cpu"], env={"PATH": "/usr/bin"})
+    command = worker_command(device="cpu")
+    assert not any("s3cret" in part for part in command)
+    env = pool.child_env()
+    assert env["SHRINKNETS_STORAGE_URL"] == settings.storage_url
+    assert env["SHRINKNETS_STORAGE_URL"].startswith("postgresql+psycopg://snk:s3cret@db")
+    assert (env["SHRINKNETS_LOG_LEVEL"], env["PATH"]) == ("warning", "/usr/bin")
