@@ -161,9 +161,8 @@ def _compute_spent(
     if compute_limits(record.spec) == (None, None):
         return None
     from studies.budget import exhausted
-    from studies.spec import load_spec
 
-    return exhausted(load_spec(record.spec), study_spending(storage, study_id))
+    return exhausted(record.study_spec, study_spending(storage, study_id))
 
 
 def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: str) -> None:
@@ -246,9 +245,8 @@ def claim_trial(
         if counts[TrialState.WAITING] == 0 and used >= record.n_trials:
             return None
         from studies.execute import ask_trial
-        from studies.spec import load_spec
 
-        spec = load_spec(record.spec)
+        spec = record.study_spec
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Heartbeat.*")
             trial = ask_trial(study, spec)

@@ -13,7 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import optuna
 from sqlalchemy import func, select
@@ -22,9 +22,7 @@ from sqlalchemy.engine import Engine
 from service.errors import ConflictError, NotFoundError
 from service.storage._engine import session_scope
 from service.storage._schema import StudyRow, utcnow
-
-if TYPE_CHECKING:
-    from studies.spec import StudySpec
+from studies.spec import StudySpec, load_spec
 
 __all__ = [
     "RUNNABLE_STATUSES",
@@ -88,6 +86,22 @@ class StudyRecord:
     finished_at: datetime | None = None
     error: str | None = None
 
+    @property
+    def study_spec(self) -> StudySpec:
+        """:attr:`spec` parsed, once per process and study (a study's spec never changes
+        after creation; the last :data:`_SPEC_CACHE_SIZE` studies are kept)."""
+        parsed = _parsed_specs.get(self.id)
+        if parsed is None:
+            parsed = load_spec(self.spec)
+            if len(_parsed_specs) >= _SPEC_CACHE_SIZE:
+                _parsed_specs.pop(next(iter(_parsed_specs)), None)
+            _parsed_specs[self.id] = parsed
+        return parsed
+
+
+_SPEC_CACHE_SIZE = 1024
+_parsed_specs: dict[str, StudySpec] = {}
+
 
 def _record(row: StudyRow) -> StudyRecord:
     return StudyRecord(
@@ -107,13 +121,10 @@ def _slug(name: str) -> str:
 
 
 def _as_spec(spec: StudySpec | dict[str, Any]) -> StudySpec:
-    from studies.spec import StudySpec, load_spec
-
     return spec if isinstance(spec, StudySpec) else load_spec(spec)
 
 
 def _with_kind(spec: StudySpec, kind: str) -> StudySpec:
-    from studies.spec import load_spec
 
     data = spec.model_dump(mode="json")
     data["search"] = {**data["search"], "kind": kind}

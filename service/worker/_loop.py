@@ -223,14 +223,13 @@ class Worker:
 
     def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
         from studies.execute import TrialStopped, run_trial
-        from studies.spec import load_spec
 
         self._current = (record, trial_id(trial), trial.number)
         self.beat_now()
         started = time.monotonic()
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:
-            values = run_trial(trial.study, trial, load_spec(record.spec), device=self.device,
+            values = run_trial(trial.study, trial, record.study_spec, device=self.device,
                                on_epoch=self.epoch_check(record), models=self.models,
                                patience=self.patience)
             told = self.patience.call(finish_trial, self.storage, self.engine, record, trial,

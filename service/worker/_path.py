@@ -26,7 +26,6 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
     missing step). Each step's network is kept as ``SHRINKNETS_KEEP_MODELS`` says.
     """
     from studies.execute import TrialStopped, run_lambda_path
-    from studies.spec import load_spec
 
     study = claim_path(worker.storage, worker.engine, record, worker.worker_id,
                        stale_after_s=worker.settings.grace_period_s)
@@ -36,7 +35,7 @@ def run_path(worker: Worker, record: StudyRecord) -> bool:
     worker.beat_now()
     _log.info("study %s: λ path start", record.study_name)
     try:
-        run_lambda_path(study, load_spec(record.spec), device=worker.device,
+        run_lambda_path(study, record.study_spec, device=worker.device,
                         on_epoch=worker.epoch_check(record),
                         checkpoints=worker.artifacts, models=worker.models,
                         patience=worker.patience)

@@ -125,6 +125,14 @@ def test_failed_row_insert_leaves_no_optuna_study(tmp_path: Path) -> None:
     assert storage.get_all_studies() == []
 
 
+def test_a_records_spec_is_parsed_once_per_process(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"parsed {tmp_path.name}"))
+    again = get_study_record(engine, record.id)
+    assert again is not record and again.study_spec is record.study_spec
+    assert record.study_spec.model_dump(mode="json") == record.spec
+
+
 def test_comparison_pairs_lambda_and_width(backend: Any, tmp_path: Path) -> None:
     storage, engine, _ = backend
     comparison = create_comparison(storage, engine, tiny_spec(f"c {tmp_path.name}"))
