@@ -165,6 +165,10 @@ def _arm_list(text: str | None) -> list[str] | None:
     return list(check_arms([a.strip() for a in text.split(",") if a.strip()]))
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import httpx
 
@@ -176,9 +180,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port",
-           str(port), "--workers", str(args.workers), "--storage", settings.storage_url,
-           "--log-level", "warning"]
-    proc = subprocess.Popen(cmd)
+           str(port), "--workers", str(args.workers), "--log-level", "warning"]
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the server too (finally)
+    # the storage URL travels in the environment: argv is visible to every user (ps)
+    proc = subprocess.Popen(cmd, env={**os.environ, "SHRINKNETS_STORAGE_URL": settings.storage_url})
     headers = {}
     if settings.api_token is not None:
         headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"

@@ -38,6 +38,7 @@ __all__ = [
     "ProcGroup",
     "api_and_workers",
     "free_port",
+    "processes_on_storage",
     "procs",
     "service_env",
     "terminate_all",
@@ -48,6 +49,30 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
+
+
+def processes_on_storage(url: str) -> list[int]:
+    """Pids of this user's processes (other than this one) started for storage ``url``:
+    with ``--storage URL`` on their command line or ``SHRINKNETS_STORAGE_URL`` (as
+    normalised by the settings, or as given) in their environment."""
+    from service.settings import Settings
+
+    wanted = {url, Settings(storage_url=url).storage_url}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        values = {a.decode(errors="replace") for a in argv}
+        values |= {e.decode(errors="replace").removeprefix("SHRINKNETS_STORAGE_URL=")
+                   for e in env if e.startswith(b"SHRINKNETS_STORAGE_URL=")}
+        if values & wanted:
+            found.append(int(entry.name))
+    return found
 
 
 def service_env(

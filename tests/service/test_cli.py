@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from _procs import REPO, service_env
+from _procs import REPO, processes_on_storage, service_env, wait_until
 from pydantic import ValidationError
 
 from service.cli import build_parser
@@ -107,6 +106,32 @@ def test_demo_runs_a_comparison_end_to_end(tmp_path: Path) -> None:
     assert "demo: dashboard http://127.0.0.1:" in out and "/comparisons/" in out
     # serve stopped its worker cleanly: the heartbeat row is gone and no process is left
     assert live_workers(make_engine(url), within_s=3600) == []
-    leftovers = subprocess.run(["pgrep", "-f", f"service.worker --storage {url}"],
-                               capture_output=True, text=True).stdout.split()
-    assert [p for p in leftovers if int(p) != os.getpid()] == []
+    assert processes_on_storage(url) == []
+
+
+def test_sigterm_to_demo_stops_its_server_and_workers(tmp_path: Path) -> None:
+    """``kill <demo pid>`` (what a process manager sends) ends serve and its worker too,
+    and the storage URL is on no process's command line."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "demo", "--trials", "1", "--epochs", "1",
+         "--storage", url],
+        env=service_env(url, tmp_path), cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the comparison is queued: serve and its worker run
+            if line.startswith("demo: comparison"):
+                break
+        started = [p for p in processes_on_storage(url) if p != demo.pid]
+        assert started, "serve and its worker run on the demo's storage"
+        for pid in started:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            assert tmp_path.name not in argv, argv
+        demo.terminate()
+        assert demo.wait(timeout=120) == 0
+        wait_until(lambda: processes_on_storage(url) == [], timeout=30,
+                   message="serve and its worker stopped")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
