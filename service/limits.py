@@ -9,7 +9,7 @@ from __future__ import annotations
 from service.settings import Settings
 from studies.spec import StudySpec
 
-__all__ = ["LIMITED_FIELDS", "effective_limits", "epoch_limit"]
+__all__ = ["LIMITED_FIELDS", "effective_limits"]
 
 #: Dotted spec field → (the ``Settings`` attribute that tightens it, the spec's hard maximum).
 LIMITED_FIELDS: dict[str, tuple[str, int]] = {
@@ -30,7 +30,3 @@ def effective_limits(settings: Settings) -> dict[str, int]:
     return {field: min(int(getattr(settings, attr)), hard)
             for field, (attr, hard) in LIMITED_FIELDS.items()}
 
-
-def epoch_limit(settings: Settings) -> int:
-    """The limit on every epoch count of a spec (warm-up, per step, fine-tuning too)."""
-    return effective_limits(settings)["training.epochs"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from service.storage._optuna_private import CachedStorage, trial_id
+from service.storage._optuna_private import CachedStorage, trial_id_of
 
 __all__ = ["FREEZE_AFTER_TRIALS", "SETTLED_REFRESH_S", "StudyReader", "TrialReaders"]
 
@@ -108,7 +108,7 @@ class StudyReader:
         """``build(trial)``, kept per ``kind`` when the trial is finished (it cannot change)."""
         if not trial.state.is_finished():
             return build(trial)
-        key = (kind, trial_id(trial))
+        key = (kind, trial_id_of(trial))
         with self._lock:
             if key in self._by_trial:
                 return self._by_trial[key]

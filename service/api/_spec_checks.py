@@ -27,7 +27,7 @@ from pathlib import Path
 
 from service.api._uploads import datasets_dir, find_upload, list_uploads
 from service.api.errors import ApiError, ErrorItem
-from service.limits import effective_limits, epoch_limit
+from service.limits import LIMITED_FIELDS, effective_limits
 from service.settings import Settings
 from shrinknets_core.datasets import list_datasets
 from shrinknets_core.errors import ShrinkNetsError
@@ -38,13 +38,13 @@ __all__ = ["check_compute_budget", "check_spec"]
 
 def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
     limits = effective_limits(settings)
-    checks: list[tuple[str, float, str, float]] = [
-        ("architecture.max_width", spec.architecture.max_width, "max_width", 1),
-        ("architecture.depth", spec.architecture.depth, "max_depth", 1),
-        ("training.epochs", spec.training.epochs, "max_epochs", 1),
+    checks: list[tuple[str, float, float]] = [
+        ("architecture.max_width", spec.architecture.max_width, 1),
+        ("architecture.depth", spec.architecture.depth, 1),
+        ("training.epochs", spec.training.epochs, 1),
     ]
     if spec.search.n_trials is not None:  # None: the compute budget decides (docstring)
-        checks.append(("search.n_trials", spec.search.n_trials, "max_trials", 1))
+        checks.append(("search.n_trials", spec.search.n_trials, 1))
     path = spec.search.path
     for field, value, low in (
         ("search.epochs_per_step", spec.search.epochs_per_step, 1),
@@ -53,10 +53,12 @@ def _limit_items(spec: StudySpec, settings: Settings) -> list[ErrorItem]:
         ("search.path.finetune_epochs", path.finetune_epochs, 0),
     ):
         if value is not None:
-            checks.append((field, value, "max_epochs", low))
+            checks.append((field, value, low))
     items = []
-    for field, value, setting, low in checks:
-        limit = limits.get(field, epoch_limit(settings))
+    for field, value, low in checks:
+        # every other epoch count is bounded like training.epochs
+        limited = field if field in LIMITED_FIELDS else "training.epochs"
+        limit, setting = limits[limited], LIMITED_FIELDS[limited][0]
         if value > limit:
             items.append(
                 ErrorItem(

@@ -47,7 +47,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from service.storage._engine import db_lock
-from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id, trial_id
+from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
 from service.storage._optuna_storage import retry_callback
 from service.storage._progress import compute_limits, study_spending, trial_state_counts
 from service.storage._records import (
@@ -124,8 +124,8 @@ def _fail_stale(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = storage.get_heartbeat_stale_trial_callback() if retry else None
-        reasons = {i: _NEVER_STARTED for i in _without_heartbeat(storage, study_id(study))}
-        reasons.update((i, _HEARTBEAT_LOST) for i in stale_trial_ids(storage, study_id(study)))
+        reasons = {i: _NEVER_STARTED for i in _without_heartbeat(storage, study_id_of(study))}
+        reasons.update((i, _HEARTBEAT_LOST) for i in stale_trial_ids(storage, study_id_of(study)))
         for trial_id, reason in reasons.items():
             try:
                 storage.set_trial_user_attr(trial_id, "failure_reason", reason)
@@ -168,9 +168,10 @@ def _compute_spent(
 def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: str) -> None:
     """Fail the WAITING retries of a study whose compute budget is spent (module docstring)."""
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        tid = trial_id_of(trial)
         try:
-            storage.set_trial_user_attr(trial_id(trial), "failure_reason", f"not retried: {reason}")
-            storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
+            storage.set_trial_user_attr(tid, "failure_reason", f"not retried: {reason}")
+            storage.set_trial_state_values(tid, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
 
@@ -188,7 +189,7 @@ def _close_if_done(
         None when a trial may start; else why not (the study was finished, or its compute
         budget is spent while trials still run: it finishes when the last one ends).
     """
-    counts = trial_state_counts(storage, study_id(study))
+    counts = trial_state_counts(storage, study_id_of(study))
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
     if done >= record.n_trials:
         set_study_status(storage, engine, record.id, "finished")
@@ -198,13 +199,13 @@ def _close_if_done(
             storage, engine, record.id, "finished",
             error=f"stopped after {counts[TrialState.FAIL]} failed trials, with {done} of "
             f"the {record.n_trials} trials asked for finished; the last failure: "
-            f"{last_failure(storage, study_id(study))}",
+            f"{last_failure(storage, study_id_of(study))}",
         )
         return "too many failed trials"
-    reason = _compute_spent(storage, record, study_id(study))
+    reason = _compute_spent(storage, record, study_id_of(study))
     if reason is not None and counts[TrialState.RUNNING] == 0:
         if counts[TrialState.WAITING]:
-            _drop_retries(storage, study_id(study), reason)
+            _drop_retries(storage, study_id_of(study), reason)
         set_study_status(storage, engine, record.id, "finished")
     return reason
 
@@ -233,13 +234,13 @@ def claim_trial(
     study = _study(storage, record)
     if study is None:
         return None
-    with db_lock(engine, key=study_id(study)):
+    with db_lock(engine, key=study_id_of(study)):
         if _status(engine, record) not in RUNNABLE_STATUSES:
             return None
         _fail_stale(study, storage)
         if _close_if_done(storage, engine, record, study) is not None:
             return None
-        counts = trial_state_counts(storage, study_id(study))
+        counts = trial_state_counts(storage, study_id_of(study))
         used = sum(counts[s] for s in (TrialState.WAITING, TrialState.RUNNING,
                                        TrialState.COMPLETE, TrialState.PRUNED))
         if counts[TrialState.WAITING] == 0 and used >= record.n_trials:
@@ -251,7 +252,7 @@ def claim_trial(
             warnings.filterwarnings("ignore", message=".*Heartbeat.*")
             trial = ask_trial(study, spec)
         _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
-        storage.record_heartbeat(trial_id(trial))
+        storage.record_heartbeat(trial_id_of(trial))
         if record.status == "queued" or _status(engine, record) == "queued":
             set_study_status(storage, engine, record.id, "running")
         return trial
@@ -272,9 +273,9 @@ def finish_trial(
         False when the trial was no longer RUNNING (failed by the heartbeat meanwhile,
         or its study deleted): its result is dropped and the retry counts instead.
     """
-    with db_lock(engine, key=study_id(trial.study)):
+    with db_lock(engine, key=study_id_of(trial.study)):
         try:
-            if storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
+            if storage.get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
                 return False
             trial.study.tell(trial, values=values if state == TrialState.COMPLETE else None,
                              state=state)
@@ -296,14 +297,14 @@ def fail_trial(
         retry: Enqueue a WAITING copy with the same parameters (for interruptions that
             say nothing about the parameters: SIGTERM). At most 3 retries per trial.
     """
-    with db_lock(engine, key=study_id(trial.study)):
+    with db_lock(engine, key=study_id_of(trial.study)):
         try:
-            if storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
+            if storage.get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
                 return
-            storage.set_trial_user_attr(trial_id(trial), "failure_reason", reason[:2000])
+            storage.set_trial_user_attr(trial_id_of(trial), "failure_reason", reason[:2000])
             trial.study.tell(trial, state=TrialState.FAIL)
             if retry:
-                frozen = storage.get_trial(trial_id(trial))
+                frozen = storage.get_trial(trial_id_of(trial))
                 retry_callback()(trial.study, frozen)
         except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
             return
@@ -318,7 +319,7 @@ def reap_stale_trials(
     study = _study(storage, record)
     if study is None:
         return
-    with db_lock(engine, key=study_id(study)):
+    with db_lock(engine, key=study_id_of(study)):
         runnable = _status(engine, record) in RUNNABLE_STATUSES
         _fail_stale(study, storage, retry=runnable)
         if runnable:

@@ -16,16 +16,16 @@ from optuna.storages._cached_storage import _CachedStorage as CachedStorage
 # heartbeats or sums user attributes in one query (``get_all_trials`` loads every trial).
 from optuna.storages._rdb import models as optuna_models
 
-__all__ = ["CachedStorage", "optuna_models", "stale_trial_ids", "study_id", "trial_id"]
+__all__ = ["CachedStorage", "optuna_models", "stale_trial_ids", "study_id_of", "trial_id_of"]
 
 
-def study_id(study: optuna.Study) -> int:
+def study_id_of(study: optuna.Study) -> int:
     """The storage id of ``study``: public storage methods take it, but ``Study`` only
     exposes its name (``get_study_id_from_name`` would cost a query per call)."""
     return study._study_id
 
 
-def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+def trial_id_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
     """The storage id of ``trial`` (``Trial`` and ``FrozenTrial`` keep it private)."""
     return trial._trial_id
 

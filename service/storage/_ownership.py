@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from service.storage._claim import _study
 from service.storage._engine import db_lock, session_scope
-from service.storage._optuna_private import study_id, trial_id
+from service.storage._optuna_private import study_id_of, trial_id_of
 from service.storage._records import RUNNABLE_STATUSES, StudyRecord
 from service.storage._schema import StudyRow, WorkerRow, utcnow
 
@@ -33,7 +33,7 @@ def claim_path(
     study = _study(storage, record)
     if study is None:
         return None
-    with db_lock(engine, key=study_id(study)), session_scope(engine) as session:
+    with db_lock(engine, key=study_id_of(study)), session_scope(engine) as session:
         row = session.get(StudyRow, record.id)
         if row is None or row.status not in RUNNABLE_STATUSES:
             return None
@@ -42,9 +42,10 @@ def claim_path(
             if owner is not None and (utcnow() - owner.last_seen).total_seconds() < stale_after_s:
                 return None
         for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            tid = trial_id_of(frozen)
             try:
-                storage.set_trial_user_attr(trial_id(frozen), "failure_reason", "λ path owner lost")
-                storage.set_trial_state_values(trial_id(frozen), state=TrialState.FAIL)
+                storage.set_trial_user_attr(tid, "failure_reason", "λ path owner lost")
+                storage.set_trial_state_values(tid, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass
         row.owner, row.status = worker_id, "running"

@@ -125,7 +125,6 @@ def _as_spec(spec: StudySpec | dict[str, Any]) -> StudySpec:
 
 
 def _with_kind(spec: StudySpec, kind: str) -> StudySpec:
-
     data = spec.model_dump(mode="json")
     data["search"] = {**data["search"], "kind": kind}
     return load_spec(data)
@@ -254,11 +253,13 @@ def set_study_status(
     """
     if status not in STUDY_STATUSES:
         raise ValueError(f"status={status!r} is not one of {STUDY_STATUSES}")
-    if status == "finished" and storage is not None and not _has_complete_trial(
-            storage, engine, id):
-        status = "failed"
-        if error is None:
-            error = f"no trial completed; the last failure: {_last_failure(storage, engine, id)}"
+    if status == "finished" and storage is not None:
+        study_id = _optuna_study_id(storage, engine, id)  # None when gone: nothing known
+        complete = optuna.trial.TrialState.COMPLETE
+        if study_id is not None and storage.get_n_trials(study_id, state=complete) == 0:
+            status = "failed"
+            if error is None:
+                error = f"no trial completed; the last failure: {last_failure(storage, study_id)}"
     with session_scope(engine) as session:
         row = session.get(StudyRow, id, with_for_update=True)
         if row is None:
@@ -292,25 +293,12 @@ def _optuna_study_id(
         return None
 
 
-def _has_complete_trial(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> bool:
-    """Whether study ``id``'s Optuna study has a COMPLETE trial (True when it is gone:
-    then nothing is known against ``finished``)."""
-    study_id = _optuna_study_id(storage, engine, id)
-    complete = optuna.trial.TrialState.COMPLETE
-    return study_id is None or storage.get_n_trials(study_id, state=complete) > 0
-
-
 def last_failure(storage: optuna.storages.BaseStorage, study_id: int) -> str:
     """The ``failure_reason`` of Optuna study ``study_id``'s last failed trial."""
     fail = optuna.trial.TrialState.FAIL
     failed = storage.get_all_trials(study_id, deepcopy=False, states=(fail,))
     reasons = [t.user_attrs.get("failure_reason") for t in failed]
     return next((str(r) for r in reversed(reasons) if r), "no reason recorded")
-
-
-def _last_failure(storage: optuna.storages.BaseStorage, engine: Engine, id: str) -> str:
-    study_id = _optuna_study_id(storage, engine, id)
-    return "no reason recorded" if study_id is None else last_failure(storage, study_id)
 
 
 def cancel_study(

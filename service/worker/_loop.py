@@ -45,7 +45,7 @@ from service.storage import (
     runnable_study_records,
     set_study_status,
 )
-from service.storage._optuna_private import study_id, trial_id
+from service.storage._optuna_private import study_id_of, trial_id_of
 from service.worker._path import run_path
 from service.worker._reap import PARENT_PID_ENV
 from shrinknets_core.errors import ShrinkNetsError
@@ -216,7 +216,7 @@ class Worker:
         if self.settings.keep_models != "pareto":
             return
         try:
-            with db_lock(self.engine, key=study_id(study)):  # the study's claim lock
+            with db_lock(self.engine, key=study_id_of(study)):  # the study's claim lock
                 self.models.prune(study)
         except Exception as e:
             _log.warning("study %s: dominated networks not removed: %s", record.study_name, e)
@@ -224,7 +224,7 @@ class Worker:
     def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
         from studies.execute import TrialStopped, run_trial
 
-        self._current = (record, trial_id(trial), trial.number)
+        self._current = (record, trial_id_of(trial), trial.number)
         self.beat_now()
         started = time.monotonic()
         _log.info("study %s trial %d: start", record.study_name, trial.number)

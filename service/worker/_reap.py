@@ -26,7 +26,7 @@ from service.storage import (
     release_path,
     workers_of_process,
 )
-from service.storage._optuna_private import trial_id
+from service.storage._optuna_private import trial_id_of
 
 __all__ = ["PARENT_PID_ENV", "fail_work_of_dead_process"]
 
@@ -60,7 +60,7 @@ def fail_work_of_dead_process(settings: Settings, pid: int, exit_code: int | Non
                                                            states=(TrialState.RUNNING,))
                                if t.number == row.trial_number]
                     for frozen in running:
-                        trial = optuna.trial.Trial(study, trial_id(frozen))
+                        trial = optuna.trial.Trial(study, trial_id_of(frozen))
                         fail_trial(storage, engine, record, trial, retry=True,
                                    reason=f"worker process died (exit code {exit_code})")
                         failed += 1
