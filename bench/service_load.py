@@ -227,13 +227,8 @@ def build_storage(url: str, *, studies: int, trials: int, seed: int) -> list[str
     """Create ``studies`` studies holding ``trials`` trials in all; their public ids."""
     import optuna
 
-    from service.storage import (
-        create_study_record,
-        init_schema,
-        make_engine,
-        open_storage,
-        set_study_status,
-    )
+    from service.scheduler import create_study_record
+    from service.storage import init_schema, make_engine, open_storage, set_study_status
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = random.Random(seed)
@@ -418,13 +413,8 @@ def _run_workers(url: str, spec: dict[str, Any], n_workers: int, log_dir: Path,
     every process has paid its imports), then ``spec``; the complete trials of ``spec``."""
     import optuna
 
-    from service.storage import (
-        create_study_record,
-        get_study_record,
-        init_schema,
-        make_engine,
-        open_storage,
-    )
+    from service.scheduler import create_study_record
+    from service.storage import get_study_record, init_schema, make_engine, open_storage
 
     storage = open_storage(url, heartbeat_interval=10, grace_period=60)
     engine = make_engine(url)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from shrinknets_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from studies._report import write_comparison
     from studies.compare import Comparison, compare_studies
     from studies.execute import (
         TrialStopped,
@@ -56,6 +57,7 @@ __all__ = [
     "size_space_figure",
     "spec_of",
     "widths_figure",
+    "write_comparison",
 ]
 
 #: Public name → the module that defines it, imported on first use (PEP 562).
@@ -80,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "size_space_figure": "studies.plots",
     "spec_of": "studies.execute",
     "widths_figure": "studies.plots",
+    "write_comparison": "studies._report",
 }
 
 

@@ -7,6 +7,7 @@ the file opens on a machine without network access; nothing is fetched from a CD
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from studies.plots import compute_figure, lambda_figure, pareto_figure, size_spa
 if TYPE_CHECKING:
     from studies.compare import ArmSummary, Comparison
 
-__all__ = ["write_report"]
+__all__ = ["write_comparison", "write_report"]
 
 
 def _fmt(value: object) -> str:
@@ -85,3 +86,26 @@ reach the level ÷ the compute the baseline needed (an arm that never reached it
 """
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def write_comparison(
+    comparison: Comparison, directory: str | Path, *, figures: bool = True
+) -> dict[str, Path]:
+    """Write ``comparison.json``, ``comparison.csv`` and ``comparison.html`` into a folder.
+
+    Args:
+        directory: created if missing.
+        figures: also write the offline HTML report (plotly.js embedded, no CDN); needs
+            the compared studies (:attr:`Comparison.sources`).
+
+    Returns:
+        The written paths by kind (``json``, ``csv``, ``html``).
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "comparison.json", "csv": out / "comparison.csv"}
+    paths["json"].write_text(json.dumps(comparison.to_dict(), indent=2, default=str), "utf-8")
+    paths["csv"].write_text(comparison.csv_text(), "utf-8")
+    if figures and comparison.sources:
+        paths["html"] = write_report(out / "comparison.html", comparison, *comparison.sources)
+    return paths

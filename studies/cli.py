@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 
 from shrinknets_core.errors import ConfigError, ShrinkNetsError
+from studies._report import write_comparison
 from studies.compare import USEFUL_FACTOR, compare_studies
 from studies.execute import run_study
 from studies.spec import load_spec
@@ -72,7 +73,7 @@ def _load(name: str, storage: str) -> optuna.Study:
 def _compare(args: argparse.Namespace) -> int:
     studies = [_load(name, args.storage) for name in args.studies]
     comparison = compare_studies(*studies, useful_factor=args.useful_factor)
-    paths = comparison.write(args.out)
+    paths = write_comparison(comparison, args.out)
     print(
         json.dumps(
             {

@@ -41,11 +41,9 @@ Conventions (the numbers mean nothing without them):
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -255,26 +253,10 @@ class Comparison:
         writer.writerows(self.csv_rows())
         return buf.getvalue()
 
-    def write(self, directory: str | Path, *, figures: bool = True) -> dict[str, Path]:
-        """Write ``comparison.json``, ``comparison.csv`` and ``comparison.html`` into a folder.
-
-        Args:
-            directory: created if missing.
-            figures: also write the offline HTML report (plotly.js embedded, no CDN).
-
-        Returns:
-            The written paths by kind (``json``, ``csv``, ``html``).
-        """
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"json": out / "comparison.json", "csv": out / "comparison.csv"}
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, default=str), "utf-8")
-        paths["csv"].write_text(self.csv_text(), "utf-8")
-        if figures and self._sources is not None:
-            from studies._report import write_report
-
-            paths["html"] = write_report(out / "comparison.html", self, *self._sources)
-        return paths
+    @property
+    def sources(self) -> tuple[StudyLike, ...]:
+        """The studies compared, in arm order (empty for a comparison read back from JSON)."""
+        return self._sources or ()
 
 
 def shared_reference(*sources: StudyLike) -> tuple[float, float] | None:

@@ -143,15 +143,22 @@ def spec_of(study: optuna.Study) -> StudySpec:
     return load_spec(raw)
 
 
-def open_study(study_name: str, storage: str | BaseStorage) -> optuna.Study:
+def open_study(
+    study_name: str, storage: str | BaseStorage, *, spec: StudySpec | None = None
+) -> optuna.Study:
     """Load an existing study with the sampler and pruner its stored spec asks for.
+
+    Args:
+        spec: The study's spec when the caller has it parsed already (the service's
+            records cache it); else it is read from the study (:func:`spec_of`).
 
     Raises:
         KeyError: no study of that name (from Optuna).
         ConfigError: the study has no valid spec.
     """
     study = optuna.load_study(study_name=study_name, storage=storage)
-    spec = spec_of(study)
+    if spec is None:
+        spec = spec_of(study)
     study.sampler = make_sampler(spec)
     study.pruner = make_pruner(spec)
     return study

@@ -11,8 +11,8 @@ from __future__ import annotations
 from service.api._spec_checks import check_spec
 from service.api.errors import ApiError, ErrorItem
 from service.api.schemas import ComparisonRequest
+from service.scheduler import default_arms
 from service.settings import Settings
-from service.storage import default_arms
 from shrinknets_core.errors import ConfigError
 from studies.arms import ARMS, arm_spec, check_arms
 from studies.spec import StudySpec

@@ -12,7 +12,7 @@
   device); the spec only requires it to be positive.
 * ``search.n_trials`` may be null when a compute budget is set; the study's trial cap is
   then ``MAX_TRIALS`` lowered to this server's ``max_trials`` (the routers pass
-  ``trial_cap=settings.max_trials`` to storage, ``_records.trial_cap_of``), and the
+  ``trial_cap=settings.max_trials`` to the scheduler, ``trial_cap_of``), and the
   stored spec keeps ``n_trials: null``.
 
 Every violation is reported at once, each naming its field and the allowed range.

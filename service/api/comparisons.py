@@ -28,6 +28,7 @@ from service.api.schemas import (
 )
 from service.artifacts import removing_artifacts
 from service.errors import NotFoundError
+from service.scheduler import create_comparison
 from service.storage import (
     ComparisonRecord,
     StudyRecord,
@@ -36,7 +37,6 @@ from service.storage import (
     comparison_studies,
     comparisons_studies,
     count_comparison_records,
-    create_comparison,
     delete_comparison,
     get_comparison_record,
     list_comparison_records,

@@ -29,11 +29,11 @@ from service.api.schemas import (
     TrialPage,
 )
 from service.artifacts import removing_artifacts
+from service.scheduler import create_study_record
 from service.storage import (
     Progress,
     StudyStatus,
     cancel_study,
-    create_study_record,
     delete_study,
     get_study_record,
     list_study_records,

@@ -1,27 +1,27 @@
 """Persistence in plain functions over one Optuna RDB database (SQLite or PostgreSQL).
 
-The Optuna storage is the single source of truth for studies and trials; the
-service's own tables (``snk_*``) live in the same database. One engine per process
-(:func:`make_engine`), one storage per process (:func:`open_storage`).
+The Optuna storage is the single source of truth for studies and trials (a study's spec
+is its ``spec`` user attribute); the service's own tables (``snk_*``) live in the same
+database. One engine per process (:func:`make_engine`), one storage per process
+(:func:`open_storage`), both opened by :func:`open_backend`.
+
+This package knows rows, engines and sessions: it reads and writes records and decides
+nothing about trials. Creating studies, claiming trials and owning λ paths is
+``service.scheduler``'s. Of ``studies`` it imports only the declarative vocabularies a
+record needs (``studies.spec``, ``studies.arms``, and ``studies.budget``'s spending sum
+for progress), nothing that samples or trains.
 """
 
 from service.storage._backend import StorageBackend, open_backend
-from service.storage._claim import (
-    claim_trial,
-    fail_trial,
-    finish_trial,
-    reap_stale_trials,
-)
 from service.storage._comparisons import (
     ComparisonRecord,
     comparison_status,
     comparison_studies,
     comparisons_studies,
     count_comparison_records,
-    create_comparison,
-    default_arms,
     delete_comparison,
     get_comparison_record,
+    insert_comparison,
     list_comparison_records,
 )
 from service.storage._engine import (
@@ -32,7 +32,6 @@ from service.storage._engine import (
     session_scope,
 )
 from service.storage._optuna_storage import open_storage
-from service.storage._ownership import claim_path, release_path
 from service.storage._progress import (
     Progress,
     studies_progress,
@@ -46,14 +45,15 @@ from service.storage._records import (
     StudyRecord,
     StudyStatus,
     cancel_study,
-    create_study_record,
     delete_study,
     get_study_record,
+    insert_study_records,
+    last_failure,
     list_study_records,
     runnable_study_records,
     set_study_status,
 )
-from service.storage._schema import SCHEMA_VERSION, init_schema
+from service.storage._schema import SCHEMA_VERSION, init_schema, utcnow
 from service.storage._workers import (
     WorkerInfo,
     forget_worker,
@@ -74,25 +74,21 @@ __all__ = [
     "StudyStatus",
     "WorkerInfo",
     "cancel_study",
-    "claim_path",
-    "claim_trial",
     "comparison_status",
     "comparison_studies",
     "comparisons_studies",
     "count_comparison_records",
-    "create_comparison",
-    "create_study_record",
     "db_lock",
-    "default_arms",
     "delete_comparison",
     "delete_study",
-    "fail_trial",
-    "finish_trial",
     "forget_worker",
     "get_comparison_record",
     "get_study_record",
     "init_schema",
+    "insert_comparison",
+    "insert_study_records",
     "is_connection_error",
+    "last_failure",
     "list_comparison_records",
     "list_study_records",
     "live_workers",
@@ -100,14 +96,13 @@ __all__ = [
     "normalise_url",
     "open_backend",
     "open_storage",
-    "reap_stale_trials",
     "record_worker_heartbeat",
-    "release_path",
     "runnable_study_records",
     "session_scope",
     "set_study_status",
     "studies_progress",
     "study_progress",
     "trial_state_counts",
+    "utcnow",
     "workers_of_process",
 ]

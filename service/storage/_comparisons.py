@@ -1,36 +1,34 @@
-"""Comparisons: one study per arm (``studies.arms``) on one spec, created all or nothing.
+"""Comparisons: one study per arm (``studies.arms``) on one spec.
 
-A comparison row holds the shared spec; each arm is an ordinary study row pointing at it.
-The arm of a study is read back from its stored spec (``studies.arms.arm_of``), so rows
-written before arms existed (a ``lambda`` and a ``width`` study) read as those two arms.
+A comparison row holds the shared spec; each arm is an ordinary study row pointing at it
+(``service.scheduler.create_comparison`` writes them all or nothing). The arm of a study
+is read back from its stored spec (``studies.arms.arm_of_dict``), so rows written before
+arms existed (a ``lambda`` and a ``width`` study) read as those two arms.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
 from service.storage._engine import session_scope
 from service.storage._records import (
     SETTLED_STATUSES,
     StudyRecord,
-    _as_spec,
-    _new_id,
-    _new_row,
-    _record,
-    _undo,
+    insert_study_records,
+    records_of,
 )
-from service.storage._schema import ComparisonRow, StudyRow, utcnow
-
-if TYPE_CHECKING:
-    from studies.spec import StudySpec
+from service.storage._schema import ComparisonRow, StudyRow
+from studies.arms import ARMS, arm_of_dict
 
 __all__ = [
     "ComparisonRecord",
@@ -38,10 +36,9 @@ __all__ = [
     "comparison_studies",
     "comparisons_studies",
     "count_comparison_records",
-    "create_comparison",
-    "default_arms",
     "delete_comparison",
     "get_comparison_record",
+    "insert_comparison",
     "list_comparison_records",
 ]
 
@@ -94,106 +91,41 @@ class ComparisonRecord:
         return self.arms.get("width", "")
 
 
-def default_arms(spec: StudySpec) -> tuple[str, ...]:
-    """The arms of a comparison that names none: a λ path against width search when the
-    spec's ``search.kind`` is ``lambda_path``, else ``studies.arms.DEFAULT_ARMS``."""
-    from studies.arms import DEFAULT_ARMS
+def _in_order(studies: list[StudyRecord]) -> list[StudyRecord]:
+    """The arms' records in creation order (the arms' order when created)."""
 
-    return ("lambda_path", "width") if spec.search.kind == "lambda_path" else DEFAULT_ARMS
-
-
-def create_comparison(
-    storage: optuna.storages.BaseStorage,
-    engine: Engine,
-    spec: StudySpec | dict[str, Any],
-    arms: list[str] | tuple[str, ...] | None = None,
-    *,
-    trial_cap: int | None = None,
-) -> ComparisonRecord:
-    """Create one study per arm on one spec, all or nothing.
-
-    Each arm's study runs ``studies.arms.arm_spec(spec, arm)``: the shared spec with only
-    the search kind (and pruner) changed, so every arm shares dataset, architecture,
-    training, budget and seed.
-
-    Args:
-        storage: The Optuna storage of ``engine``'s database.
-        engine: Engine from :func:`make_engine` on the same URL.
-        spec: A validated ``StudySpec`` or its JSON.
-        arms: At least two different arms of ``studies.arms.ARMS``, in display order
-            (default: :func:`default_arms`).
-        trial_cap: The server's trial limit, applied to every arm whose spec has no
-            ``n_trials`` (``trial_cap_of``).
-
-    Raises:
-        ConfigError: the spec is invalid, or ``arms`` is (naming ``arms`` and the allowed
-            values), or the spec does not fit an arm; nothing was created.
-        StorageUnavailableError: the database failed; nothing was created.
-    """
-    from studies.arms import arm_spec, check_arms
-
-    spec = _as_spec(spec)
-    chosen = check_arms(list(arms)) if arms is not None else default_arms(spec)
-    steps = min(20, trial_cap) if trial_cap else 20  # a path's grid obeys the trial limit
-    # every arm is checked before anything is written
-    specs = {arm: arm_spec(spec, arm, path_steps=steps) for arm in chosen}
-    cid = _new_id()
-    created: list[str] = []
-    try:
-        rows = [
-            _new_row(s, storage, _new_id(), cid, created, trial_cap=trial_cap)
-            for s in specs.values()
-        ]
-        comparison = ComparisonRow(
-            id=cid, name=spec.name, spec=spec.model_dump(mode="json"), created_at=utcnow(),
-        )
-        with session_scope(engine) as session:
-            session.add(comparison)
-            session.flush()  # the study rows reference it
-            session.add_all(rows)
-    except BaseException:
-        _undo(storage, created)
-        raise
-    return ComparisonRecord(
-        id=cid, name=comparison.name,
-        arms={arm: row.id for arm, row in zip(specs, rows, strict=True)},
-        created_at=comparison.created_at, spec=dict(comparison.spec),
-    )
-
-
-def _arm(row: StudyRow) -> str:
-    from shrinknets_core.errors import ConfigError
-    from studies.arms import arm_of
-    from studies.spec import load_spec
-
-    try:
-        return arm_of(load_spec(row.spec))
-    except ConfigError:  # a spec this version no longer reads: its kind is the best guess
-        return row.kind
-
-
-def _in_order(studies: list[StudyRow]) -> list[StudyRow]:
-    """The arms' rows in creation order (the arms' order when created)."""
-    from studies.arms import ARMS
-
-    def key(row: StudyRow) -> tuple[datetime, int, str]:
-        arm = _arm(row)
-        return row.created_at, ARMS.index(arm) if arm in ARMS else len(ARMS), row.id
+    def key(record: StudyRecord) -> tuple[datetime, int, str]:
+        arm = arm_of_dict(record.spec)
+        return record.created_at, ARMS.index(arm) if arm in ARMS else len(ARMS), record.id
 
     return sorted(studies, key=key)
 
 
-def _comparison(row: ComparisonRow, studies: list[StudyRow]) -> ComparisonRecord:
+def _comparison(row: ComparisonRow, studies: list[StudyRecord]) -> ComparisonRecord:
     arms: dict[str, str] = {}
     for study in _in_order(studies):
-        arms.setdefault(_arm(study), study.id)
+        arms.setdefault(arm_of_dict(study.spec), study.id)
     return ComparisonRecord(
         id=row.id, name=row.name, arms=arms, created_at=row.created_at, spec=dict(row.spec),
     )
 
 
-def _study_rows(session: Any, ids: list[str]) -> list[StudyRow]:
-    return list(session.scalars(select(StudyRow).where(StudyRow.comparison_id.in_(ids))).all())
+def _studies(session: Session, ids: list[str]) -> list[StudyRecord]:
+    """The study records of comparisons ``ids`` (two queries: rows, then their specs)."""
+    rows = session.scalars(select(StudyRow).where(StudyRow.comparison_id.in_(ids))).all()
+    return records_of(session, rows)
+
+
+def insert_comparison(
+    session: Session, record: ComparisonRecord, studies: Sequence[StudyRecord]
+) -> None:
+    """Add a new comparison and its arms' study rows to ``session`` (their Optuna studies
+    exist already: ``service.scheduler`` creates them first)."""
+    session.add(ComparisonRow(
+        id=record.id, name=record.name, spec=record.spec, created_at=record.created_at,
+    ))
+    session.flush()  # the study rows reference it
+    insert_study_records(session, studies)
 
 
 def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
@@ -202,7 +134,7 @@ def get_comparison_record(engine: Engine, id: str) -> ComparisonRecord:
         row = session.get(ComparisonRow, id)
         if row is None:
             raise NotFoundError("comparison", id)
-        return _comparison(row, _study_rows(session, [id]))
+        return _comparison(row, _studies(session, [id]))
 
 
 def comparison_studies(engine: Engine, record: ComparisonRecord) -> list[StudyRecord]:
@@ -212,7 +144,7 @@ def comparison_studies(engine: Engine, record: ComparisonRecord) -> list[StudyRe
         NotFoundError: one of the studies was deleted meanwhile.
     """
     with session_scope(engine) as session:
-        rows = {r.id: _record(r) for r in _study_rows(session, [record.id])}
+        rows = {r.id: r for r in _studies(session, [record.id])}
     missing = [sid for sid in record.study_ids if sid not in rows]
     if missing:
         raise NotFoundError("study", missing[0])
@@ -225,7 +157,7 @@ def comparisons_studies(
     """:func:`comparison_studies` of a page of comparisons in one query, by comparison id;
     a comparison one of whose studies was deleted meanwhile is left out."""
     with session_scope(engine) as session:
-        rows = {r.id: _record(r) for r in _study_rows(session, [c.id for c in records])}
+        rows = {r.id: r for r in _studies(session, [c.id for c in records])}
     return {c.id: [rows[sid] for sid in c.study_ids] for c in records
             if all(sid in rows for sid in c.study_ids)}
 
@@ -245,7 +177,7 @@ def list_comparison_records(
             select(ComparisonRow).order_by(ComparisonRow.created_at.desc(), ComparisonRow.id)
             .offset(offset).limit(limit)
         ).all()
-        studies = _study_rows(session, [r.id for r in rows]) if rows else []
+        studies = _studies(session, [r.id for r in rows]) if rows else []
         return [_comparison(r, [s for s in studies if s.comparison_id == r.id]) for r in rows]
 
 
@@ -255,7 +187,7 @@ def delete_comparison(storage: optuna.storages.BaseStorage, engine: Engine, id: 
         row = session.get(ComparisonRow, id)
         if row is None:
             raise NotFoundError("comparison", id)
-        studies = _study_rows(session, [id])
+        studies = session.scalars(select(StudyRow).where(StudyRow.comparison_id == id)).all()
         names = [s.study_name for s in studies]
         for s in studies:
             session.delete(s)

@@ -1,16 +1,21 @@
 """Studies: the service's rows beside their Optuna studies.
 
 A study exists for the API and the workers once its ``snk_studies`` row is
-committed; the Optuna study is created first and deleted again if the row cannot
-be written, so a failure never leaves a half-created study visible.
+committed; ``service.scheduler`` creates the Optuna study first and deletes it again
+if the row cannot be written, so a failure never leaves a half-created study visible.
+
+The spec has one stored copy: the Optuna study's ``spec`` user attribute (written by
+``studies.execute.create_study``, readable with ``optuna studies``). A record's spec is
+read from there, a page of records in one query; the row keeps the service's state
+(status, trial cap, comparison, owner) and ``kind``/``dataset`` as indexed filters.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import re
-import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -18,9 +23,11 @@ from typing import Any, Literal, get_args
 import optuna
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, NotFoundError
 from service.storage._engine import session_scope
+from service.storage._optuna_private import optuna_models
 from service.storage._schema import StudyRow, utcnow
 from studies.spec import StudySpec, load_spec
 
@@ -31,13 +38,15 @@ __all__ = [
     "StudyRecord",
     "StudyStatus",
     "cancel_study",
-    "create_study_record",
     "delete_study",
     "get_study_record",
+    "insert_study_records",
+    "last_failure",
     "list_study_records",
+    "records_of",
     "runnable_study_records",
     "set_study_status",
-    "trial_cap_of",
+    "spec_attrs",
 ]
 
 _log = logging.getLogger(__name__)
@@ -66,10 +75,10 @@ class StudyRecord:
             (:data:`StudyStatus`).
         n_trials: The exact trial cap: the spec's ``search.n_trials``, or without one
             (a compute budget decides) ``min(MAX_TRIALS, trial_cap)``, see
-            :func:`trial_cap_of`.
+            ``service.scheduler.trial_cap_of``.
         comparison_id: The comparison this study belongs to, if any.
         created_at: Naive UTC creation time.
-        spec: The study spec as JSON.
+        spec: The study spec as JSON (the Optuna study's ``spec`` user attribute).
         finished_at: When the budget was reached (naive UTC), else None.
         error: Why the study stopped early (e.g. every trial failing), else None.
     """
@@ -103,112 +112,61 @@ _SPEC_CACHE_SIZE = 1024
 _parsed_specs: dict[str, StudySpec] = {}
 
 
-def _record(row: StudyRow) -> StudyRecord:
+def spec_attrs(session: Session, study_names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The ``spec`` user attribute of each named Optuna study, in one query (a study
+    without one, or deleted meanwhile, is left out)."""
+    names = list(study_names)
+    if not names:
+        return {}
+    study, attr = optuna_models.StudyModel, optuna_models.StudyUserAttributeModel
+    rows = session.execute(
+        select(study.study_name, attr.value_json)
+        .join(attr, attr.study_id == study.study_id)
+        .where(study.study_name.in_(names), attr.key == "spec")
+    )
+    return {name: json.loads(value) for name, value in rows}
+
+
+def _record(row: StudyRow, spec: dict[str, Any]) -> StudyRecord:
     return StudyRecord(
         id=row.id, study_name=row.study_name, kind=row.kind, dataset=row.dataset,
         status=row.status, n_trials=row.n_trials, comparison_id=row.comparison_id,
-        created_at=row.created_at, spec=dict(row.spec), finished_at=row.finished_at,
+        created_at=row.created_at, spec=spec, finished_at=row.finished_at,
         error=row.error,
     )
 
 
-def _new_id() -> str:
-    return secrets.token_hex(6)
+def records_of(session: Session, rows: Sequence[StudyRow]) -> list[StudyRecord]:
+    """The records of ``rows`` with their specs (one query); a row whose Optuna study is
+    gone (being deleted) is left out."""
+    specs = spec_attrs(session, [r.study_name for r in rows])
+    return [_record(r, specs[r.study_name]) for r in rows if r.study_name in specs]
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:80] or "study"
+def _one_record(session: Session, row: StudyRow | None, id: str) -> StudyRecord:
+    records = records_of(session, [row]) if row is not None else []
+    if not records:
+        raise NotFoundError("study", id)
+    return records[0]
 
 
-def _as_spec(spec: StudySpec | dict[str, Any]) -> StudySpec:
-    return spec if isinstance(spec, StudySpec) else load_spec(spec)
-
-
-def _with_kind(spec: StudySpec, kind: str) -> StudySpec:
-    data = spec.model_dump(mode="json")
-    data["search"] = {**data["search"], "kind": kind}
-    return load_spec(data)
-
-
-def trial_cap_of(spec: StudySpec, trial_cap: int | None = None) -> int:
-    """The trial cap a study of ``spec`` is stored with (``StudyRecord.n_trials``).
-
-    A spec's ``search.n_trials`` is kept as posted (the API checks it against the server's
-    limit). Without one, the compute budget decides and the cap is ``MAX_TRIALS``, lowered
-    to ``trial_cap`` (the server's ``max_trials``) when given; the spec itself keeps
-    ``n_trials: null``, so it still says what the user asked for.
-    """
-    if spec.search.n_trials is not None or trial_cap is None:
-        return spec.search.trial_budget
-    return max(1, min(spec.search.trial_budget, trial_cap))
-
-
-def _new_row(spec: StudySpec, storage: optuna.storages.BaseStorage, rid: str,
-             comparison_id: str | None, created: list[str], *,
-             trial_cap: int | None = None) -> StudyRow:
-    from studies.execute import create_study
-
-    kind = spec.search.kind
-    study_name = f"{_slug(spec.name)}-{kind}-{rid}"
-    study = create_study(spec, storage, study_name=study_name)
-    created.append(study_name)
-    study.set_user_attr("service_id", rid)
-    study.set_user_attr("status", "queued")
-    if comparison_id is not None:
-        study.set_user_attr("comparison_id", comparison_id)
-    return StudyRow(
-        id=rid, study_name=study_name, kind=kind, dataset=spec.dataset.name, status="queued",
-        n_trials=trial_cap_of(spec, trial_cap), comparison_id=comparison_id,
-        spec=spec.model_dump(mode="json"), created_at=utcnow(),
-    )
-
-
-def _undo(storage: optuna.storages.BaseStorage, created: list[str]) -> None:
-    for name in created:
-        with contextlib.suppress(Exception):
-            optuna.delete_study(study_name=name, storage=storage)
-
-
-def create_study_record(
-    storage: optuna.storages.BaseStorage, engine: Engine, spec: StudySpec | dict[str, Any],
-    *, comparison_id: str | None = None, trial_cap: int | None = None,
-) -> StudyRecord:
-    """Create the Optuna study (spec and summary in its user attrs) and its row.
-
-    Args:
-        storage: The Optuna storage of ``engine``'s database.
-        engine: Engine from :func:`make_engine` on the same URL.
-        spec: A validated ``StudySpec`` or its JSON (validated with ``load_spec``).
-        comparison_id: The comparison this study belongs to.
-        trial_cap: The server's trial limit, applied when the spec has no ``n_trials``
-            (:func:`trial_cap_of`).
-
-    Returns:
-        The new record, status ``queued``.
-
-    Raises:
-        ConfigError: the spec JSON is invalid (from ``studies.spec.load_spec``).
-        StorageUnavailableError: the database failed; nothing was created.
-    """
-    spec = _as_spec(spec)
-    created: list[str] = []
-    try:
-        row = _new_row(spec, storage, _new_id(), comparison_id, created, trial_cap=trial_cap)
-        with session_scope(engine) as session:
-            session.add(row)
-    except BaseException:
-        _undo(storage, created)
-        raise
-    return _record(row)
+def insert_study_records(session: Session, records: Sequence[StudyRecord]) -> None:
+    """Add the rows of new studies to ``session`` (their Optuna studies, which hold the
+    specs, exist already: ``service.scheduler`` creates them first)."""
+    session.add_all([
+        StudyRow(
+            id=r.id, study_name=r.study_name, kind=r.kind, dataset=r.dataset,
+            status=r.status, n_trials=r.n_trials, comparison_id=r.comparison_id,
+            created_at=r.created_at,
+        )
+        for r in records
+    ])
 
 
 def get_study_record(engine: Engine, id: str) -> StudyRecord:
     """The study with public id ``id``. Raises :class:`NotFoundError` when there is none."""
     with session_scope(engine) as session:
-        row = session.get(StudyRow, id)
-        if row is None:
-            raise NotFoundError("study", id)
-        return _record(row)
+        return _one_record(session, session.get(StudyRow, id), id)
 
 
 def list_study_records(
@@ -226,7 +184,7 @@ def list_study_records(
         rows = session.scalars(
             query.order_by(StudyRow.created_at.desc(), StudyRow.id).offset(offset).limit(limit)
         ).all()
-        return [_record(r) for r in rows], int(total)
+        return records_of(session, rows), int(total)
 
 
 def runnable_study_records(engine: Engine) -> list[StudyRecord]:
@@ -236,7 +194,7 @@ def runnable_study_records(engine: Engine) -> list[StudyRecord]:
             select(StudyRow).where(StudyRow.status.in_(RUNNABLE_STATUSES))
             .order_by(StudyRow.created_at, StudyRow.id)
         ).all()
-        return [_record(r) for r in rows]
+        return records_of(session, rows)
 
 
 def set_study_status(
@@ -270,7 +228,8 @@ def set_study_status(
                 row.finished_at = utcnow()
             if error is not None:
                 row.error = error
-        record = _record(row)
+        specs = spec_attrs(session, [row.study_name])  # {} when the Optuna study is gone
+        record = _record(row, specs.get(row.study_name, {}))
     if storage is not None:
         try:
             study_id = storage.get_study_id_from_name(record.study_name)

@@ -1,13 +1,15 @@
 """The service's tables beside Optuna's, in the same database, with a schema version.
 
 ``snk_studies`` maps a public id to an Optuna study and holds its status (the one
-field workers and the API both write); ``snk_comparisons`` pairs a λ study with a
-width study; ``snk_workers`` holds one heartbeat row per worker process;
+field workers and the API both write); its spec is the Optuna study's ``spec`` user
+attribute (one stored copy); ``snk_comparisons`` holds the arms' shared spec;
+``snk_workers`` holds one heartbeat row per worker process;
 ``snk_schema_version`` records which :data:`MIGRATIONS` have been applied.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.errors import ConflictError
 from service.storage._engine import db_lock
+from service.storage._optuna_private import optuna_models
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,7 +45,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -75,7 +78,6 @@ class StudyRow(Base):
     comparison_id: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("snk_comparisons.id", ondelete="SET NULL"), nullable=True
     )
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -103,9 +105,31 @@ class SchemaVersionRow(Base):
     applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-#: version -> migration run inside the schema-creation transaction to reach it.
-#: Version 1 is the initial ``create_all``; add ``2: _add_column_x`` etc. here.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _one_spec_copy(conn: Connection) -> None:
+    """Version 2: the spec's one stored copy is the Optuna study's ``spec`` user attribute.
+
+    Version 1 kept a second copy in ``snk_studies.spec``. Any study whose Optuna study
+    lacks the attribute gets it from the row first, then the column is dropped.
+    """
+    rows = conn.execute(text("SELECT study_name, spec FROM snk_studies")).all()
+    study = optuna_models.StudyModel.__table__
+    attr = optuna_models.StudyUserAttributeModel.__table__
+    for name, spec in rows:
+        study_id = conn.execute(
+            select(study.c.study_id).where(study.c.study_name == name)).scalar()
+        if study_id is None:
+            continue  # a row being deleted: nothing to keep
+        has = conn.execute(select(attr.c.key).where(
+            attr.c.study_id == study_id, attr.c.key == "spec")).scalar()
+        if has is None:
+            value = spec if isinstance(spec, str) else json.dumps(spec)
+            conn.execute(insert(attr).values(study_id=study_id, key="spec", value_json=value))
+    conn.execute(text("ALTER TABLE snk_studies DROP COLUMN spec"))
+
+
+#: version -> migration run inside the schema-creation transaction to reach it from the
+#: version before. Version 1 is the initial ``create_all``.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _one_spec_copy}
 
 
 TRIAL_STATE_INDEX = "ix_snk_trials_study_state"

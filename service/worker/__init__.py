@@ -3,7 +3,7 @@
 ``shrinknets worker --storage URL [--device cuda:1] [--concurrency N]`` (or
 ``python -m service.worker``) runs :func:`run_worker`. Any number of worker
 processes on any number of machines may share one storage: claims are atomic
-(``service.storage.claim_trial``) so every study ends with exactly its budget of
+(``service.scheduler.claim_trial``) so every study ends with exactly its budget of
 finished trials.
 """
 

@@ -31,13 +31,11 @@ from sqlalchemy import text
 
 from service.artifacts import model_keeper, open_artifact_store
 from service.errors import NotFoundError
+from service.scheduler import claim_trial, fail_trial, finish_trial
 from service.settings import Settings
 from service.storage import (
     StudyRecord,
-    claim_trial,
     db_lock,
-    fail_trial,
-    finish_trial,
     forget_worker,
     is_connection_error,
     open_backend,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from service.storage import StudyRecord, claim_path, release_path, set_study_status
+from service.scheduler import claim_path, release_path
+from service.storage import StudyRecord, set_study_status
 
 if TYPE_CHECKING:
     from service.worker._loop import Worker

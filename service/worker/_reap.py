@@ -17,15 +17,9 @@ import optuna
 from optuna.trial import TrialState
 
 from service.errors import NotFoundError
+from service.scheduler import fail_trial, release_path
 from service.settings import Settings
-from service.storage import (
-    fail_trial,
-    forget_worker,
-    get_study_record,
-    open_backend,
-    release_path,
-    workers_of_process,
-)
+from service.storage import forget_worker, get_study_record, open_backend, workers_of_process
 from service.storage._optuna_private import trial_id_of
 
 __all__ = ["PARENT_PID_ENV", "fail_work_of_dead_process"]

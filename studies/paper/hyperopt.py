@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import optuna
 
+from studies._report import write_comparison
 from studies.compare import compare_studies, ratio
 from studies.execute import run_study
 from studies.plots import compute_figure, pareto_figure, size_space_figure
@@ -117,7 +118,7 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
         width_study = run_study(config.spec("width", seed), storage, progress=progress_bar)
         first = first or (lam_study, width_study)
         comparison = compare_studies(lam_study, width_study)
-        comparison.write(report.out_dir / f"comparison_seed{seed}", figures=False)
+        write_comparison(comparison, report.out_dir / f"comparison_seed{seed}", figures=False)
         report.files[f"comparison_seed{seed}/"] = "comparison JSON + CSV (studies package)"
         data = comparison.to_dict()
         rows.extend({"seed": seed, **r} for r in comparison.csv_rows())

@@ -38,7 +38,8 @@ from _hardening import (
 from _pg import fresh_pg_database
 from sqlalchemy.engine import Engine
 
-from service.storage import create_study_record, init_schema, make_engine, open_storage
+from service.scheduler import create_study_record
+from service.storage import init_schema, make_engine, open_storage
 
 EPOCHS = 4
 #: Kills in the default run: 20 on SQLite (the default storage) and 12 on PostgreSQL, 32 in

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import optuna
 import pytest
 import sqlalchemy
 from _hardening import ForkServer, assert_clean_error, inspect_engine, start_api, tiny_spec
@@ -175,13 +176,14 @@ def _hostile_study(api_base: str, db_url: str) -> str:
     engine = inspect_engine(db_url)
     try:
         with engine.begin() as conn:
-            spec = json.loads(conn.execute(sqlalchemy.text(
-                "SELECT spec FROM snk_studies WHERE id = :i"), {"i": sid}).scalar())
-            spec["name"] = XSS
-            conn.execute(sqlalchemy.text("UPDATE snk_studies SET spec = :s WHERE id = :i"),
-                         {"s": json.dumps(spec), "i": sid})
+            name = conn.execute(sqlalchemy.text(
+                "SELECT study_name FROM snk_studies WHERE id = :i"), {"i": sid}).scalar()
     finally:
         engine.dispose()
+    study = optuna.load_study(study_name=name, storage=db_url)
+    spec = dict(study.user_attrs["spec"])
+    spec["name"] = XSS
+    study.set_user_attr("spec", spec)  # the spec's one stored copy
     return sid
 
 

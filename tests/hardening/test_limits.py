@@ -283,7 +283,8 @@ def test_cached_trial_reads_follow_new_and_finished_trials(client: TestClient) -
     that starts, reports an epoch and finishes must still show up at once."""
     import torch
 
-    from service.storage import claim_trial, finish_trial, get_study_record
+    from service.scheduler import claim_trial, finish_trial
+    from service.storage import get_study_record
     from studies.execute import run_trial
     from studies.spec import load_spec
 

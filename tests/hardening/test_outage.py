@@ -28,7 +28,8 @@ from _pg import fresh_pg_database
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from service.storage import create_study_record, init_schema, make_engine, open_storage
+from service.scheduler import create_study_record
+from service.storage import init_schema, make_engine, open_storage
 
 pytestmark = pytest.mark.postgres
 

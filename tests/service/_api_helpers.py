@@ -56,7 +56,8 @@ def run_trials(app: FastAPI, study_id: str, n: int) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    from service.storage import claim_trial, finish_trial, get_study_record
+    from service.scheduler import claim_trial, finish_trial
+    from service.storage import get_study_record
     from studies.execute import run_trial
     from studies.spec import load_spec
 

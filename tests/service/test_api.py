@@ -248,7 +248,8 @@ def test_answers_about_finished_studies_are_cached_and_unchanged(
 def test_a_study_cancelled_mid_trial_shows_the_trial_when_it_ends(client: TestClient) -> None:
     """Ended studies are cached once settled; a study cancelled while a trial runs is not
     settled until that trial is told, and every answer before and after stays fresh."""
-    from service.storage import claim_trial, finish_trial, get_study_record
+    from service.scheduler import claim_trial, finish_trial
+    from service.storage import get_study_record
 
     sid = client.post(f"{API}/studies", json=tiny_spec(**{"search.n_trials": 3})).json()["id"]
     backend = client.app.state.backends.get(client.app.state.settings)  # type: ignore[attr-defined]

@@ -25,18 +25,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from optuna.trial import FrozenTrial, TrialState
 
-from service.storage import (
-    Progress,
-    StudyRecord,
+from service.scheduler import (
     claim_trial,
     create_study_record,
     fail_trial,
     finish_trial,
+    reap_stale_trials,
+)
+from service.storage import (
+    Progress,
+    StudyRecord,
     get_study_record,
     init_schema,
     make_engine,
     open_storage,
-    reap_stale_trials,
     studies_progress,
     study_progress,
 )

@@ -6,29 +6,34 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+from _pg import fresh_pg_database
 from optuna.trial import TrialState
 from sqlalchemy import inspect, select, text
 
 from service.errors import ConflictError, NotFoundError, StorageUnavailableError
+from service.scheduler import (
+    claim_trial,
+    create_comparison,
+    create_study_record,
+    fail_trial,
+    finish_trial,
+    reap_stale_trials,
+)
 from service.storage import (
     SCHEMA_VERSION,
     cancel_study,
-    claim_trial,
     comparison_status,
     comparison_studies,
     comparisons_studies,
     count_comparison_records,
-    create_comparison,
-    create_study_record,
     delete_comparison,
     delete_study,
-    fail_trial,
-    finish_trial,
     get_comparison_record,
     get_study_record,
     init_schema,
@@ -37,7 +42,6 @@ from service.storage import (
     live_workers,
     make_engine,
     open_storage,
-    reap_stale_trials,
     record_worker_heartbeat,
     session_scope,
     studies_progress,
@@ -84,6 +88,54 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
                           "VALUES (:v, CURRENT_TIMESTAMP)"), {"v": SCHEMA_VERSION + 1})
     with pytest.raises(ConflictError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
         init_schema(engine)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (the migration test builds a version-1 schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'v1.db'}"
+        return
+    with fresh_pg_database("migrate") as (url, _name):
+        yield url
+
+
+def test_a_version_1_database_keeps_every_spec_in_its_one_copy(empty_url: str) -> None:
+    storage = open_storage(empty_url, heartbeat_interval=1, grace_period=2)
+    engine = make_engine(empty_url)
+    init_schema(engine)
+    made = create_study_record(storage, engine, tiny_spec("made here"))
+    bare = optuna.create_study(study_name="written by version 1", storage=storage)
+    old_spec = tiny_spec("only in the row", kind="width")
+    json_type = "JSON" if empty_url.startswith("postgresql") else "TEXT"
+    with engine.begin() as conn:  # back to version 1: a second copy in snk_studies.spec
+        conn.execute(text(f"ALTER TABLE snk_studies ADD COLUMN spec {json_type}"))
+        conn.execute(text("UPDATE snk_schema_version SET version = 1"))
+        conn.execute(text("UPDATE snk_studies SET spec = :s"), {"s": json.dumps(made.spec)})
+        conn.execute(text(
+            "INSERT INTO snk_studies (id, study_name, kind, dataset, status, n_trials, spec, "
+            "created_at) VALUES ('v1study', :n, 'width', 'digits', 'queued', 3, :s, "
+            "CURRENT_TIMESTAMP)"), {"n": bare.study_name, "s": json.dumps(old_spec)})
+
+    assert init_schema(engine) == SCHEMA_VERSION == 2
+    assert "spec" not in {c["name"] for c in inspect(engine).get_columns("snk_studies")}
+    with session_scope(engine) as session:
+        assert session.scalars(select(SchemaVersionRow.version)).all() == [1, 2]
+    assert get_study_record(engine, made.id).spec == made.spec
+    assert get_study_record(engine, "v1study").spec == old_spec  # copied from the row
+    assert optuna.load_study(study_name=bare.study_name,
+                             storage=storage).user_attrs["spec"] == old_spec
+    engine.dispose()
+
+
+def test_a_record_reads_its_spec_from_the_optuna_study(backend: Any, tmp_path: Path) -> None:
+    storage, engine, _ = backend
+    record = create_study_record(storage, engine, tiny_spec(f"one copy {tmp_path.name}"))
+    study = optuna.load_study(study_name=record.study_name, storage=storage)
+    changed = {**record.spec, "name": "renamed in Optuna"}
+    study.set_user_attr("spec", changed)
+    assert get_study_record(engine, record.id).spec == changed
+    assert "spec" not in {c["name"] for c in inspect(engine).get_columns("snk_studies")}
 
 
 def test_sqlite_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
@@ -376,7 +428,7 @@ def test_a_trial_whose_claim_broke_off_is_failed_and_retried(backend: Any, tmp_p
 def test_a_study_whose_every_trial_fails_ends_failed_with_the_reason(
     backend: Any, tmp_path: Path
 ) -> None:
-    from service.storage._claim import MAX_EXTRA_FAILURES
+    from service.scheduler import MAX_EXTRA_FAILURES
 
     storage, engine, _ = backend
     record = create_study_record(storage, engine, tiny_spec(f"f {tmp_path.name}", n_trials=2))

@@ -22,10 +22,10 @@ from _procs import (
 )
 from optuna.trial import TrialState
 
+from service.scheduler import create_study_record
 from service.storage import (
     StudyRecord,
     cancel_study,
-    create_study_record,
     get_study_record,
     init_schema,
     live_workers,

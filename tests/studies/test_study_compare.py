@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from optuna.trial import FrozenTrial
 
+from studies import write_comparison
 from studies.compare import UsefulRegion, compare_studies, summarise
 from studies.pareto import hypervolume
 
@@ -150,7 +151,7 @@ def test_write_json_csv_and_offline_html(tmp_path: Path) -> None:
     study_a.set_user_attr("arm", "lambda")
     study_b.set_user_attr("label", "width search")
     study_b.set_user_attr("arm", "width")
-    paths = compare_studies(study_a, study_b).write(tmp_path / "out")
+    paths = write_comparison(compare_studies(study_a, study_b), tmp_path / "out")
     data = json.loads(paths["json"].read_text())
     assert [a["label"] for a in data["arms"]] == ["λ search", "width search"]
     assert data["arms"][0]["compute_share"] == pytest.approx(20 / 65)

@@ -39,27 +39,28 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from service.storage._engine import db_lock
-from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
-from service.storage._optuna_storage import retry_callback
-from service.storage._progress import compute_limits, study_spending, trial_state_counts
-from service.storage._records import (
+from service.storage import (
     RUNNABLE_STATUSES,
     StudyRecord,
+    db_lock,
     last_failure,
     set_study_status,
+    trial_state_counts,
 )
+from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
+from service.storage._optuna_storage import retry_callback
+from service.storage._progress import compute_limits, study_spending
 from service.storage._schema import StudyRow
+from studies.spec import StudySpec, load_spec
 
-if TYPE_CHECKING:
-    from studies.spec import StudySpec
+# ``studies.execute`` and ``studies.budget`` load torch: imported where used, so the API
+# process (which creates studies through this package) starts without it.
 
 __all__ = [
     "MAX_EXTRA_FAILURES",
@@ -83,7 +84,7 @@ def _study(storage: optuna.storages.RDBStorage, record: StudyRecord) -> optuna.S
     from studies.execute import open_study
 
     try:
-        return open_study(record.study_name, storage)
+        return open_study(record.study_name, storage, spec=record.study_spec)
     except KeyError:
         return None
 
@@ -96,7 +97,6 @@ def _reseed(study: optuna.Study, spec: StudySpec, number: int) -> None:
     trial's parameters lazily (at ``suggest_*``), so reseeding after ``ask`` applies.
     """
     from studies.execute import make_sampler
-    from studies.spec import load_spec
 
     data = spec.model_dump(mode="json")
     seed = (spec.search.seed * 100_003 + number) % (2**31 - 1)
