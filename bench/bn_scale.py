@@ -7,7 +7,7 @@ conv block) trains with the plain proximal β step at one λ, side by side in on
   absorbs any common scale of a conv layer's β, so λ‖β‖₁ shrinks it at ``beta_lr·λ`` per
   step whatever the data;
 * ``pinned``: after every step such a layer's β is rescaled to ``max|β| = 1``
-  (``shrinknets_core._optim``; the default).
+  (``shrinknets_core.training._optim``; the default).
 
 Each runs on the real labels and on shuffled training labels (nothing to learn). If the
 widths depend on the data, real and shuffled labels must end differently; if they record
@@ -34,8 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shrinknets_core.datasets import Dataset, load_dataset
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import TrainConfig, Trainer
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.trainer import TrainConfig, Trainer
 
 
 def shuffled(data: Dataset, seed: int) -> Dataset:

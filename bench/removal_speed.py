@@ -19,7 +19,7 @@ Printed ratios (wall time of ``Trainer.fit``, which includes per-epoch validatio
 
 Defaults, and why: β₀ ~ U(−1, 1) (``switch_init="uniform"``) and the β step normalised
 per layer (``lam_scale="grad"``, ``beta_max=1``, ``beta_lr=0.05``, λ = 0.0625; see
-``shrinknets_core._optim``), γ = 0.9, removal every 5 steps: λ acts from the first steps
+``shrinknets_core.training._optim``), γ = 0.9, removal every 5 steps: λ acts from the first steps
 (1024 → ~40 per layer within epoch 1) and the widths settle (≈15/19 from epoch 7 on).
 Measured in one session (noisy 2-core machine; MACs are the steadier number): this setup
 slowdown 1.57× (MACs live/scratch 2.7×), the old defaults (plain SGD step, ``beta_lr=20``,
@@ -45,8 +45,8 @@ from dataclasses import replace
 import torch
 
 from shrinknets_core.datasets import Dataset, load_dataset
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.trainer import TrainConfig, Trainer, TrainResult
 
 WIDE = (1024, 1024)
 

@@ -56,7 +56,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from shrinknets_core.errors import ShrinkNetsError
     from shrinknets_core.export import load_exported
-    from shrinknets_core.predict import predict_csv
+    from shrinknets_core.export.predict import predict_csv
 
     try:
         model = load_exported(args.model)

@@ -5,40 +5,48 @@ baseline), dead-neuron rules, physical removal of dead neurons during training
 with the optimizer state sliced alongside, and a trainer that accounts the cost
 of every epoch. This package knows nothing of Optuna or HTTP.
 
+Concepts, one sub-package each: ``network`` (spec, switches, the ShrinkNet, neuron
+prices), ``removal`` (dead rules, physical removal with the optimizer state, folding),
+``training`` (the trainer, penalties, metrics), ``export`` (checkpoints, exported
+networks, predictions) and ``datasets``. Each lower one imports nothing from the ones
+after it (``network`` ← ``removal`` ← ``training``; ``export`` uses the first two).
+
 Public names are imported on first use, as optuna's ``_LazyImport`` does, so a
 submodule without torch (``shrinknets_core.errors``) is imported without torch.
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shrinknets_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from shrinknets_core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-    from shrinknets_core.dead import (
+    from shrinknets_core.errors import ConfigError, DatasetError, ShrinkNetsError, StopTraining
+    from shrinknets_core.export import load_checkpoint, read_checkpoint, save_checkpoint
+    from shrinknets_core.network import InputSwitch, ModelSpec, ShrinkNet, Switch, build_model
+    from shrinknets_core.removal import (
         DeadRule,
         MagnitudeRule,
         NoRule,
+        RemovalGroup,
+        RemovalRecord,
         SignVarianceRule,
+        fold,
         make_dead_rule,
+        remove_dead,
+        replay_removals,
     )
-    from shrinknets_core.errors import ConfigError, DatasetError, ShrinkNetsError, StopTraining
-    from shrinknets_core.fold import fold
-    from shrinknets_core.models import ModelSpec, ShrinkNet, build_model
-    from shrinknets_core.penalties import group_penalty, prox_step, shrink_penalty
-    from shrinknets_core.removal import RemovalGroup, RemovalRecord, remove_dead, replay_removals
-    from shrinknets_core.switches import InputSwitch, Switch
-    from shrinknets_core.trainer import (
+    from shrinknets_core.training import (
         BatchEnd,
         EpochRecord,
         TrainConfig,
         Trainer,
         TrainResult,
+        group_penalty,
+        prox_step,
         resolve_device,
+        shrink_penalty,
     )
 
 __all__ = [
@@ -77,54 +85,38 @@ __all__ = [
 
 #: Public name → the module that defines it, imported on first use (PEP 562).
 _EXPORTS: dict[str, str] = {
-    "BatchEnd": "shrinknets_core.trainer",
+    "BatchEnd": "shrinknets_core.training",
     "ConfigError": "shrinknets_core.errors",
     "DatasetError": "shrinknets_core.errors",
-    "DeadRule": "shrinknets_core.dead",
-    "EpochRecord": "shrinknets_core.trainer",
-    "InputSwitch": "shrinknets_core.switches",
-    "MagnitudeRule": "shrinknets_core.dead",
-    "ModelSpec": "shrinknets_core.models",
-    "NoRule": "shrinknets_core.dead",
+    "DeadRule": "shrinknets_core.removal",
+    "EpochRecord": "shrinknets_core.training",
+    "InputSwitch": "shrinknets_core.network",
+    "MagnitudeRule": "shrinknets_core.removal",
+    "ModelSpec": "shrinknets_core.network",
+    "NoRule": "shrinknets_core.removal",
     "RemovalGroup": "shrinknets_core.removal",
     "RemovalRecord": "shrinknets_core.removal",
-    "ShrinkNet": "shrinknets_core.models",
+    "ShrinkNet": "shrinknets_core.network",
     "ShrinkNetsError": "shrinknets_core.errors",
-    "SignVarianceRule": "shrinknets_core.dead",
+    "SignVarianceRule": "shrinknets_core.removal",
     "StopTraining": "shrinknets_core.errors",
-    "Switch": "shrinknets_core.switches",
-    "TrainConfig": "shrinknets_core.trainer",
-    "TrainResult": "shrinknets_core.trainer",
-    "Trainer": "shrinknets_core.trainer",
-    "build_model": "shrinknets_core.models",
-    "fold": "shrinknets_core.fold",
-    "group_penalty": "shrinknets_core.penalties",
-    "load_checkpoint": "shrinknets_core.checkpoint",
-    "make_dead_rule": "shrinknets_core.dead",
-    "prox_step": "shrinknets_core.penalties",
-    "read_checkpoint": "shrinknets_core.checkpoint",
+    "Switch": "shrinknets_core.network",
+    "TrainConfig": "shrinknets_core.training",
+    "TrainResult": "shrinknets_core.training",
+    "Trainer": "shrinknets_core.training",
+    "build_model": "shrinknets_core.network",
+    "fold": "shrinknets_core.removal",
+    "group_penalty": "shrinknets_core.training",
+    "load_checkpoint": "shrinknets_core.export",
+    "make_dead_rule": "shrinknets_core.removal",
+    "prox_step": "shrinknets_core.training",
+    "read_checkpoint": "shrinknets_core.export",
     "remove_dead": "shrinknets_core.removal",
     "replay_removals": "shrinknets_core.removal",
-    "resolve_device": "shrinknets_core.trainer",
-    "save_checkpoint": "shrinknets_core.checkpoint",
-    "shrink_penalty": "shrinknets_core.penalties",
+    "resolve_device": "shrinknets_core.training",
+    "save_checkpoint": "shrinknets_core.export",
+    "shrink_penalty": "shrinknets_core.training",
 }
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, __all__)
-
-
-class _Package(types.ModuleType):
-    """Keeps a public name bound to its object when a submodule of the same name loads.
-
-    The import system binds each loaded submodule to its name on the package; for
-    ``fold`` (the function in ``shrinknets_core.fold``) that would replace the function.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -9,8 +9,8 @@ test score. Nothing is downloaded: the datasets are bundled.
 from __future__ import annotations
 
 from shrinknets_core.datasets import load_dataset
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
 
 __all__ = ["train_demo"]
 

@@ -9,7 +9,7 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
   Every layer starts at ``max_width``; training uses the proximal β step, the sign-variance
   dead rule and live removal, with ``|β| ≤ 1``. ``training.beta_step`` picks the step:
   ``prox`` (the paper's objective, threshold ``beta_lr·λ``) or ``layer_normalised``
-  (``lam_scale="grad"``; ``shrinknets_core._optim``): λ is then the share of its layer's
+  (``lam_scale="grad"``; ``shrinknets_core.training._optim``): λ is then the share of its layer's
   gradient norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it
   acts from the first steps and sizes move gradually with λ. Measured on
   digits, 2×256, 8 trials × 10 epochs, 3 seeds (``bench/search_efficiency.py --quick``):
@@ -28,14 +28,14 @@ from typing import Literal
 
 import optuna
 
-from shrinknets_core.models import ModelSpec
-from shrinknets_core.trainer import TrainConfig
+from shrinknets_core.network.models import ModelSpec
+from shrinknets_core.training.trainer import TrainConfig
 from studies.spec import StudySpec
 
 __all__ = ["TrialPlan", "lam_distribution", "model_spec", "suggest", "train_config"]
 
 GAMMA_RANGE = (1e-4, 0.5)
-#: ``training.beta_step`` → the trainer's ``lam_scale`` (``shrinknets_core._optim``)
+#: ``training.beta_step`` → the trainer's ``lam_scale`` (``shrinknets_core.training._optim``)
 LAM_SCALES: dict[str, Literal["none", "grad"]] = {"prox": "none", "layer_normalised": "grad"}
 BETA_MAX = 1.0  # λ trials: |β| ≤ 1 (Prop. A.3: the scale moves into the weights)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from shrinknets_core.models import ModelSpec, build_model
+from shrinknets_core.network.models import ModelSpec, build_model
 from studies.spec import StudySpec
 
 __all__ = ["Spent", "exhausted", "min_trial_macs", "spent", "trial_cost"]

@@ -19,7 +19,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from shrinknets_core.errors import ConfigError, StopTraining
-from shrinknets_core.trainer import EpochRecord
+from shrinknets_core.training.trainer import EpochRecord
 from studies._search_space import suggest, train_config
 from studies._trial import TrialStopped, trial_seed
 from studies.arms import ARM_LABELS, arm_of

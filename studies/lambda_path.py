@@ -9,7 +9,7 @@ than one training, because every step continues from the last:
    ``path.calibrate`` (the default) the top is taken from the data at the warm-up's end:
    for the plain proximal step (``training.beta_step="prox"``) the bottom is
    ``path.lam_ratio × λ_max``, λ_max being the smallest λ that keeps a whole layer switched
-   off (``shrinknets_core.penalties.prox_lambda_max``, as glmnet's λ_max), and the top the
+   off (``shrinknets_core.training.penalties.prox_lambda_max``, as glmnet's λ_max), and the top the
    larger of λ_max and the λ whose threshold moves |β| ≤ 1 to 0 within one step's batches
    (``1 / (beta_lr · price · batches)``: measured on digits, a grid topped at λ_max alone
    left 229×231 of 256×256 after 16 one-epoch steps); for the layer-normalised
@@ -65,12 +65,12 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from shrinknets_core.dead import DeadRule
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ShrinkNet
-from shrinknets_core.penalties import prox_lambda_max
-from shrinknets_core.pricing import neuron_prices
-from shrinknets_core.trainer import TrainConfig, Trainer
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.network.pricing import neuron_prices
+from shrinknets_core.removal.dead import DeadRule
+from shrinknets_core.training.penalties import prox_lambda_max
+from shrinknets_core.training.trainer import TrainConfig, Trainer
 from studies._search_space import TrialPlan, fixed_plan, train_config
 from studies._trial import TrialStopped, trial_seed
 from studies.budget import Spent, exhausted, spent

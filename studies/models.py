@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from shrinknets_core.datasets import Dataset
 from shrinknets_core.export import FORMATS, SUFFIXES, Preprocessing, export_model
-from shrinknets_core.models import ShrinkNet
+from shrinknets_core.network.models import ShrinkNet
 from studies.spec import StudySpec
 
 __all__ = [

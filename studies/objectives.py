@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from shrinknets_core.datasets import Dataset, load_dataset
-from shrinknets_core.dead import DeadRule
 from shrinknets_core.errors import StopTraining
-from shrinknets_core.models import ShrinkNet, build_model
-from shrinknets_core.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ShrinkNet, build_model
+from shrinknets_core.removal.dead import DeadRule
+from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
 from studies._search_space import TrialPlan, model_spec
 from studies.spec import DatasetSpec, StudySpec
 

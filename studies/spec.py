@@ -144,7 +144,7 @@ class TrainingSpec(_Strict):
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
             width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
-        beta_step: how λ trials update β (``shrinknets_core._optim``):
+        beta_step: how λ trials update β (``shrinknets_core.training._optim``):
             ``"prox"`` is the paper's objective — plain SGD on β and the soft threshold
             ``beta_lr·λ``, a proximal step on L + λ‖β‖₁ (λ in units of the loss's gradient);
             ``"layer_normalised"`` divides each layer's β step by its RMS gradient and
@@ -154,7 +154,7 @@ class TrainingSpec(_Strict):
         penalty_weight: ``"uniform"`` (λ‖β‖₁: every neuron costs the same), ``"params"`` or
             ``"macs"`` (each neuron's |β| weighted by the parameters / MACs per sample it
             carries, recomputed after every removal: λ is the price of one parameter;
-            ``shrinknets_core.pricing``).
+            ``shrinknets_core.network.pricing``).
     """
 
     epochs: _ranged(int, 1, MAX_EPOCHS) = 20  # type: ignore[valid-type]

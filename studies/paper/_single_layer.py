@@ -6,7 +6,8 @@ between minibatch noise:
 - **ShrinkNets** (paper eq. 7): ``min ‖y − A·diag(β)·x‖² + λ‖β‖₁ + λ₂‖A‖²`` on the core's
   input-gated model. A and b take Adam steps with a cosine-decayed learning rate on the
   smooth part (``shrink_penalty(lam=0, lam2)``); β takes a plain gradient step followed by
-  the core's :func:`~shrinknets_core.penalties.prox_step`, so unused inputs get β = 0 exactly.
+  the core's :func:`~shrinknets_core.training.penalties.prox_step`, so unused inputs get
+  β = 0 exactly.
 - **Group sparsity** (paper eq. 6, the core's Ω^gp scale ``λ·√#θᵢ·‖θᵢ‖₂``): the core's
   ``group_penalty`` is a subgradient penalty that never makes exact zeros, so this module
   solves the convex problem with FISTA and the proximal group soft-threshold
@@ -24,8 +25,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from shrinknets_core.datasets import Dataset
-from shrinknets_core.models import ModelSpec, ShrinkNet, build_model
-from shrinknets_core.penalties import prox_step, shrink_penalty
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.training.penalties import prox_step, shrink_penalty
 
 __all__ = ["SingleFit", "data_loss", "fit_group_lasso", "fit_shrinknet", "group_lambda_max"]
 

@@ -19,8 +19,8 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from shrinknets_core.datasets import Dataset, load_dataset
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import TrainConfig, Trainer
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.trainer import TrainConfig, Trainer
 
 from ._common import Preset, check_preset, progress, require
 from ._report import ReportWriter

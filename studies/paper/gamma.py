@@ -21,8 +21,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from shrinknets_core.datasets import Dataset
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.trainer import TrainConfig, Trainer, TrainResult
 
 from ._common import (
     Preset,

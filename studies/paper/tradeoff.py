@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from shrinknets_core.datasets import Dataset
-from shrinknets_core.metrics import normalise_losses, sparsity
+from shrinknets_core.training.metrics import normalise_losses, sparsity
 
 from ._common import (
     Preset,

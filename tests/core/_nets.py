@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from shrinknets_core.dead import enforce_dead
-from shrinknets_core.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.removal.dead import enforce_dead
 
 torch.set_num_threads(1)
 

@@ -10,11 +10,11 @@ from typing import Any, Literal
 import pytest
 import torch
 
-from shrinknets_core._optim import BetaProx
 from shrinknets_core.datasets import Dataset, load_dataset
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.trainer import TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training._optim import BetaProx
+from shrinknets_core.training.trainer import TrainConfig, Trainer, TrainResult
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,13 @@
 """BatchNorm after a switch's consumer: the scale of β is free, and pinning it makes λ
-well-posed (``shrinknets_core._optim``)."""
+well-posed (``shrinknets_core.training._optim``)."""
 
 from __future__ import annotations
 
 import torch
 
-from shrinknets_core._evaluate import data_loss
-from shrinknets_core._optim import BetaProx
-from shrinknets_core.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.training._evaluate import data_loss
+from shrinknets_core.training._optim import BetaProx
 
 
 def _cnn() -> ShrinkNet:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from _nets import SPECS, kill, warm_up_bn
 
-from shrinknets_core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from shrinknets_core.errors import ShrinkNetsError
-from shrinknets_core.models import build_model
+from shrinknets_core.export.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from shrinknets_core.network.models import build_model
 from shrinknets_core.removal import remove_dead
 
 

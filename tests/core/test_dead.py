@@ -12,15 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from shrinknets_core.dead import (
+from shrinknets_core.errors import ConfigError
+from shrinknets_core.network.switches import Switch
+from shrinknets_core.removal.dead import (
     MagnitudeRule,
     NoRule,
     SignVarianceRule,
     enforce_dead,
     make_dead_rule,
 )
-from shrinknets_core.errors import ConfigError
-from shrinknets_core.switches import Switch
 
 
 def _gate(betas: list[float]) -> nn.Sequential:

@@ -10,7 +10,6 @@ import torch
 from _nets import SPECS, kill, warm_up_bn
 from torch import nn
 
-from shrinknets_core.checkpoint import load_checkpoint
 from shrinknets_core.datasets import load_dataset
 from shrinknets_core.errors import ShrinkNetsError
 from shrinknets_core.export import (
@@ -21,9 +20,10 @@ from shrinknets_core.export import (
     load_exported,
     plain_network,
 )
-from shrinknets_core.models import ShrinkNet, build_model
+from shrinknets_core.export.checkpoint import load_checkpoint
+from shrinknets_core.network.models import ShrinkNet, build_model
+from shrinknets_core.network.switches import Switch
 from shrinknets_core.removal import remove_dead
-from shrinknets_core.switches import Switch
 
 
 def _trained_like(name: str) -> ShrinkNet:

@@ -7,10 +7,10 @@ import torch
 from _nets import data, kill, net, warm_up_bn
 from torch import nn
 
-from shrinknets_core.fold import fold
-from shrinknets_core.models import ModelSpec, build_model
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.network.switches import Switch
 from shrinknets_core.removal import remove_dead
-from shrinknets_core.switches import Switch
+from shrinknets_core.removal._fold import fold
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_bn", "cnn", "linear"])

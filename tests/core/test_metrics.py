@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.metrics import accuracy, mse, normalise_losses, sparsity
+from shrinknets_core.training.metrics import accuracy, mse, normalise_losses, sparsity
 
 
 def test_sparsity_counts_columns_whose_weights_are_all_below_tol() -> None:

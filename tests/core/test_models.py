@@ -10,8 +10,8 @@ from _nets import SPECS
 from torch import nn
 
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.switches import InputSwitch, Switch
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.network.switches import InputSwitch, Switch
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

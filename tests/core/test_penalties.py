@@ -10,8 +10,8 @@ from _nets import net
 from torch import nn
 
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.penalties import group_penalty, prox_step, shrink_penalty
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training.penalties import group_penalty, prox_step, shrink_penalty
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:

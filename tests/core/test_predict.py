@@ -10,8 +10,8 @@ import torch
 
 from shrinknets_core.errors import DatasetError
 from shrinknets_core.export import Exported, Preprocessing, export_model, load_exported
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.predict import predict_csv
+from shrinknets_core.export.predict import predict_csv
+from shrinknets_core.network.models import ModelSpec, build_model
 
 META: dict[str, Any] = {
     "task": "classification", "n_features": 3, "n_outputs": 2,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from shrinknets_core._optim import BetaProx
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.pricing import neuron_prices
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.network.pricing import neuron_prices
 from shrinknets_core.removal import remove_dead
-from shrinknets_core.trainer import TrainConfig
+from shrinknets_core.training._optim import BetaProx
+from shrinknets_core.training.trainer import TrainConfig
 
 
 def _mlp() -> torch.nn.Module:

@@ -12,8 +12,8 @@ import torch
 from _nets import data, net
 from torch import nn
 
-from shrinknets_core.models import ModelSpec, ShrinkNet, build_model
-from shrinknets_core.penalties import group_penalty, shrink_penalty
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.training.penalties import group_penalty, shrink_penalty
 
 N_IN, N_OUT = 7, 4
 

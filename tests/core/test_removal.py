@@ -11,12 +11,12 @@ import torch
 from _nets import SPECS, data, kill, net, warm_up_bn
 from torch import nn
 
-from shrinknets_core._handlers import LayerHandler, handler_for, register_handler
-from shrinknets_core.dead import NoRule, SignVarianceRule
 from shrinknets_core.errors import ShrinkNetsError
-from shrinknets_core.models import ShrinkNet, build_model
-from shrinknets_core.penalties import group_penalty, shrink_penalty
+from shrinknets_core.network.models import ShrinkNet, build_model
 from shrinknets_core.removal import RemovalRecord, remove_dead, replay_removals
+from shrinknets_core.removal._handlers import LayerHandler, handler_for, register_handler
+from shrinknets_core.removal.dead import NoRule, SignVarianceRule
+from shrinknets_core.training.penalties import group_penalty, shrink_penalty
 
 MODELS = ["mlp", "mlp_bn", "cnn", "linear"]
 

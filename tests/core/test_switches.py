@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.switches import InputSwitch, Switch
+from shrinknets_core.network.switches import InputSwitch, Switch
 
 
 def test_inits() -> None:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import torch
 
-from shrinknets_core._optim import ShrinkPenaltyGrad
 from shrinknets_core.datasets import Dataset
 from shrinknets_core.errors import ConfigError, StopTraining
-from shrinknets_core.models import ModelSpec, build_model
-from shrinknets_core.penalties import shrink_penalty
-from shrinknets_core.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
+from shrinknets_core.network.models import ModelSpec, build_model
+from shrinknets_core.training._optim import ShrinkPenaltyGrad
+from shrinknets_core.training.penalties import shrink_penalty
+from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
 
 N_FEATURES, N_CLASSES = 20, 3
 

@@ -42,7 +42,7 @@ from service.storage import (
     studies_progress,
     study_progress,
 )
-from shrinknets_core.models import ModelSpec, build_model
+from shrinknets_core.network.models import ModelSpec, build_model
 from studies.budget import trial_cost
 from studies.objectives import load_study_data
 from studies.spec import load_spec

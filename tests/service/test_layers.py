@@ -111,3 +111,15 @@ def test_lower_layers_import_nothing_above_them(graph: nx.DiGraph) -> None:
             module.split(".")[0], ())
         for target in graph.successors(module):
             assert not target.startswith(above), (module, target)
+
+
+def test_the_core_concepts_are_layered(graph: nx.DiGraph) -> None:
+    """``network`` ← ``removal`` ← ``training``; ``export`` above the first two."""
+    order = ["network", "removal", "training", "export"]
+    for module in graph:
+        parts = module.split(".")
+        if parts[0] != "shrinknets_core" or len(parts) < 2 or parts[1] not in order:
+            continue
+        later = {f"shrinknets_core.{p}" for p in order[order.index(parts[1]) + 1:]}
+        for target in graph.successors(module):
+            assert not target.startswith(tuple(later)), (module, target)

@@ -18,8 +18,8 @@ import torch
 from _api_helpers import tiny_spec
 from _procs import REPO, api_and_workers, wait_until
 
-from shrinknets_core.checkpoint import load_checkpoint
 from shrinknets_core.datasets import load_dataset
+from shrinknets_core.export.checkpoint import load_checkpoint
 
 API = "/api/v1"
 FEATURES = ("alpha", "beta", "gamma", "delta")

@@ -12,7 +12,7 @@ from _study_helpers import tiny_spec
 from optuna.trial import TrialState
 
 from shrinknets_core.errors import ConfigError, StopTraining
-from shrinknets_core.trainer import EpochRecord
+from shrinknets_core.training.trainer import EpochRecord
 from studies import (
     TrialStopped,
     ask_trial,

@@ -1,9 +1,9 @@
 """Dead-neuron rules: decide, after every optimizer step, which neurons are dead for good.
 
 A dead neuron has ``switch.alive[i] = False`` and ``β_i = 0`` from then on (the rule
-re-zeroes β at every :meth:`DeadRule.update`, and :class:`~shrinknets_core.switches.Switch`
+re-zeroes β at every :meth:`DeadRule.update`, and :class:`~shrinknets_core.network.switches.Switch`
 masks it in the forward pass); it never revives. Physical removal
-(:func:`shrinknets_core.removal.remove_dead`) later drops it and calls
+(:func:`shrinknets_core.removal._remove.remove_dead`) later drops it and calls
 :meth:`DeadRule.keep_neurons` so per-neuron state stays aligned. The rules never kill a
 layer's last alive neuron when built with ``keep_last=True`` (the trainer's default, via
 ``TrainConfig.keep_last_alive``): the strongest ``|β|`` survives, so no layer collapses to
@@ -28,8 +28,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError
-from .switches import Switch
+from shrinknets_core.errors import ConfigError
+from shrinknets_core.network.switches import Switch
 
 __all__ = [
     "DeadRule",

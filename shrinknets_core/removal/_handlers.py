@@ -3,7 +3,7 @@
 A handler knows how to keep a subset of one module's *outputs* (rows of a producer,
 entries of a norm or switch) or *inputs* (columns of a consumer). Every parameter it
 replaces is reported as a :class:`ParamSlice` so the optimizer's per-parameter state
-can be sliced the same way (:mod:`shrinknets_core._optim_state`). Register handlers for
+can be sliced the same way (:mod:`shrinknets_core.removal._optim_state`). Register handlers for
 new layer types with :func:`register_handler`.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .errors import ShrinkNetsError
-from .switches import InputSwitch, Switch
+from shrinknets_core.errors import ShrinkNetsError
+from shrinknets_core.network.switches import InputSwitch, Switch
 
 __all__ = ["HANDLERS", "LayerHandler", "ParamSlice", "handler_for", "register_handler"]
 

@@ -33,21 +33,21 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import Tensor
 
-from shrinknets_core._evaluate import check_data, data_loss, evaluate
-from shrinknets_core._history import BatchEnd, EpochRecord, TrainResult
-from shrinknets_core._optim import (
+from shrinknets_core.errors import ConfigError, StopTraining
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.removal._remove import remove_dead
+from shrinknets_core.removal.dead import DeadRule, make_dead_rule
+from shrinknets_core.training._evaluate import check_data, data_loss, evaluate
+from shrinknets_core.training._history import BatchEnd, EpochRecord, TrainResult
+from shrinknets_core.training._optim import (
     BetaProx,
     ShrinkPenaltyGrad,
     build_main_optimizer,
     weight_parameters,
 )
-from shrinknets_core._resume import load_trainer_state, trainer_state
-from shrinknets_core._train_config import TrainConfig
-from shrinknets_core.dead import DeadRule, make_dead_rule
-from shrinknets_core.errors import ConfigError, StopTraining
-from shrinknets_core.models import ShrinkNet
-from shrinknets_core.penalties import group_penalty
-from shrinknets_core.removal import remove_dead
+from shrinknets_core.training._resume import load_trainer_state, trainer_state
+from shrinknets_core.training._train_config import TrainConfig
+from shrinknets_core.training.penalties import group_penalty
 
 if TYPE_CHECKING:
     from shrinknets_core.datasets import Dataset

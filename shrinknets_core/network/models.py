@@ -19,9 +19,9 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from ._groups import RemovalGroup, RemovalRecord
-from ._spec import ACTIVATIONS, ModelSpec
-from .switches import InputSwitch, Switch
+from shrinknets_core.network._groups import RemovalGroup, RemovalRecord
+from shrinknets_core.network._spec import ACTIVATIONS, ModelSpec
+from shrinknets_core.network.switches import InputSwitch, Switch
 
 __all__ = ["ModelSpec", "ShrinkNet", "build_model"]
 

@@ -9,17 +9,17 @@ data's own units (regression, float64).
 
 The network is the trained one with its dead neurons removed and each switch turned into a
 constant per-neuron scale (:class:`Scale`, a buffer, no parameter): the same products in
-the same order as the :class:`~shrinknets_core.models.ShrinkNet` in eval mode, so outputs
+the same order as the :class:`~shrinknets_core.network.models.ShrinkNet` in eval mode, so outputs
 equal the trial's evaluation exactly (training removes dead neurons as they die).
-(:func:`~shrinknets_core.fold.fold` multiplies the scale into the weights instead, one
+(:func:`~shrinknets_core.removal._fold.fold` multiplies the scale into the weights instead, one
 multiply fewer per neuron, at the price of last-bit differences that can flip a near-tie.)
 
 Formats (:data:`FORMATS`):
 
 * ``torchscript`` (``.pt``): ``torch.jit.load(path)`` and nothing else; the metadata JSON
   travels as the extra file ``shrinknets.json``.
-* ``state_dict`` (``.pth``): the checkpoint of :mod:`shrinknets_core.checkpoint` (model
-  spec, removal log, weights — :func:`~shrinknets_core.checkpoint.load_checkpoint` rebuilds
+* ``state_dict`` (``.pth``): the checkpoint of :mod:`shrinknets_core.export.checkpoint` (model
+  spec, removal log, weights — :func:`~shrinknets_core.export.checkpoint.load_checkpoint` rebuilds
   the ShrinkNet with its switches) plus ``preprocessing`` tensors and ``metadata``; read it
   with :func:`load_bundle`.
 * ``onnx`` (``.onnx``): the same network as an ONNX graph (input ``x`` float64 raw rows,
@@ -45,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import FORMAT_VERSION, read_checkpoint
-from .datasets import Dataset
-from .errors import ShrinkNetsError
-from .fold import SelectColumns, frozen, live_copy
-from .models import ModelSpec, ShrinkNet, build_model
-from .removal import RemovalRecord, replay_removals
-from .switches import InputSwitch, Switch
+from shrinknets_core.datasets import Dataset
+from shrinknets_core.errors import ShrinkNetsError
+from shrinknets_core.export.checkpoint import FORMAT_VERSION, read_checkpoint
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.network.switches import InputSwitch, Switch
+from shrinknets_core.removal._fold import SelectColumns, frozen, live_copy
+from shrinknets_core.removal._remove import RemovalRecord, replay_removals
 
 __all__ = [
     "FORMATS",

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.models import ShrinkNet
+from shrinknets_core.network.models import ShrinkNet
 
 if TYPE_CHECKING:
     from shrinknets_core.datasets import Dataset

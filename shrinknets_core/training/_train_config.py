@@ -25,7 +25,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train a :class:`~shrinknets_core.models.ShrinkNet` (see ``docs/architecture.md``).
+    """How to train a :class:`~shrinknets_core.network.ShrinkNet` (``docs/architecture.md``).
 
     Attributes:
         epochs: passes over the training set (≥ 1).

@@ -1,10 +1,10 @@
 """Physical removal of dead neurons during training, and its replay.
 
-:func:`remove_dead` slices, for every :class:`~shrinknets_core.models.ShrinkNet` group,
+:func:`remove_dead` slices, for every :class:`~shrinknets_core.network.models.ShrinkNet` group,
 producer rows and bias, BatchNorm affine and running stats, switch β/alive and the
-consumer's input block as one unit (handlers in :mod:`shrinknets_core._handlers`),
+consumer's input block as one unit (handlers in :mod:`shrinknets_core.removal._handlers`),
 swaps the new parameters into the optimizer with their state sliced
-(:mod:`shrinknets_core._optim_state`) and slices the dead rule's per-neuron state. The
+(:mod:`shrinknets_core.removal._optim_state`) and slices the dead rule's per-neuron state. The
 network computes the same function before and after, and training continues exactly
 as with the dead neurons masked. Each removal is logged as a :class:`RemovalRecord`
 that :func:`replay_removals` re-applies to a freshly built model, so that a shrunk
@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._groups import RemovalGroup, RemovalRecord
-from ._handlers import ParamSlice, handler_for
-from ._optim_state import slice_optimizer
-from .dead import DeadRule
-from .errors import ShrinkNetsError
-from .models import ShrinkNet
+from shrinknets_core.errors import ShrinkNetsError
+from shrinknets_core.network._groups import RemovalGroup, RemovalRecord
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.removal._handlers import ParamSlice, handler_for
+from shrinknets_core.removal._optim_state import slice_optimizer
+from shrinknets_core.removal.dead import DeadRule
 
 __all__ = ["RemovalGroup", "RemovalRecord", "remove_dead", "replay_removals"]
 

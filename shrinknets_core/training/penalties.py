@@ -15,9 +15,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError
-from .models import ShrinkNet
-from .switches import Switch
+from shrinknets_core.errors import ConfigError
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.network.switches import Switch
 
 __all__ = ["group_penalty", "penalised_weights", "prox_lambda_max", "prox_step", "shrink_penalty"]
 
@@ -154,8 +154,8 @@ def prox_lambda_max(
     Returns:
         λ_max (> 0; a tiny positive floor when every gradient vanishes).
     """
-    from ._evaluate import data_loss
-    from .pricing import neuron_prices
+    from shrinknets_core.network.pricing import neuron_prices
+    from shrinknets_core.training._evaluate import data_loss
 
     prices = neuron_prices(model, penalty_weight)
     was_training = model.training

@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from .datasets._table import is_number
-from .errors import DatasetError
-from .export import Exported
+from shrinknets_core.datasets._table import is_number
+from shrinknets_core.errors import DatasetError
+from shrinknets_core.export._export import Exported
 
 __all__ = ["Predictions", "predict_csv", "read_rows"]
 

@@ -1,7 +1,7 @@
 """Resumable training: what ``Trainer.state_dict`` saves and how ``load_state_dict`` restores it.
 
 A shrunk network cannot take a fresh model's ``load_state_dict`` directly: its removals are
-replayed first (:func:`~shrinknets_core.removal.replay_removals`), then the optimizer is
+replayed first (:func:`~shrinknets_core.removal._remove.replay_removals`), then the optimizer is
 pointed at the replayed parameters and its saved state (Adam moments etc.) loaded.
 """
 
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from shrinknets_core._history import EpochRecord
-from shrinknets_core._optim import weight_parameters
 from shrinknets_core.errors import ConfigError
-from shrinknets_core.removal import RemovalRecord, replay_removals
+from shrinknets_core.removal._remove import RemovalRecord, replay_removals
+from shrinknets_core.training._history import EpochRecord
+from shrinknets_core.training._optim import weight_parameters
 
 if TYPE_CHECKING:
-    from shrinknets_core.trainer import Trainer
+    from shrinknets_core.training.trainer import Trainer
 
 __all__ = ["load_trainer_state", "trainer_state"]
 

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from shrinknets_core.models import ShrinkNet
+from shrinknets_core.network.models import ShrinkNet
 
 __all__ = ["PENALTY_WEIGHTS", "neuron_prices"]
 

@@ -2,9 +2,9 @@
 
 A :class:`Switch` multiplies the feature dimension (dim 1) of its input by β, so
 zeroing ``β_i`` silences neuron ``i`` for everything downstream; the penalty
-λ‖β‖₁ (:mod:`shrinknets_core.penalties`) drives unneeded gates to zero and a dead
-rule (:mod:`shrinknets_core.dead`) then marks them dead in the ``alive`` buffer
-until :func:`shrinknets_core.removal.remove_dead` removes them physically.
+λ‖β‖₁ (:mod:`shrinknets_core.training.penalties`) drives unneeded gates to zero and a dead
+rule (:mod:`shrinknets_core.removal.dead`) then marks them dead in the ``alive`` buffer
+until :func:`shrinknets_core.removal._remove.remove_dead` removes them physically.
 
 The forward pass multiplies by ``β · alive``: a dead neuron outputs exactly zero
 whatever its stored β (e.g. while an optimizer's momentum still moves it), so a
@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from shrinknets_core.errors import ConfigError
 
 __all__ = ["InputSwitch", "Switch", "SwitchInit"]
 

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from torch import nn
 
-from .errors import ConfigError
-from .switches import SwitchInit
+from shrinknets_core.errors import ConfigError
+from shrinknets_core.network.switches import SwitchInit
 
 __all__ = ["ACTIVATIONS", "Activation", "ModelKind", "ModelSpec"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from .errors import ShrinkNetsError
-from .switches import Switch
+from shrinknets_core.errors import ShrinkNetsError
+from shrinknets_core.network.switches import Switch
 
 __all__ = ["RemovalGroup", "RemovalRecord"]
 

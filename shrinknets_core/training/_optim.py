@@ -52,7 +52,7 @@ minimum, and a neuron survives only while the data gradient of its *relative* si
 λ. In evaluation mode the BatchNorm's running statistics follow the rescaled inputs within a
 few batches (momentum 0.1); each rescale is a step's worth of change.
 
-``penalty_weight`` prices neurons (``shrinknets_core.pricing``): layer ℓ's threshold is
+``penalty_weight`` prices neurons (``shrinknets_core.network.pricing``): layer ℓ's threshold is
 multiplied by its per-neuron price ``w_ℓ`` (plain step: λ is then the price of one
 parameter or MAC) or, for the layer-normalised step whose λ is a dimensionless share, by
 ``w_ℓ / mean_ℓ w_ℓ`` (a relatively expensive layer must carry a larger share). Prices are
@@ -67,9 +67,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from shrinknets_core.models import ShrinkNet
-from shrinknets_core.penalties import penalised_weights
-from shrinknets_core.pricing import neuron_prices
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.network.pricing import neuron_prices
+from shrinknets_core.training.penalties import penalised_weights
 
 __all__ = [
     "BetaProx",
@@ -203,8 +203,8 @@ class BetaProx:
 class ShrinkPenaltyGrad:
     """Adds the gradient of Ω^rs = λ‖β‖₁ + λ₂‖θ‖ₚᵖ to ``.grad`` in place, after backward.
 
-    The same penalty as :func:`~shrinknets_core.penalties.shrink_penalty` (θ from
-    :func:`~shrinknets_core.penalties.penalised_weights`), differentiated by hand: ``2λ₂θ``
+    The same penalty as :func:`~shrinknets_core.training.penalties.shrink_penalty` (θ from
+    :func:`~shrinknets_core.training.penalties.penalised_weights`), differentiated by hand: ``2λ₂θ``
     (p = 2) or ``λ₂·sign(θ)`` (p = 1), and ``λ·sign(β)`` — a few fused ``_foreach`` ops
     instead of building and back-propagating a penalty graph at every step.
     ``lam_beta`` is 0 when β gets the proximal step instead.

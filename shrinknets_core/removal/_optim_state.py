@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ._handlers import ParamSlice
+from shrinknets_core.removal._handlers import ParamSlice
 
 __all__ = ["slice_optimizer"]
 

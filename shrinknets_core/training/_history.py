@@ -72,7 +72,7 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    """The outcome of :meth:`shrinknets_core.trainer.Trainer.fit`.
+    """The outcome of :meth:`shrinknets_core.training.trainer.Trainer.fit`.
 
     Attributes:
         history: one :class:`EpochRecord` per (possibly partial) epoch.

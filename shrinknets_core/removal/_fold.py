@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from .models import ShrinkNet
-from .removal import remove_dead
-from .switches import InputSwitch, Switch
+from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.network.switches import InputSwitch, Switch
+from shrinknets_core.removal._remove import remove_dead
 
 __all__ = ["SelectColumns", "flat_to_image", "fold", "frozen", "live_copy"]
 

@@ -1,7 +1,7 @@
 """Checkpoints of (possibly shrunk) ShrinkNets: spec + removal log + state dict.
 
 A shrunk network's ``state_dict`` does not fit a freshly built model, so the file also
-stores the :class:`~shrinknets_core.models.ModelSpec` and the removal log;
+stores the :class:`~shrinknets_core.network.models.ModelSpec` and the removal log;
 :func:`load_checkpoint` builds the model, replays the removals, then loads the weights.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from ._groups import RemovalRecord
-from .errors import ShrinkNetsError
-from .models import ModelSpec, ShrinkNet, build_model
-from .removal import replay_removals
+from shrinknets_core.errors import ShrinkNetsError
+from shrinknets_core.network._groups import RemovalRecord
+from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
+from shrinknets_core.removal._remove import replay_removals
 
 __all__ = ["load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
