@@ -9,6 +9,14 @@ until :func:`shrinknets_core.removal._remove.remove_dead` removes them physicall
 The forward pass multiplies by ``β · alive``: a dead neuron outputs exactly zero
 whatever its stored β (e.g. while an optimizer's momentum still moves it), so a
 masked wide network and its physically shrunk copy compute the same function.
+
+A settled switch can be **frozen** (:meth:`Switch.freeze`, done by the trainer once a layer
+has lost no neuron for ``TrainConfig.freeze_after_steps`` steps): its gate becomes a
+constant, so β leaves autograd, the β step and the dead rule, and the forward pass
+multiplies by the very same values (outputs bit-identical). Folding the gate into the
+consumer's weights would save the multiply too, but changes the products' rounding
+(``W·(β·h)`` against ``(W·β)·h``), so it is left to export (``shrinknets_core.removal.fold``).
+Networks only shrink, so a frozen switch is never unfrozen.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ class Switch(nn.Module):
 
     beta: nn.Parameter
     alive: Tensor
+    frozen_gate: Tensor | None
 
     def __init__(self, num_features: int, *, init: SwitchInit = "ones", conv: bool = False):
         super().__init__()
@@ -63,6 +72,25 @@ class Switch(nn.Module):
         self.conv = conv
         self.beta = nn.Parameter(beta)
         self.register_buffer("alive", torch.ones(num_features, dtype=torch.bool))
+        # not in state_dict: the trainer's state lists frozen switches and re-freezes them
+        self.register_buffer("frozen_gate", None, persistent=False)
+
+    @property
+    def frozen(self) -> bool:
+        """Whether :meth:`freeze` made the gate a constant."""
+        return self.frozen_gate is not None
+
+    def freeze(self) -> None:
+        """Hold the gate at its current value ``β · alive`` from now on (module docstring).
+
+        β stops requiring gradients (its gradient is dropped); the forward pass multiplies
+        by the same values, so outputs are bit-identical. Idempotent.
+        """
+        if self.frozen_gate is not None:
+            return
+        self.beta.requires_grad_(False)
+        self.beta.grad = None
+        self.frozen_gate = self.gate().detach().clone()
 
     @property
     def num_features(self) -> int:
@@ -76,7 +104,10 @@ class Switch(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Multiply dim 1 of ``x`` (shape ``(N, F)`` or ``(N, C, H, W)``) by the gate."""
         shape = [1, -1] + [1] * (x.dim() - 2)
-        return x * self.gate().view(shape)
+        return x * self._forward_gate().view(shape)
+
+    def _forward_gate(self) -> Tensor:
+        return self.frozen_gate if self.frozen_gate is not None else self.gate()
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, init={self.init!r}, conv={self.conv}"
@@ -105,4 +136,4 @@ class InputSwitch(Switch):
         """Select the present input columns of ``x`` ``(N, in_features)`` and gate them."""
         if self.num_features != self.in_features:
             x = x.index_select(1, self.index)
-        return x * self.gate()
+        return x * self._forward_gate()

@@ -55,7 +55,7 @@ def remove_dead(
     changed = False
     for g in groups:
         width = g.width
-        if g.switch is None:
+        if g.switch is None or g.switch.frozen:  # a frozen switch has every neuron alive
             kept.append(torch.arange(width))
             continue
         alive = g.switch.alive

@@ -19,6 +19,13 @@ sign opposite to the running mean (``s = −sign(mean)``): being parked at zero 
 the current sign. Hence with γ = 0 a prox-zeroed β dies at once, and with γ = 0.99 a β
 that stays at 0 dies at the 16th step, exactly like a permanent sign flip; if it revives
 before, its variance decays as usual.
+
+**The hot loop** (the rule runs after every optimizer step): the running statistics of
+all live switches update in one batch of fused ``torch._foreach_*`` ops whatever the
+number of layers; the kill test runs only where the trainer asks (``check``, every
+``TrainConfig.dead_check_every`` steps) and is tensor-only: no ``.item()`` or other host
+sync except one count per check. Frozen switches (``Switch.freeze``) are skipped: they
+have no dead neuron and never get one.
 """
 
 from __future__ import annotations
@@ -47,6 +54,11 @@ def _switches(model: nn.Module) -> list[Switch]:
     return [m for m in model.modules() if isinstance(m, Switch)]
 
 
+def _live(model: nn.Module) -> list[tuple[int, Switch]]:
+    """``(index, switch)`` of every switch not frozen (the index counts frozen ones too)."""
+    return [(i, sw) for i, sw in enumerate(_switches(model)) if not sw.frozen]
+
+
 @runtime_checkable
 class DeadRule(Protocol):
     """What the trainer and removal need from a dead-neuron rule."""
@@ -54,8 +66,9 @@ class DeadRule(Protocol):
     def attach(self, model: nn.Module) -> None:
         """Start tracking ``model``'s switches (call once, before training)."""
 
-    def update(self, model: nn.Module) -> int:
-        """After an optimizer step: mark newly dead neurons, zero dead β; return # newly dead."""
+    def update(self, model: nn.Module, *, check: bool = True) -> int:
+        """After an optimizer step: update running statistics and, when ``check``, mark
+        newly dead neurons; zero dead β; return # newly dead (0 when not checking)."""
 
     def keep_neurons(self, switch_index: int, keep: Tensor) -> None:
         """Physical removal kept neurons ``keep`` of switch ``switch_index``; slice state."""
@@ -70,28 +83,34 @@ class DeadRule(Protocol):
 def enforce_dead(model: nn.Module) -> None:
     """Hold β (and its gradient) at exactly 0 for every neuron not alive."""
     with torch.no_grad():
-        for sw in _switches(model):
+        for _, sw in _live(model):
             dead = ~sw.alive
             sw.beta.masked_fill_(dead, 0.0)
             if sw.beta.grad is not None:
                 sw.beta.grad.masked_fill_(dead, 0.0)
 
 
-def _kill(sw: Switch, newly: Tensor, *, keep_last: bool = False) -> int:
+def _kill(sw: Switch, newly: Tensor, *, keep_last: bool = False) -> Tensor:
     """Mark ``newly`` dead; with ``keep_last`` never the last alive neuron of a layer.
 
     When every alive neuron would die, the one with the largest ``|β|`` (the first on ties)
     stays alive: the layer keeps one live neuron, so it is reported as width 1 (not 0)
     and its β can still grow back if the data gradient asks for it.
+
+    Tensor ops only (no host sync); returns how many died as a 0-dim tensor.
     """
-    if keep_last and bool(newly.any()) and not bool((sw.alive & ~newly).any()):
+    if keep_last:
+        none_left = ~(sw.alive & ~newly).any()
         strength = torch.where(sw.alive, sw.beta.detach().abs(), torch.full_like(sw.beta, -1.0))
-        newly = newly.clone()
-        newly[torch.argmax(strength)] = False
-    count = int(newly.sum())
-    if count:
-        sw.alive &= ~newly
-    return count
+        strongest = torch.arange(newly.shape[0], device=newly.device) == torch.argmax(strength)
+        newly = newly & ~(strongest & none_left)
+    sw.alive &= ~newly
+    return newly.sum()
+
+
+def _count(counts: list[Tensor]) -> int:
+    """The one host sync of a check: how many died over all switches."""
+    return int(torch.stack(counts).sum()) if counts else 0
 
 
 class NoRule:
@@ -100,7 +119,7 @@ class NoRule:
     def attach(self, model: nn.Module) -> None:
         """Nothing to track."""
 
-    def update(self, model: nn.Module) -> int:
+    def update(self, model: nn.Module, *, check: bool = True) -> int:
         """Re-zero dead β; returns 0."""
         enforce_dead(model)
         return 0
@@ -133,13 +152,15 @@ class MagnitudeRule(NoRule):
         self.eps = eps
         self.keep_last = keep_last
 
-    def update(self, model: nn.Module) -> int:
-        """Kill alive neurons with ``|β| < eps``; return how many."""
+    def update(self, model: nn.Module, *, check: bool = True) -> int:
+        """When ``check``: kill alive neurons with ``|β| < eps``; return how many."""
         died = 0
-        for sw in _switches(model):
-            died += _kill(
-                sw, sw.alive & (sw.beta.detach().abs() < self.eps), keep_last=self.keep_last
-            )
+        if check:
+            died = _count([
+                _kill(sw, sw.alive & (sw.beta.detach().abs() < self.eps),
+                      keep_last=self.keep_last)
+                for _, sw in _live(model)
+            ])
         enforce_dead(model)
         return died
 
@@ -169,29 +190,51 @@ class SignVarianceRule(NoRule):
         self.means = [torch.sign(sw.beta.detach()).clone() for sw in _switches(model)]
         self.vars = [torch.zeros_like(m) for m in self.means]
 
-    def update(self, model: nn.Module) -> int:
-        """One sign-variance update per neuron; kill where ``var > 0.5``."""
+    def update(self, model: nn.Module, *, check: bool = True) -> int:
+        """One sign-variance update per neuron; when ``check``, kill where ``var > 0.5``."""
         switches = _switches(model)
         if len(switches) != len(self.means):
             raise ConfigError(
                 f"SignVarianceRule tracks {len(self.means)} switches but the model has "
                 f"{len(switches)}; call attach(model) first"
             )
-        g = self.gamma
+        live = [(i, sw) for i, sw in enumerate(switches) if not sw.frozen]
+        for i, sw in live:
+            if self.means[i].device != sw.beta.device:  # e.g. state loaded on the CPU
+                self.means[i] = self.means[i].to(sw.beta.device)
+                self.vars[i] = self.vars[i].to(sw.beta.device)
+        if live:
+            self._fused_update([sw.beta.detach() for _, sw in live],
+                               [self.means[i] for i, _ in live], [self.vars[i] for i, _ in live])
         died = 0
-        for i, sw in enumerate(switches):
-            beta = sw.beta.detach()
-            if self.means[i].device != beta.device:  # e.g. state loaded on the CPU
-                self.means[i] = self.means[i].to(beta.device)
-                self.vars[i] = self.vars[i].to(beta.device)
-            mean, var = self.means[i], self.vars[i]
-            s = torch.sign(beta)
-            s = torch.where(beta == 0, -torch.sign(mean), s)
-            var.mul_(g).add_((1.0 - g) * (s - mean) ** 2)
-            mean.mul_(g).add_((1.0 - g) * s)
-            died += _kill(sw, sw.alive & (var > VAR_THRESHOLD), keep_last=self.keep_last)
+        if check:
+            died = _count([_kill(sw, sw.alive & (self.vars[i] > VAR_THRESHOLD),
+                                 keep_last=self.keep_last) for i, sw in live])
         enforce_dead(model)
         return died
+
+    @torch.no_grad()
+    def _fused_update(self, betas: list[Tensor], means: list[Tensor], vars_: list[Tensor]) -> None:
+        """``var ← γ·var + (1−γ)(s − mean)²``, ``mean ← γ·mean + (1−γ)·s`` for every tensor
+        at once, ``s = sign(β)`` with ``β = 0`` counted as ``−sign(mean)``.
+
+        The same values, bit for bit, as the per-tensor form ``torch.where(β == 0,
+        −sign(mean), sign(β))``: ``s + (|s|·sign(mean) − sign(mean))`` adds exactly 0 where
+        ``|s| = 1`` and gives ``−sign(mean)`` where ``s = 0``.
+        """
+        g = self.gamma
+        s = torch._foreach_sign(betas)
+        sign_mean = torch._foreach_sign(means)
+        fix = torch._foreach_mul(torch._foreach_abs(s), sign_mean)
+        torch._foreach_sub_(fix, sign_mean)
+        torch._foreach_add_(s, fix)
+        sq = torch._foreach_pow(torch._foreach_sub(s, means), 2)
+        torch._foreach_mul_(sq, 1.0 - g)
+        torch._foreach_mul_(vars_, g)
+        torch._foreach_add_(vars_, sq)
+        torch._foreach_mul_(s, 1.0 - g)
+        torch._foreach_mul_(means, g)
+        torch._foreach_add_(means, s)
 
     def keep_neurons(self, switch_index: int, keep: Tensor) -> None:
         """Slice the per-neuron mean/var of switch ``switch_index``."""

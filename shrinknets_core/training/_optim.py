@@ -154,17 +154,19 @@ class BetaProx:
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the switches' β (removal replaces them with sliced parameters) and
-        reprice the layers (``penalty_weight``)."""
-        self._switches = self.model.switches()
-        self._betas = switch_parameters(self.model)
+        """Re-read the switches' β (removal replaces them with sliced parameters; frozen
+        switches leave the step) and reprice the layers (``penalty_weight``)."""
+        switches = self.model.switches()
         prices = neuron_prices(self.model, self.penalty_weight)
         if self.lam_scale == "grad" and prices:
             mean = sum(prices) / len(prices)
             prices = [p / mean for p in prices]
-        self._prices = prices
         free = self.model.scale_free_switches()
-        self._pinned = [f and self.pin_scale for f in free]
+        live = [i for i, sw in enumerate(switches) if not sw.frozen]
+        self._switches = [switches[i] for i in live]
+        self._betas: list[torch.Tensor] = [sw.beta for sw in self._switches]
+        self._prices = [prices[i] for i in live]
+        self._pinned = [free[i] and self.pin_scale for i in live]
 
     def zero_grad(self) -> None:
         """Drop β's gradients (set to ``None``, like ``Optimizer.zero_grad``)."""
@@ -178,25 +180,47 @@ class BetaProx:
         ``r = 1, s = 1`` unless ``lam_scale="grad"`` (``r`` the layer's RMS gradient,
         ``s = √n_live``); ``w`` the layer's price (``penalty_weight``; relative for
         ``"grad"``); pinned layers are those a BatchNorm follows (``pin_scale``).
+
+        Every live switch at once: the gradient step, the soft threshold and the box are
+        fused ``torch._foreach_*`` ops (the same values, bit for bit, as one switch at a
+        time); only ``lam_scale="grad"``'s per-layer scale and the pinning loop over layers.
+        Tensors throughout: no host sync.
         """
-        for sw, price, pinned in zip(self._switches, self._prices, self._pinned, strict=True):
-            beta, grad = sw.beta, sw.beta.grad
-            threshold: float | torch.Tensor = self.lr * self.lam * price
-            if self.lam_scale == "grad":  # tensors throughout: no device sync per step
+        betas: list[torch.Tensor] = self._betas
+        if not betas:
+            return
+        base = [self.lr * self.lam * price for price in self._prices]
+        thresholds: list[torch.Tensor] = []  # lam_scale="grad": per layer, on the device
+        if self.lam_scale == "grad":
+            for sw, t in zip(self._switches, base, strict=True):
                 live = sw.alive.sum().clamp(min=1)
-                threshold = live.sqrt() * (self.lr * self.lam * price)
+                thresholds.append(live.sqrt() * t)
+                grad = sw.beta.grad
                 if grad is not None:
                     rms = ((grad * grad * sw.alive).sum() / live).sqrt()
-                    beta.addcdiv_(grad, rms.clamp(min=_TINY), value=-self.lr)
-            elif grad is not None:
-                beta.add_(grad, alpha=-self.lr)
-            if self.lam > 0.0:
-                beta.copy_(torch.sign(beta) * torch.clamp(beta.abs() - threshold, min=0.0))
-            if self.beta_max is not None:
-                beta.clamp_(-self.beta_max, self.beta_max)
+                    sw.beta.addcdiv_(grad, rms.clamp(min=_TINY), value=-self.lr)
+        else:
+            stepped = [b for b in betas if b.grad is not None]
+            if stepped:
+                grads: list[torch.Tensor] = [b.grad for b in stepped if b.grad is not None]
+                torch._foreach_add_(stepped, grads, alpha=-self.lr)
+        if self.lam > 0.0:
+            magnitude = torch._foreach_abs(betas)
+            if self.lam_scale == "grad":
+                for m, threshold in zip(magnitude, thresholds, strict=True):
+                    m.sub_(threshold)
+            else:
+                torch._foreach_sub_(magnitude, base)
+            torch._foreach_clamp_min_(magnitude, 0.0)
+            torch._foreach_mul_(magnitude, torch._foreach_sign(betas))
+            torch._foreach_copy_(betas, magnitude)
+        if self.beta_max is not None:
+            torch._foreach_clamp_min_(betas, -self.beta_max)
+            torch._foreach_clamp_max_(betas, self.beta_max)
+        for sw, pinned in zip(self._switches, self._pinned, strict=True):
             if pinned:  # max live |β| = 1 (module docstring); a dead layer stays at 0
-                top = (beta.abs() * sw.alive).max()
-                beta.div_(torch.where(top > 0, top, torch.ones_like(top)))
+                top = (sw.beta.abs() * sw.alive).max()
+                sw.beta.div_(torch.where(top > 0, top, torch.ones_like(top)))
 
 
 @dataclass
@@ -221,7 +245,9 @@ class ShrinkPenaltyGrad:
     def refresh(self) -> None:
         """Re-read the parameters (removal replaces them with sliced ones)."""
         self._weights: list[torch.Tensor] = penalised_weights(self.model)
-        self._betas: list[torch.Tensor] = list(switch_parameters(self.model))
+        self._betas: list[torch.Tensor] = [
+            sw.beta for sw in self.model.switches() if not sw.frozen
+        ]
 
     @torch.no_grad()
     def add_grad(self) -> None:

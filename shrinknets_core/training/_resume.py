@@ -37,6 +37,8 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "history": [r.to_dict() for r in trainer.history],
         "torch_rng": torch.get_rng_state(),
         "config": trainer.config.to_dict(),
+        "frozen": [i for i, sw in enumerate(trainer.model.switches()) if sw.frozen],
+        "settled_since": [list(s) for s in trainer.settled_since],
     }
 
 
@@ -65,6 +67,10 @@ def load_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])
     trainer.best_val, trainer.bad_epochs = float(state["best_val"]), int(state["bad_epochs"])
     trainer.history = [EpochRecord.from_dict(d) for d in state["history"]]
+    switches = trainer.model.switches()
+    for i in state.get("frozen", []):  # states saved before freezing existed have none
+        switches[i].freeze()
+    trainer.settled_since = [(int(w), int(s)) for w, s in state.get("settled_since", [])]
     torch.set_rng_state(state["torch_rng"])
 
 

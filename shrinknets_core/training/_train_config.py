@@ -63,6 +63,12 @@ class TrainConfig:
             ``|β|`` survives), so no layer collapses to width 0; False = the old rule.
         removal: physically remove dead neurons (False = masking only, full-width compute).
         removal_every_steps: remove every N optimizer steps; ``None`` = once per epoch.
+        freeze_after_steps: freeze a layer's switch (``Switch.freeze``: β constant, out of
+            the β step and the dead rule) once the layer has lost no neuron for this many
+            steps, checked at each removal (needs ``removal``); ``None`` = never. A layer
+            that would have lost a neuron later keeps it: see ``docs/method.md`` §5.
+        dead_check_every: the dead rule's running statistics update every step; its kill
+            test (``var > 0.5`` / ``|β| < eps``) runs every this many steps (1 = every step).
         max_steps: end ``fit`` after this many optimizer steps (the partial last epoch is
             recorded with the samples it saw); ``None`` = ``epochs`` alone decides.
         lr_plateau_patience: ReduceLROnPlateau patience in epochs (×0.1), ``None`` = off.
@@ -94,6 +100,8 @@ class TrainConfig:
     keep_last_alive: bool = True
     removal: bool = True
     removal_every_steps: int | None = None
+    freeze_after_steps: int | None = None
+    dead_check_every: int = 1
     max_steps: int | None = None
     lr_plateau_patience: int | None = None
     early_stopping_patience: int | None = None
@@ -110,6 +118,7 @@ class TrainConfig:
         _check_int(self, "epochs", 1)
         _check_int(self, "batch_size", 1)
         _check_int(self, "seed", 0)
+        _check_int(self, "dead_check_every", 1)
         _check_float(self, "lr", low=0.0, low_open=True)
         _check_float(self, "momentum", low=0.0, high=1.0)
         _check_float(self, "lam", low=0.0)
@@ -120,7 +129,8 @@ class TrainConfig:
         _check_float(self, "gamma", low=0.0, high=1.0)
         _check_float(self, "eps", low=0.0, low_open=True)
         for name in (
-            "removal_every_steps", "max_steps", "lr_plateau_patience", "early_stopping_patience"
+            "removal_every_steps", "freeze_after_steps", "max_steps", "lr_plateau_patience",
+            "early_stopping_patience",
         ):
             if getattr(self, name) is not None:
                 _check_int(self, name, 1)

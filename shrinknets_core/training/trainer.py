@@ -7,8 +7,13 @@ One optimizer step, in order (the one documented place for every regulariser)::
     add ∂Ω/∂θ to the gradients               # after backward, before step (Ω below)
     weight_optimizer.step()                  # Adam/SGD/AdamW/Adagrad on non-switch params
     beta_prox.step()                         # "prox": SGD on β, threshold beta_lr·λ, box
-    dead_rule.update(model)                  # marks dead neurons (β held at 0)
+    dead_rule.update(model, check=...)       # statistics; kills every dead_check_every steps
     remove_dead(...) every removal_every_steps steps, or at the end of each epoch
+    freeze settled switches                  # no death for freeze_after_steps steps
+
+Frozen switches (``Switch.freeze``) are constants: out of autograd, the β step, the dead
+rule and removal, so a settled layer costs what a static one does plus one multiply.
+The hot loop syncs with the host only at checks and removals, never per step.
 
 With ``beta_optimizer="prox"`` the gradient step holds only λ₂‖θ‖ₚᵖ (λ‖β‖₁ is applied
 exactly by the proximal step); with ``"same"`` it holds all of Ω^rs and β is in the weight
@@ -155,6 +160,8 @@ class Trainer:
         self._last_step: int | None = None
         self._macs = self.model.macs_per_sample()
         self._inputs = self.model.live_inputs()
+        #: per switch: live width at the last removal point and the step it last changed
+        self.settled_since: list[tuple[int, int]] = []
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -269,8 +276,8 @@ class Trainer:
         self.optimizer.step()
         if self.beta_prox is not None:
             self.beta_prox.step()
-        self.dead_rule.update(self.model)
         self.step += 1
+        self.dead_rule.update(self.model, check=self.step % self.config.dead_check_every == 0)
         return loss.detach()
 
     def _regularise(self) -> None:
@@ -284,11 +291,36 @@ class Trainer:
         """Physically remove dead neurons; returns how many went (0 = nothing to do)."""
         before = sum(self.model.widths())
         record = remove_dead(self.model, self.optimizer, rule=self.dead_rule, step=self.step)
-        if record is None:
-            return 0
-        self._refresh()
-        self._fire("on_removal", record)
+        if record is not None:
+            self._refresh()
+            self._fire("on_removal", record)
+        self._freeze_settled()
         return before - sum(self.model.widths())
+
+    def _freeze_settled(self) -> None:
+        """Freeze every switch whose layer lost no neuron for ``freeze_after_steps`` steps.
+
+        Run at removal points, right after the removal: a layer is eligible only with every
+        neuron alive (none dead waiting to be removed). One host sync for all switches.
+        """
+        after = self.config.freeze_after_steps
+        if after is None:
+            return
+        switches = self.model.switches()
+        live = [sw.alive.sum() for sw in switches]
+        counts = torch.stack(live).tolist() if live else []
+        if len(self.settled_since) != len(switches):
+            self.settled_since = [(int(c), self.step) for c in counts]
+        frozen = False
+        for i, (sw, count) in enumerate(zip(switches, counts, strict=True)):
+            width, since = self.settled_since[i]
+            if int(count) != width:
+                self.settled_since[i] = (int(count), self.step)
+            elif not sw.frozen and count == sw.num_features and self.step - since >= after:
+                sw.freeze()
+                frozen = True
+        if frozen:
+            self._refresh()
 
     def _refresh(self) -> None:
         """After the model's parameters were replaced: re-read them, recompute the costs."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from _nets import N_CLASSES, N_FEATURES, toy_data
 
 from shrinknets_core.datasets import Dataset
 from shrinknets_core.errors import ConfigError, StopTraining
@@ -17,8 +18,6 @@ from shrinknets_core.network.models import ModelSpec, build_model
 from shrinknets_core.training._optim import ShrinkPenaltyGrad
 from shrinknets_core.training.penalties import shrink_penalty
 from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
-
-N_FEATURES, N_CLASSES = 20, 3
 
 
 @pytest.fixture(autouse=True)
@@ -31,19 +30,7 @@ def _one_thread() -> Any:
 
 
 def _toy(task: str = "classification", n: int = 600, seed: int = 0) -> Dataset:
-    """Seeded toy data: 4 of 20 features matter (argmax / linear targets)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, N_FEATURES, generator=g)
-    w = torch.zeros(N_FEATURES, N_CLASSES)
-    w[:4] = 2 * torch.randn(4, N_CLASSES, generator=g)
-    y = (x @ w).argmax(1) if task == "classification" else x @ w / 4
-    a, b = int(n * 0.7), int(n * 0.85)
-    return Dataset(
-        name="toy", label="toy", task=task,  # type: ignore[arg-type]
-        x_train=x[:a], y_train=y[:a], x_val=x[a:b], y_val=y[a:b], x_test=x[b:], y_test=y[b:],
-        n_features=N_FEATURES, n_outputs=N_CLASSES, image_shape=None, stand_in_for=None,
-        source="test",
-    )
+    return toy_data(task, n=n, seed=seed)
 
 
 def _spec(**kw: Any) -> ModelSpec:
