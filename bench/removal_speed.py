@@ -12,7 +12,8 @@ Arms, with the same data, epochs, optimizer, batch order and λ₂:
    ShrinkNets, and the accuracy to match;
 2. **λ sweep** — live removal at each λ of ``--lams`` (no freezing); the **equal-accuracy λ**
    is the largest whose *validation* accuracy is within 0.5 pt of the dense net's (chosen on
-   validation, reported on test: choosing on test would flatter the result);
+   validation, reported on test: choosing on test would flatter the result), or, when none
+   is, the sweep's most accurate λ (``within_0.5pt`` false);
 3. **live** — live removal at that λ with settled layers frozen
    (``TrainConfig.freeze_after_steps``, ``--freeze-after``): the arm the targets are about;
 4. **masked** — the same λ, dead neurons only masked (``removal=False``): full-width compute;
@@ -59,7 +60,7 @@ from shrinknets_core.datasets import Dataset, load_dataset
 from shrinknets_core.network.models import ModelSpec, build_model
 from shrinknets_core.training.trainer import TrainConfig, Trainer, TrainResult
 
-LAMS = (0.25, 0.125, 0.0625, 0.03125)
+LAMS = (0.125, 0.0625, 0.03125, 0.015625, 0.0078125)
 EQUAL_ACCURACY_PT = 0.5
 
 
@@ -98,7 +99,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     args.epochs = args.epochs or (3 if args.quick else 10)
     args.seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
-    args.lams = sorted(args.lams or (LAMS[1:3] if args.quick else LAMS), reverse=True)
+    args.lams = sorted(args.lams or (LAMS[2:4] if args.quick else LAMS), reverse=True)
     return args
 
 
@@ -168,9 +169,9 @@ def _run_seed(case: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
              for lam in args.lams}
     floor = dense.val_acc - EQUAL_ACCURACY_PT / 100
     equal = [lam for lam in args.lams if sweep[lam].val_acc >= floor]
-    lam = max(equal) if equal else min(args.lams)
+    lam = max(equal) if equal else max(args.lams, key=lambda k: (sweep[k].val_acc, k))
     print(f"  equal-accuracy λ: {lam:g}"
-          f"{'' if equal else ' (NO λ of the sweep is within 0.5 pt: the smallest is used)'}")
+          f"{'' if equal else ' (NO λ of the sweep is within 0.5 pt: the most accurate one)'}")
     live_config = replace(config, lam=lam, freeze_after_steps=args.freeze_after)
     live = _fit(f"live λ={lam:g} + freezing", wide, data, live_config)
     masked = _fit(f"masked λ={lam:g}", wide, data, replace(config, lam=lam, removal=False))

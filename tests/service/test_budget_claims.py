@@ -19,7 +19,6 @@ from typing import Any
 import optuna
 import pytest
 from _api_helpers import app_for, run_trials, tiny_spec
-from _pg import fresh_pg_database
 from _procs import ProcGroup, procs, service_env, wait_until
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -207,16 +206,6 @@ def test_api_max_macs_must_pay_for_one_trial(client: TestClient, kind: str) -> N
 
 
 # -- real workers ---------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database per test (SQLite file or a new PostgreSQL database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}"
-        return
-    with fresh_pg_database("budget") as (url, _name):
-        yield url
 
 
 def _widest_trial_macs(spec: dict[str, Any]) -> float:

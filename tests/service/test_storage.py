@@ -6,13 +6,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from _pg import fresh_pg_database
 from optuna.trial import TrialState
 from sqlalchemy import inspect, select, text
 
@@ -90,24 +88,14 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         init_schema(engine)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (the migration test builds a version-1 schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'v1.db'}"
-        return
-    with fresh_pg_database("migrate") as (url, _name):
-        yield url
-
-
-def test_a_version_1_database_keeps_every_spec_in_its_one_copy(empty_url: str) -> None:
-    storage = open_storage(empty_url, heartbeat_interval=1, grace_period=2)
-    engine = make_engine(empty_url)
+def test_a_version_1_database_keeps_every_spec_in_its_one_copy(db_url: str) -> None:
+    storage = open_storage(db_url, heartbeat_interval=1, grace_period=2)
+    engine = make_engine(db_url)
     init_schema(engine)
     made = create_study_record(storage, engine, tiny_spec("made here"))
     bare = optuna.create_study(study_name="written by version 1", storage=storage)
     old_spec = tiny_spec("only in the row", kind="width")
-    json_type = "JSON" if empty_url.startswith("postgresql") else "TEXT"
+    json_type = "JSON" if db_url.startswith("postgresql") else "TEXT"
     with engine.begin() as conn:  # back to version 1: a second copy in snk_studies.spec
         conn.execute(text(f"ALTER TABLE snk_studies ADD COLUMN spec {json_type}"))
         conn.execute(text("UPDATE snk_schema_version SET version = 1"))
