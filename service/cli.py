@@ -58,7 +58,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.storage import open_backend
+    from service.storage import open_backend, redact_url
     from service.worker import WorkerPool, child_devices
     from service.worker._reap import fail_work_of_dead_process
 
@@ -86,7 +86,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     supervisor = threading.Thread(target=pool.supervise, args=(stop,), daemon=True)
     supervisor.start()
     print(f"shrinknets: API on http://{settings.host}:{settings.port} "
-          f"(docs /docs), {settings.workers} worker(s), storage {_redact(settings.storage_url)}",
+          f"(docs /docs), {settings.workers} worker(s), storage {redact_url(settings.storage_url)}",
           flush=True)
     try:
         server.run()  # returns after SIGINT/SIGTERM (uvicorn's graceful shutdown)
@@ -95,12 +95,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         supervisor.join(timeout=10)
         pool.stop()
     return 0
-
-
-def _redact(url: str) -> str:
-    import sqlalchemy
-
-    return sqlalchemy.make_url(url).render_as_string(hide_password=True)
 
 
 # -- demo -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from service.storage._engine import (
     is_connection_error,
     make_engine,
     normalise_url,
+    redact_url,
     session_scope,
 )
 from service.storage._optuna_storage import open_storage
@@ -97,6 +98,7 @@ __all__ = [
     "open_backend",
     "open_storage",
     "record_worker_heartbeat",
+    "redact_url",
     "runnable_study_records",
     "session_scope",
     "set_study_status",

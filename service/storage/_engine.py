@@ -31,6 +31,7 @@ __all__ = [
     "is_connection_error",
     "make_engine",
     "normalise_url",
+    "redact_url",
     "session_scope",
     "sqlite_path",
 ]
@@ -139,7 +140,7 @@ def make_engine(url: str) -> Engine:
                 engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
             except (ImportError, SQLAlchemyError) as e:
                 raise StorageUnavailableError(
-                    f"cannot open storage URL {_redact(url)}: {e}; use sqlite:///<file> or "
+                    f"cannot open storage URL {redact_url(url)}: {e}; use sqlite:///<file> or "
                     "postgresql+psycopg://user@host:port/db"
                 ) from e
             if engine.dialect.name == "sqlite":
@@ -172,7 +173,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and logs."""
     try:
         return sqlalchemy.make_url(url).render_as_string(hide_password=True)
     except Exception:

@@ -17,10 +17,10 @@ from service.errors import StorageUnavailableError
 from service.storage._engine import (
     _engine_kwargs,
     _prepare,
-    _redact,
     _sqlite_on_connect,
     db_lock,
     make_engine,
+    redact_url,
 )
 from service.storage._schema import add_optuna_indexes
 
@@ -61,7 +61,7 @@ def open_storage(
                 with storage.engine.begin() as conn:
                     add_optuna_indexes(conn)
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
-        raise StorageUnavailableError(f"cannot open storage {_redact(url)}: {e}") from e
+        raise StorageUnavailableError(f"cannot open storage {redact_url(url)}: {e}") from e
     if storage.engine.dialect.name == "sqlite":
         event.listen(storage.engine, "connect", _sqlite_on_connect)
         storage.engine.dispose()  # pooled connections made before the listener get replaced
