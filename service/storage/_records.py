@@ -211,6 +211,7 @@ def set_study_status(
     """
     if status not in STUDY_STATUSES:
         raise ValueError(f"status={status!r} is not one of {STUDY_STATUSES}")
+    study_id: int | None = None  # the Optuna study's, looked up once
     if status == "finished" and storage is not None:
         study_id = _optuna_study_id(storage, engine, id)  # None when gone: nothing known
         complete = optuna.trial.TrialState.COMPLETE
@@ -232,7 +233,8 @@ def set_study_status(
         record = _record(row, specs.get(row.study_name, {}))
     if storage is not None:
         try:
-            study_id = storage.get_study_id_from_name(record.study_name)
+            if study_id is None:
+                study_id = storage.get_study_id_from_name(record.study_name)
             storage.set_study_user_attr(study_id, "status", record.status)
         except KeyError:
             _log.warning("Optuna study %s is gone; status kept in snk_studies only",

@@ -54,9 +54,11 @@ def _switches(model: nn.Module) -> list[Switch]:
     return [m for m in model.modules() if isinstance(m, Switch)]
 
 
-def _live(model: nn.Module) -> list[tuple[int, Switch]]:
-    """``(index, switch)`` of every switch not frozen (the index counts frozen ones too)."""
-    return [(i, sw) for i, sw in enumerate(_switches(model)) if not sw.frozen]
+def _live(model: nn.Module, switches: list[Switch] | None = None) -> list[tuple[int, Switch]]:
+    """``(index, switch)`` of every switch not frozen (the index counts frozen ones too);
+    ``switches``: the model's switches when the caller has listed them already."""
+    listed = _switches(model) if switches is None else switches
+    return [(i, sw) for i, sw in enumerate(listed) if not sw.frozen]
 
 
 @runtime_checkable
@@ -82,8 +84,14 @@ class DeadRule(Protocol):
 
 def enforce_dead(model: nn.Module) -> None:
     """Hold β (and its gradient) at exactly 0 for every neuron not alive."""
+    _enforce([sw for _, sw in _live(model)])
+
+
+def _enforce(switches: list[Switch]) -> None:
+    """:func:`enforce_dead` on switches already listed (the rules' hot loop walks the
+    model's modules once per step)."""
     with torch.no_grad():
-        for _, sw in _live(model):
+        for sw in switches:
             dead = ~sw.alive
             sw.beta.masked_fill_(dead, 0.0)
             if sw.beta.grad is not None:
@@ -154,14 +162,15 @@ class MagnitudeRule(NoRule):
 
     def update(self, model: nn.Module, *, check: bool = True) -> int:
         """When ``check``: kill alive neurons with ``|β| < eps``; return how many."""
+        live = [sw for _, sw in _live(model)]
         died = 0
         if check:
             died = _count([
                 _kill(sw, sw.alive & (sw.beta.detach().abs() < self.eps),
                       keep_last=self.keep_last)
-                for _, sw in _live(model)
+                for sw in live
             ])
-        enforce_dead(model)
+        _enforce(live)
         return died
 
 
@@ -198,7 +207,7 @@ class SignVarianceRule(NoRule):
                 f"SignVarianceRule tracks {len(self.means)} switches but the model has "
                 f"{len(switches)}; call attach(model) first"
             )
-        live = [(i, sw) for i, sw in enumerate(switches) if not sw.frozen]
+        live = _live(model, switches)
         for i, sw in live:
             if self.means[i].device != sw.beta.device:  # e.g. state loaded on the CPU
                 self.means[i] = self.means[i].to(sw.beta.device)
@@ -210,7 +219,7 @@ class SignVarianceRule(NoRule):
         if check:
             died = _count([_kill(sw, sw.alive & (self.vars[i] > VAR_THRESHOLD),
                                  keep_last=self.keep_last) for i, sw in live])
-        enforce_dead(model)
+        _enforce([sw for _, sw in live])
         return died
 
     @torch.no_grad()

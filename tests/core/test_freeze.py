@@ -81,11 +81,11 @@ def test_settled_layers_freeze_and_train_on_like_a_switch_frozen_by_hand() -> No
 
     def freeze(trainer: Trainer, _: Any) -> None:
         switches = trainer.model.switches()
-        if any(frozen_at.get(i) == trainer.step and not switches[i].frozen
-               for i in range(len(switches))):
-            for i, step in frozen_at.items():
-                if step == trainer.step:
-                    switches[i].freeze()
+        due = [i for i, step in frozen_at.items()
+               if step == trainer.step and not switches[i].frozen]
+        for i in due:
+            switches[i].freeze()
+        if due:
             trainer._refresh()
 
     by_hand.add_callback("on_batch_end", freeze)
