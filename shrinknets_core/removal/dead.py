@@ -11,7 +11,12 @@ width 0 (without it, removal keeps that neuron physically but dead: reported wid
 
 **Sign-variance** (docs/method.md §4): per neuron ``mean ← sign(β₀)``, ``var ← 0``; after each
 step, with ``s = sign(β)``: ``var ← γ·var + (1−γ)(s − mean)²``, then
-``mean ← γ·mean + (1−γ)·s``; ``var > 0.5`` ⇒ dead.
+``mean ← γ·mean + (1−γ)·s``; ``var > 0.5`` ⇒ dead. The start of the mean is an option
+(``mean_start``): ``"sign"`` (the default) starts it at ``sign(β₀)``, so a neuron is judged
+on leaving the sign it started with; ``"positive"`` starts it at +1 for every neuron, so a
+β that starts negative counts as having flipped already (with β₀ ~ N(0, 1), about half
+the neurons start with a large variance increment; docs/results.md §2 measures what that
+costs in loss).
 
 *β exactly 0* (a proximal step parked it there): ``sign(0) = 0`` would leave ``var``
 below ``0.25/γ`` forever, so a parked neuron would never die. We count ``β = 0`` as the
@@ -30,7 +35,7 @@ have no dead neuron and never get one.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -39,8 +44,10 @@ from shrinknets_core.errors import ConfigError
 from shrinknets_core.network.switches import Switch
 
 __all__ = [
+    "MEAN_STARTS",
     "DeadRule",
     "MagnitudeRule",
+    "MeanStart",
     "NoRule",
     "SignVarianceRule",
     "enforce_dead",
@@ -48,6 +55,8 @@ __all__ = [
 ]
 
 VAR_THRESHOLD = 0.5
+MeanStart = Literal["sign", "positive"]
+MEAN_STARTS: tuple[MeanStart, ...] = ("sign", "positive")
 
 
 def _switches(model: nn.Module) -> list[Switch]:
@@ -181,22 +190,34 @@ class SignVarianceRule(NoRule):
         gamma: aggressiveness in [0, 1): 0 kills at the first sign flip, 0.99 (default)
             after ~16 steps of a permanent flip.
         keep_last: never kill a layer's last alive neuron (the largest ``|β|`` stays).
+        mean_start: ``"sign"`` (default): the running sign mean starts at ``sign(β₀)``;
+            ``"positive"``: it starts at +1 for every neuron (see the module docstring).
 
     Raises:
-        ConfigError: if ``gamma`` is outside [0, 1).
+        ConfigError: if ``gamma`` is outside [0, 1) or ``mean_start`` is unknown.
     """
 
-    def __init__(self, gamma: float = 0.99, *, keep_last: bool = False):
+    def __init__(self, gamma: float = 0.99, *, keep_last: bool = False,
+                 mean_start: MeanStart = "sign"):
         if not 0.0 <= gamma < 1.0:
             raise ConfigError(f"SignVarianceRule gamma={gamma} is out of range; use 0 <= gamma < 1")
+        if mean_start not in MEAN_STARTS:
+            raise ConfigError(
+                f"SignVarianceRule mean_start={mean_start!r} is unknown; use one of {MEAN_STARTS}"
+            )
         self.gamma = gamma
         self.keep_last = keep_last
+        self.mean_start: MeanStart = mean_start
         self.means: list[Tensor] = []
         self.vars: list[Tensor] = []
 
     def attach(self, model: nn.Module) -> None:
-        """Initialise ``mean = sign(β₀)``, ``var = 0`` for every switch of ``model``."""
-        self.means = [torch.sign(sw.beta.detach()).clone() for sw in _switches(model)]
+        """Initialise ``mean = sign(β₀)`` (or +1, see ``mean_start``), ``var = 0`` for every
+        switch of ``model``."""
+        if self.mean_start == "positive":
+            self.means = [torch.ones_like(sw.beta.detach()) for sw in _switches(model)]
+        else:
+            self.means = [torch.sign(sw.beta.detach()).clone() for sw in _switches(model)]
         self.vars = [torch.zeros_like(m) for m in self.means]
 
     def update(self, model: nn.Module, *, check: bool = True) -> int:
@@ -253,9 +274,10 @@ class SignVarianceRule(NoRule):
             self.vars[switch_index] = self.vars[switch_index].index_select(0, idx)
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"gamma", "means", "vars"}`` (tensors cloned)."""
+        """``{"gamma", "mean_start", "means", "vars"}`` (tensors cloned)."""
         return {
             "gamma": self.gamma,
+            "mean_start": self.mean_start,
             "means": [m.clone() for m in self.means],
             "vars": [v.clone() for v in self.vars],
         }
@@ -263,6 +285,7 @@ class SignVarianceRule(NoRule):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
         self.gamma = float(state["gamma"])
+        self.mean_start = state.get("mean_start", "sign")  # states saved before the option
         self.means = [m.clone() for m in state["means"]]
         self.vars = [v.clone() for v in state["vars"]]
 
@@ -275,7 +298,8 @@ _RULES: dict[str, type[NoRule]] = {
 
 
 def make_dead_rule(name: str, **kwargs: Any) -> DeadRule:
-    """Build a rule by name: ``"sign_variance"`` (gamma), ``"magnitude"`` (eps), ``"none"``.
+    """Build a rule by name: ``"sign_variance"`` (gamma, mean_start), ``"magnitude"`` (eps),
+    ``"none"``.
 
     Both killing rules also take ``keep_last`` (default False): never kill a layer's last
     alive neuron.
@@ -290,7 +314,8 @@ def make_dead_rule(name: str, **kwargs: Any) -> DeadRule:
         raise ConfigError(f"dead rule {name!r} is unknown; use one of {sorted(_RULES)}")
     if name == "sign_variance":
         return SignVarianceRule(
-            gamma=float(kwargs.get("gamma", 0.99)), keep_last=bool(kwargs.get("keep_last"))
+            gamma=float(kwargs.get("gamma", 0.99)), keep_last=bool(kwargs.get("keep_last")),
+            mean_start=kwargs.get("mean_start", "sign"),
         )
     if name == "magnitude":
         return MagnitudeRule(

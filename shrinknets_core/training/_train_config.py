@@ -19,6 +19,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "lam_scale": ("none", "grad"),
     "penalty_weight": ("uniform", "params", "macs"),
     "dead_rule": ("sign_variance", "magnitude", "none"),
+    "sign_mean_start": ("sign", "positive"),
 }
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -58,6 +59,8 @@ class TrainConfig:
             step whatever the data (``_optim``). False = the ill-posed plain step.
         dead_rule: ``"sign_variance" | "magnitude" | "none"``.
         gamma: sign-variance aggressiveness in [0, 1).
+        sign_mean_start: where the sign-variance rule's running sign mean starts:
+            ``"sign"`` (default) at ``sign(β₀)``, ``"positive"`` at +1 (docs/method.md §4).
         eps: magnitude-rule threshold (> 0).
         keep_last_alive: the dead rule never kills a layer's last alive neuron (the largest
             ``|β|`` survives), so no layer collapses to width 0; False = the old rule.
@@ -96,6 +99,7 @@ class TrainConfig:
     pin_bn_scale: bool = True
     dead_rule: Literal["sign_variance", "magnitude", "none"] = "sign_variance"
     gamma: float = 0.99
+    sign_mean_start: Literal["sign", "positive"] = "sign"
     eps: float = 1e-3
     keep_last_alive: bool = True
     removal: bool = True

@@ -421,7 +421,8 @@ class Trainer:
 def _make_rule(config: TrainConfig) -> DeadRule:
     if config.dead_rule == "sign_variance":
         return make_dead_rule(
-            "sign_variance", gamma=config.gamma, keep_last=config.keep_last_alive
+            "sign_variance", gamma=config.gamma, keep_last=config.keep_last_alive,
+            mean_start=config.sign_mean_start,
         )
     if config.dead_rule == "magnitude":
         return make_dead_rule("magnitude", eps=config.eps, keep_last=config.keep_last_alive)

@@ -8,6 +8,9 @@ Every experiment writes into one directory:
 - ``<name>.png`` per figure when a working static exporter exists (kaleido with a local
   Chromium); otherwise the summary says why PNGs are missing and the HTML is the figure.
 - ``<name>.csv`` tables and ``summary.json`` (config, datasets, key numbers, file list).
+
+:func:`publish` copies an experiment's figures, tables and summary into one flat folder
+(``docs/figures``: every experiment's files side by side, one ``plotly.min.js``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import json
 import math
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +29,7 @@ import plotly.graph_objects as go
 
 from studies._figure import Figure
 
-__all__ = ["ReportWriter", "png_exporter_status"]
+__all__ = ["ReportWriter", "png_exporter_status", "publish"]
 
 _PNG_SIZE = {"width": 1100, "height": 700}
 
@@ -149,3 +153,31 @@ def _cell(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return ";".join(str(v) for v in value)
     return value
+
+
+_PUBLISHED = (".html", ".png", ".csv")
+
+
+def publish(out_dir: Path | str, summary: Mapping[str, Any], target: Path | str) -> list[Path]:
+    """Copy one experiment's figures (HTML, PNG), tables (CSV) and summary into ``target``.
+
+    The summary becomes ``<experiment>_summary.json``; ``plotly.min.js`` is copied once
+    (every HTML figure loads it from its own folder), so a folder holding several
+    experiments keeps one copy. Folders and databases the experiment also wrote stay in
+    ``out_dir``.
+
+    Returns:
+        The written paths.
+    """
+    source, dest = Path(out_dir), Path(target)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in summary.get("files", {}):
+        if name.endswith(_PUBLISHED) and (source / name).is_file():
+            written.append(Path(shutil.copy2(source / name, dest / name)))
+    js = source / "plotly.min.js"
+    if js.is_file() and not (dest / "plotly.min.js").is_file():
+        written.append(Path(shutil.copy2(js, dest / "plotly.min.js")))
+    summary_path = dest / f"{summary['experiment']}_summary.json"
+    shutil.copy2(source / "summary.json", summary_path)
+    return [*written, summary_path]

@@ -19,6 +19,7 @@ import torch
 from shrinknets_core.errors import ConfigError, ShrinkNetsError
 
 from ._common import PRESETS
+from ._report import publish
 from .dynamics import DynamicsConfig, run_dynamics
 from .gamma import GammaConfig, run_gamma
 from .hyperopt import HyperoptConfig, run_hyperopt
@@ -110,6 +111,9 @@ def add_paper_commands(subparsers: Any) -> argparse.ArgumentParser:
                        help="torch CPU threads (default 1: tiny models, more threads only contend)")
     paper.add_argument("--no-png", action="store_true", help="skip PNG export")
     paper.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    paper.add_argument("--publish", type=Path, metavar="DIR",
+                       help="also copy each experiment's figures, tables and summary into DIR "
+                            "(flat, one plotly.min.js; docs/figures is the results page's)")
     paper.set_defaults(func=_handle)
     return paper
 
@@ -155,6 +159,9 @@ def _run(args: argparse.Namespace) -> int:
                                  png=False if args.no_png else None)
         print(f"{name}: wrote {out} in {summary['wall_time_s']:.1f} s "
               f"({len(summary['files'])} files)")
+        if args.publish:
+            copied = publish(out, summary, args.publish)
+            print(f"{name}: published {len(copied)} files to {args.publish}")
     return 0
 
 

@@ -1,33 +1,50 @@
-"""§6.4: hyper-optimisation — λ search against width search on the same trial budget.
+"""§6.4: hyper-optimisation — λ search against width search on equal compute.
 
-A two-hidden-layer MLP on ``digits``. The λ search (Optuna over log λ) starts every trial
-at ``max_width`` × ``max_width`` and lets the network shrink; the width search samples both
-widths and trains static networks, with the same trainer, epochs and λ₂. Both studies are
-multi-objective (validation loss, parameter count) and run through the ``studies``
-package, which also computes the comparison (Pareto fronts, hypervolume against cumulative
-training compute) and draws the size-space trajectory the paper's outline asks for: how a
-two-layer network trades its budget between the layers as λ decreases.
+For each dataset and seed, the arms of :mod:`studies.arms` run on one shared spec (two
+hidden layers of at most ``max_width``; the same split, trainer, epochs, optimizer,
+learning rate and λ₂) with **the same compute budget** in training MACs
+(:mod:`studies.equal_budget`): λ search (every trial a ShrinkNet that starts at
+``max_width`` and shrinks while it trains), the λ path (one training whose λ rises along a
+grid, each step a trial), width search (static nets) and width search with Optuna's
+Hyperband pruner (the baseline most Optuna users would pick). The λ methods also run in
+their *variants* (the other β step, the priced penalty) beside the defaults.
+
+They are judged by :func:`studies.compare.compare_studies`: hypervolume over (validation
+loss, log₁₀ params) in the *useful region* (reference loss = 2 × width search's best
+loss), the *level* = width search's final useful hypervolume, and each arm's compute to
+reach it ÷ width search's (its *compute share*). The size-space figure draws, for the
+first dataset and seed, the λ trials' and the path's trajectories and the width trials'
+end points — the two-layer picture the paper's outline asks for.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 
 from studies._report import write_comparison
-from studies.compare import compare_studies, ratio
-from studies.execute import run_study
+from studies.arms import ARMS
+from studies.compare import Comparison, compare_studies
+from studies.equal_budget import (
+    equal_budget_spec,
+    run_arm,
+    run_line,
+    summarise_runs,
+    variant_spec,
+)
 from studies.plots import compute_figure, pareto_figure, size_space_figure
-from studies.spec import StudySpec, load_spec
 
-from ._common import Preset, check_preset, require
+from ._common import Preset, check_preset, progress, require
 from ._report import ReportWriter
 
 __all__ = ["HyperoptConfig", "run_hyperopt"]
+
+_LAMBDA_ARMS = ("lambda", "lambda_path")
 
 
 @dataclass(frozen=True)
@@ -35,112 +52,136 @@ class HyperoptConfig:
     """Settings of the hyper-optimisation experiment (see :meth:`preset`).
 
     Attributes:
-        dataset: Registry name.
-        max_width: Width both layers start at (λ search) and the width-search bound.
-        n_trials: The trial budget of each search.
-        epochs, batch_size, lr, lam2, beta_lr: Training, identical for both searches.
-        lam_min, lam_max: λ search range (log scale); None = the studies package's default
-            (its λ trials normalise the β step per layer, so λ is a dimensionless share).
-        sampler: Optuna sampler of both searches.
-        seeds: One λ study and one width study per seed.
+        datasets: Registry names (``digits``; ``mnist_5k`` and ``scm20d`` are the stand-ins
+            for the paper's gina_prior2 and scm1d).
+        seeds: One run of every arm per (dataset, seed): the sampler's seed.
+        epochs: Epochs per trial (λ trials then fine-tune 2 epochs at λ = 0; width trials
+            train ``epochs + 2``).
+        budget: Every arm's compute budget, in trainings of the ``max_width`` static net.
+        max_width: Width λ trials start at, and the width search's upper bound.
+        path_steps: Grid points of the λ path.
+        arms: The arms (:data:`studies.arms.ARMS`; ``width`` always runs: it sets the
+            reference and the level).
+        variants: Extra ``beta_step/penalty_weight`` settings of the λ arms
+            (:mod:`studies.equal_budget`), each run beside the defaults.
+        variant_arms: Which λ arms each variant runs.
     """
 
-    dataset: str = "digits"
+    datasets: tuple[str, ...] = ("digits", "mnist_5k", "scm20d")
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    epochs: int = 15
+    budget: float = 6.0
     max_width: int = 256
-    n_trials: int = 40
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    lam2: float = 1e-4
-    beta_lr: float = 0.5
-    lam_min: float | None = None
-    lam_max: float | None = None
-    sampler: Literal["tpe", "random"] = "tpe"
-    seeds: tuple[int, ...] = (0, 1, 2)
+    path_steps: int = 16
+    arms: tuple[str, ...] = ARMS
+    variants: tuple[str, ...] = ("prox/uniform", "layer_normalised/params")
+    variant_arms: tuple[str, ...] = _LAMBDA_ARMS
 
     def __post_init__(self) -> None:
-        require(self, "seeds", bool(self.seeds), "a non-empty list of seeds")
-        require(self, "n_trials", self.n_trials >= 1, ">= 1")
+        require(self, "seeds", bool(self.seeds) and min(self.seeds) >= 0,
+                "a non-empty list of seeds >= 0")
+        require(self, "datasets", bool(self.datasets), "a non-empty list of dataset names")
+        require(self, "arms", set(self.arms) <= set(ARMS), f"a list of {list(ARMS)}")
+        require(self, "variant_arms", set(self.variant_arms) <= set(_LAMBDA_ARMS),
+                f"a list of {list(_LAMBDA_ARMS)}")
+        require(self, "epochs", self.epochs >= 1, ">= 1")
+        require(self, "budget", self.budget > 0, "> 0")
+        require(self, "path_steps", self.path_steps >= 2, ">= 2")
+        for variant in self.variants:
+            head = variant.partition(":")[0]
+            require(self, "variants", head.count("/") == 1,
+                    "a list of 'beta_step/penalty_weight' strings")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> HyperoptConfig:
-        """``quick`` (tests), ``reduced`` (minutes) or ``full``."""
+        """``quick`` (tests), ``reduced`` (about 20 minutes) or ``full`` (5 seeds)."""
         check_preset(name)
         base = cls()
         if name == "quick":
-            base = replace(base, max_width=16, n_trials=3, epochs=2, seeds=(0,))
+            base = replace(base, datasets=("digits",), seeds=(0,), epochs=2, budget=1.5,
+                           max_width=16, path_steps=3, variants=("prox/uniform",),
+                           variant_arms=("lambda",))
         elif name == "reduced":
-            base = replace(base, n_trials=20, epochs=20, seeds=(0,))
+            base = replace(base, seeds=(0, 1), epochs=10, budget=4.0)
         return replace(base, **overrides)
 
-    def spec(self, kind: Literal["lambda", "width"], seed: int) -> StudySpec:
-        """The study spec of one search (same everything but ``search.kind``)."""
-        lam_range = {k: v for k, v in (("lam_min", self.lam_min), ("lam_max", self.lam_max))
-                     if v is not None}
-        return load_spec({
-            "name": f"paper-hyperopt-{kind}-seed{seed}",
-            "dataset": {"name": self.dataset},
-            "architecture": {"kind": "mlp", "depth": 2, "max_width": self.max_width},
-            "training": {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                         "lam2": self.lam2, "beta_lr": self.beta_lr, "device": "cpu"},
-            "search": {"kind": kind, "n_trials": self.n_trials, "sampler": self.sampler,
-                       "seed": seed, "objectives": ["val_loss", "params"], **lam_range},
-        })
+    def arm_names(self) -> list[str]:
+        """The arms run per (dataset, seed): the default ones, then ``arm[variant]``."""
+        names = [a for a in ARMS if a in self.arms or a == "width"]
+        return names + [f"{a}[{v}]" for v in self.variants for a in self.variant_arms]
 
 
-def _side(side: dict[str, Any]) -> dict[str, Any]:
-    keys = ("label", "kind", "n_complete", "hypervolume", "best_val_loss", "total_cost_macs",
-            "total_wall_time_s")
-    return {k: side[k] for k in keys} | {"front": side["front"]}
+def _run_case(config: HyperoptConfig, dataset: str, seed: int, storage: str,
+              bar: Any) -> tuple[dict[str, optuna.Study], dict[str, tuple[float, float]]]:
+    """Every arm of one (dataset, seed) on the same spec and budget."""
+    spec = equal_budget_spec(dataset, seed, epochs=config.epochs, budget=config.budget,
+                             name="paper-hyperopt", max_width=config.max_width)
+    studies: dict[str, optuna.Study] = {}
+    times: dict[str, tuple[float, float]] = {}
+    for name in config.arm_names():
+        arm, _, variant = name.partition("[")
+        one = variant_spec(spec, variant.rstrip("]") or None)
+        study_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}-{name}").strip("_")
+        studies[name], cpu, wall = run_arm(one, arm, path_steps=config.path_steps,
+                                           name=study_name, storage=storage)
+        times[name] = (cpu, wall)
+        bar.update(1)
+    return studies, times
+
+
+def _arm_rows(dataset: str, seed: int, line: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"dataset": dataset, "seed": seed, "arm": arm,
+             "reference_loss": line["reference_loss"], "level": line["level"], **values}
+            for arm, values in line["arms"].items()]
 
 
 def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: bool = True,
                  png: bool | None = None) -> dict[str, Any]:
-    """Run both searches per seed; write the comparison, the size-space figure and summary.
+    """Run every arm per (dataset, seed); write the comparisons, the figures and summary.
 
     The studies live in ``<out_dir>/hyperopt.db`` (SQLite; recreated on every run), so the
-    ``optuna`` CLI and optuna-dashboard can open them afterwards.
+    ``optuna`` CLI and optuna-dashboard can open them afterwards. Files:
+    ``hyperopt_arms.csv`` (one row per dataset, seed and arm), ``hyperopt_trials.csv`` (every
+    trial), ``comparison_<dataset>_seed<k>/`` (the comparison's JSON and CSV), and the
+    size-space, Pareto and compute figures of the first dataset and seed.
 
     Returns:
         The summary dict (also written as ``summary.json``).
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = ReportWriter(out_dir, experiment="hyperopt", png=png)
     db = report.out_dir / "hyperopt.db"
     db.unlink(missing_ok=True)
     storage = f"sqlite:///{db}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    per_seed: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    first: tuple[optuna.Study, optuna.Study] | None = None
-    for seed in config.seeds:
-        lam_study = run_study(config.spec("lambda", seed), storage, progress=progress_bar)
-        width_study = run_study(config.spec("width", seed), storage, progress=progress_bar)
-        first = first or (lam_study, width_study)
-        comparison = compare_studies(lam_study, width_study)
-        write_comparison(comparison, report.out_dir / f"comparison_seed{seed}", figures=False)
-        report.files[f"comparison_seed{seed}/"] = "comparison JSON + CSV (studies package)"
-        data = comparison.to_dict()
-        rows.extend({"seed": seed, **r} for r in comparison.csv_rows())
-        lam_arm, width_arm = data["arms"]
-        per_seed.append({
-            "seed": seed,
-            "lambda_search": _side(lam_arm),
-            "width_search": _side(width_arm),
-            "reference": data["reference"],
-            "hypervolume_ratio_lambda_over_width": ratio(
-                lam_arm["hypervolume"], width_arm["hypervolume"]
-            ),
-            "compute_share_lambda": lam_arm["compute_share"],
-            "lambda_reached_width_level": lam_arm["reached"],
-        })
-    assert first is not None  # seeds is never empty: checked in __post_init__
-    report.csv("hyperopt_trials", rows)
-    title = f" ({config.dataset}, 2 hidden layers, max width {config.max_width}, seed " \
-            f"{config.seeds[0]}; paper §6.4)"
-    for name, fig in (("size_space", size_space_figure(*first)),
-                      ("pareto", pareto_figure(*first)),
-                      ("compute", compute_figure(*first))):
+    runs: list[tuple[str, Comparison]] = []
+    arm_rows: list[dict[str, Any]] = []
+    trial_rows: list[dict[str, Any]] = []
+    first: dict[str, optuna.Study] | None = None
+    total = len(config.datasets) * len(config.seeds) * len(config.arm_names())
+    with progress(total, "hyperopt arms", enabled=progress_bar) as bar:
+        for dataset in config.datasets:
+            for seed in config.seeds:
+                studies, times = _run_case(config, dataset, seed, storage, bar)
+                first = first or studies
+                comparison = compare_studies(studies, baseline="width")
+                runs.append((dataset, comparison))
+                folder = f"comparison_{dataset}_seed{seed}"
+                write_comparison(comparison, report.out_dir / folder, figures=False)
+                report.files[f"{folder}/"] = "comparison JSON + CSV (studies package)"
+                arm_rows.extend(_arm_rows(dataset, seed, run_line(dataset, seed, comparison,
+                                                                  times)))
+                trial_rows.extend({"dataset": dataset, "seed": seed, **r}
+                                  for r in comparison.csv_rows())
+    assert first is not None  # datasets and seeds are never empty: checked in __post_init__
+    report.csv("hyperopt_arms", arm_rows)
+    report.csv("hyperopt_trials", trial_rows)
+    shown = [first[a] for a in ARMS if a in first]
+    title = (f" ({config.datasets[0]}, 2 hidden layers, max width {config.max_width}, seed "
+             f"{config.seeds[0]}, equal compute; paper §6.4)")
+    for name, fig in (("size_space", size_space_figure(*shown)),
+                      ("pareto", pareto_figure(*shown)),
+                      ("compute", compute_figure(*shown))):
         fig.update_layout(title=(fig.layout.title.text or name) + title)
         report.figure(name, fig)
     summary = {
@@ -150,9 +191,9 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
                        "heading); the size-space trajectory as λ decreases was planned, "
                        "never drawn",
         "config": asdict(config),
-        "lambda_range": list(config.spec("lambda", 0).lam_range),
+        "arms": config.arm_names(),
         "storage": storage,
-        "seeds": per_seed,
+        "aggregate": summarise_runs(runs, cpu0, t0),
         "wall_time_s": time.perf_counter() - t0,
     }
     return report.summary(summary)

@@ -156,3 +156,32 @@ def test_enforce_dead_only_touches_dead() -> None:
     _sw(model).alive[0] = False
     enforce_dead(model)
     assert _sw(model).beta.tolist() == [0.0, 3.0]
+
+
+def test_positive_mean_start_counts_a_negative_start_as_a_flip() -> None:
+    """β₀ = −0.3 held negative: from sign(β₀) it never changes sign; from +1 the variance
+    gets (−1 − 1)²·(1 − γ) = 0.4 at once and dies at the 2nd step (0.36 + 0.1·1.8² = 0.684)."""
+    deaths = {}
+    for start in ("sign", "positive"):
+        model = _gate([-0.3, 0.3])
+        rule = SignVarianceRule(gamma=0.9, mean_start=start)  # type: ignore[arg-type]
+        rule.attach(model)
+        deaths[start] = [rule.update(model) for _ in range(5)]
+    assert deaths["sign"] == [0, 0, 0, 0, 0]
+    assert deaths["positive"] == [0, 1, 0, 0, 0]
+
+
+def test_mean_start_is_checked_saved_and_passed_by_the_trainer_config() -> None:
+    with pytest.raises(ConfigError, match=r"mean_start='zero'.*'sign', 'positive'"):
+        SignVarianceRule(mean_start="zero")  # type: ignore[arg-type]
+    rule = make_dead_rule("sign_variance", gamma=0.5, mean_start="positive")
+    assert isinstance(rule, SignVarianceRule) and rule.mean_start == "positive"
+    rule.attach(_gate([-1.0]))
+    assert rule.means[0].tolist() == [1.0]
+    other = SignVarianceRule()
+    other.load_state_dict(rule.state_dict())
+    assert other.mean_start == "positive"
+    state = rule.state_dict()
+    del state["mean_start"]  # a state saved before the option existed
+    other.load_state_dict(state)
+    assert other.mean_start == "sign"

@@ -137,65 +137,108 @@ def gamma(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
 def test_gamma_outputs_and_removal_never_costs_more(gamma: tuple[Path, dict[str, Any]]) -> None:
     out, summary = gamma
     cfg = GammaConfig.preset("quick")
-    assert {"gamma.csv", "gamma_runs.csv", "gamma.html"} <= set(summary["files"])
-    _check_offline_html(out / "gamma.html")
+    assert {"gamma.csv", "gamma_runs.csv", "gamma_minibatch.html",
+            "gamma_authors.html"} <= set(summary["files"])
+    _check_offline_html(out / "gamma_authors.html")
     runs = _rows(out / "gamma_runs.csv")
-    assert len(runs) == len(cfg.datasets) * cfg.repeats * cfg.n_gammas
+    # minibatch: one start (β₀ = 1 makes both starts the same run); authors: both starts
+    per_case = cfg.n_gammas * (1 + len(cfg.mean_starts))
+    assert len(runs) == len(cfg.datasets) * len(cfg.lams) * cfg.repeats * per_case
+    assert {(r["regime"], r["mean_start"]) for r in runs} == {
+        ("minibatch", "sign"), ("authors", "sign"), ("authors", "positive")}
     for r in runs:
         assert float(r["cost_inputs"]) <= float(r["baseline_cost_inputs"]) + 1e-9
         assert float(r["rel_cost"]) <= 1.0 + 1e-9
         assert float(r["rel_loss"]) > 0
+    assert {int(r["steps"]) for r in runs if r["regime"] == "authors"} == {cfg.authors_steps}
     agg = _rows(out / "gamma.csv")
-    assert len(agg) == len(cfg.datasets) * cfg.n_gammas
-    for name in cfg.datasets:
-        rows = [r for r in agg if r["paper_dataset"] == name]
+    assert len(agg) == len(cfg.datasets) * len(cfg.lams) * per_case
+    for key, result in summary["results"].items():
         # γ = 0 removes something; the least aggressive γ removes no more than it
-        assert float(rows[0]["rel_cost_mean"]) < 1.0
-        assert float(rows[0]["rel_cost_mean"]) <= float(rows[-1]["rel_cost_mean"])
-    assert "stand-in for scm1d" in summary["results"]["scm1d"]["label"]
+        assert result["most_aggressive"]["rel_cost_mean"] < 1.0, key
+        assert (result["most_aggressive"]["rel_cost_mean"]
+                <= result["least_aggressive"]["rel_cost_mean"]), key
+    assert "stand-in for scm1d" in summary["results"][
+        "minibatch/scm1d/lam=0.1/start=sign"]["label"]
+    # the two starts train differently once β₀ ~ N(0, 1) has negative entries
+    sign, positive = ([float(r["cost_inputs"]) for r in runs if r["regime"] == "authors"
+                       and r["mean_start"] == start] for start in ("sign", "positive"))
+    assert sign != positive
+
+
+def test_the_authors_regime_is_full_batch_adagrad_with_normal_switches() -> None:
+    cfg = GammaConfig.preset("quick")
+    authors = cfg.train_config("authors", 233, 0, lam=0.1, gamma=0.9, mean_start="positive")
+    assert (authors.optimizer, authors.batch_size, authors.lam2) == ("adagrad", 233, 1e-8)
+    assert authors.epochs == cfg.authors_steps and authors.sign_mean_start == "positive"
+    assert authors.beta_optimizer == "same" and authors.dead_rule == "sign_variance"
+    mini = cfg.train_config("minibatch", 233, 0, lam=0.1, gamma=None)
+    assert (mini.optimizer, mini.batch_size, mini.dead_rule) == ("adam", 12, "none")
+    with pytest.raises(ConfigError, match=r"GammaConfig\.regimes=.*'minibatch', 'authors'"):
+        GammaConfig(regimes=("online",))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"GammaConfig\.mean_starts"):
+        GammaConfig(mean_starts=("zero",))  # type: ignore[arg-type]
 
 
 # -- §6.3 dynamics ---------------------------------------------------------------------------
 
 
 def test_dynamics_histories_shrink_monotonically(tmp_path: Path) -> None:
-    cfg = DynamicsConfig.preset("quick")
+    cfg = DynamicsConfig.preset("quick", seeds=(0, 1))
     summary = run_dynamics(tmp_path, cfg, progress_bar=False, png=False)
     assert {"dynamics.csv", "dynamics_mlp.html", "dynamics_cnn.html"} <= set(summary["files"])
     _check_offline_html(tmp_path / "dynamics_cnn.html")
     rows = _rows(tmp_path / "dynamics.csv")
-    assert len(rows) == 2 * len(cfg.lams) * cfg.epochs
-    for model in ("mlp", "cnn"):
-        for lam in cfg.lams:
-            hist = [r for r in rows if r["model"] == model and float(r["lam"]) == lam]
-            widths = [[int(w) for w in r["widths"].split(";")] for r in hist]
-            assert all(
-                all(b <= a for a, b in zip(w0, w1, strict=True))
-                for w0, w1 in itertools.pairwise(widths)
-            )
-            assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in hist)
-    finals = {(f["model"], f["lam"]): f for f in summary["final"]}
-    assert finals[("mlp", 0.0)]["final_widths"] == list(cfg.mlp_hidden)
-    assert sum(finals[("mlp", max(cfg.lams))]["final_widths"]) < sum(cfg.mlp_hidden)
+    assert len(rows) == len(cfg.seeds) * 2 * len(cfg.lams) * cfg.epochs
+    for seed, model, lam in itertools.product(cfg.seeds, ("mlp", "cnn"), cfg.lams):
+        hist = [r for r in rows if r["model"] == model and float(r["lam"]) == lam
+                and int(r["seed"]) == seed]
+        widths = [[int(w) for w in r["widths"].split(";")] for r in hist]
+        assert all(
+            all(b <= a for a, b in zip(w0, w1, strict=True))
+            for w0, w1 in itertools.pairwise(widths)
+        )
+        betas = [[float(b) for b in r["mean_abs_beta"].split(";")] for r in hist]
+        assert all(len(b) == len(w) for b, w in zip(betas, widths, strict=True))
+        assert all(0.0 <= float(r["val_accuracy"]) <= 1.0 for r in hist)
+    finals = {(f["model"], f["lam"], f["seed"]): f for f in summary["final"]}
+    assert finals[("mlp", 0.0, 0)]["final_widths"] == list(cfg.mlp_hidden)
+    assert finals[("mlp", 0.0, 1)]["cost_macs_vs_dense"] == 1.0
+    assert sum(finals[("mlp", max(cfg.lams), 0)]["final_widths"]) < sum(cfg.mlp_hidden)
+    agg = {(a["model"], a["lam"]): a for a in summary["per_lambda"]}
+    assert agg[("cnn", 0.0)]["seeds"] == 2 and agg[("cnn", 0.0)]["first_death_epoch"] == [None] * 2
 
 
 # -- §6.4 hyper-optimisation ---------------------------------------------------------------
 
 
-def test_hyperopt_compares_searches_on_the_same_budget(tmp_path: Path) -> None:
+def test_hyperopt_compares_every_arm_on_equal_compute(tmp_path: Path) -> None:
     cfg = HyperoptConfig.preset("quick")
     summary = run_hyperopt(tmp_path, cfg, progress_bar=False, png=False)
     assert {"size_space.html", "pareto.html", "compute.html"} <= set(summary["files"])
     _check_offline_html(tmp_path / "size_space.html")
-    (seed,) = summary["seeds"]
-    assert seed["lambda_search"]["n_complete"] == cfg.n_trials
-    assert seed["width_search"]["n_complete"] == cfg.n_trials
-    assert seed["lambda_search"]["hypervolume"] > 0
-    assert (tmp_path / "comparison_seed0" / "comparison.json").exists()
+    assert (tmp_path / "comparison_digits_seed0" / "comparison.json").exists()
+    assert summary["arms"] == ["lambda", "lambda_path", "width", "width_hyperband",
+                               "lambda[prox/uniform]"]
     names = {s.study_name for s in optuna.get_all_study_summaries(summary["storage"])}
-    assert names == {"paper-hyperopt-lambda-seed0", "paper-hyperopt-width-seed0"}
+    assert names == {"paper-hyperopt-digits-0-lambda", "paper-hyperopt-digits-0-lambda_path",
+                     "paper-hyperopt-digits-0-width", "paper-hyperopt-digits-0-width_hyperband",
+                     "paper-hyperopt-digits-0-lambda_prox_uniform"}
+    arms = {r["arm"]: r for r in _rows(tmp_path / "hyperopt_arms.csv")}
+    assert set(arms) == set(summary["arms"])
+    macs = {a: float(r["macs"]) for a, r in arms.items()}
+    # one budget for every arm; a trial that started before it ran out may overshoot it by
+    # at most one training of the full-width net
+    study = optuna.load_study(study_name="paper-hyperopt-digits-0-width",
+                              storage=summary["storage"])
+    budget = study.user_attrs["spec"]["search"]["max_macs"]
+    assert all(0 < m <= budget * (1 + 1 / cfg.budget) for m in macs.values()), macs
+    assert int(arms["width"]["trials"]) > 1
+    aggregate = summary["aggregate"]
+    assert set(aggregate["reached"]) == set(summary["arms"])
+    assert aggregate["reached"]["width"] == "1/1"  # the level is width search's own
     trials = _rows(tmp_path / "hyperopt_trials.csv")
-    assert {r["kind"] for r in trials} == {"lambda", "width"}
+    assert {r["dataset"] for r in trials} == {"digits"}
 
 
 # -- CLI and report --------------------------------------------------------------------------
@@ -247,3 +290,20 @@ def test_configs_name_the_bad_field() -> None:
         GammaConfig(datasets=("gsadd",))  # γ runs on the regression datasets only
     with pytest.raises(ConfigError, match=r"HyperoptConfig\.seeds=\(\)"):
         HyperoptConfig(seeds=())
+
+
+def test_publish_puts_every_experiment_in_one_flat_folder(tmp_path: Path) -> None:
+    pub = tmp_path / "figures"
+    for name in ("dynamics", "hyperopt"):
+        code = main([name, "--out", str(tmp_path / name), "--quick", "--no-png",
+                     "--no-progress", "--publish", str(pub)])
+        assert code == 0
+    names = {p.name for p in pub.iterdir()}
+    assert {"dynamics_summary.json", "hyperopt_summary.json", "dynamics_mlp.html",
+            "dynamics_final.csv", "size_space.html", "hyperopt_arms.csv",
+            "plotly.min.js"} <= names
+    assert not any(n.endswith(".db") or n == "summary.json" for n in names)
+    assert all((pub / n).is_file() for n in names)  # no comparison folders
+    _check_offline_html(pub / "size_space.html")
+    summary = json.loads((pub / "hyperopt_summary.json").read_text())
+    assert summary["preset"] == "quick" and summary["experiment"] == "hyperopt"

@@ -1,0 +1,241 @@
+"""Arms on equal compute: the shared spec of a fair comparison, λ-arm variants, one arm's run.
+
+The comparison of λ search with width search (docs/results.md §4, ``bench/search_efficiency.py``)
+gives every arm **the same spec and the same compute budget** in training MACs, fixed from the
+spec and the data before anything runs: ``budget`` × the MACs of training the
+``max_width``-wide static net for all its epochs (``epochs + finetune_epochs``). No trial
+starts once an arm's budget is spent (:mod:`studies.budget`).
+
+A *variant* changes how the λ arms train β, written ``beta_step/penalty_weight`` (the two β
+steps, ``layer_normalised`` and ``prox``; the penalty ``uniform``, ``params`` or ``macs``),
+optionally followed by λ-path or training settings: ``layer_normalised/uniform:epochs_per_step=3``
+or ``prox/uniform:gamma=0.99,removal_every_steps=10``. The width arms, and so the reference
+and the level of the comparison, are the same for every variant.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import optuna
+
+from studies._search_space import TrialPlan, model_spec
+from studies.arms import ARMS, arm_spec
+from studies.budget import _macs_per_sample
+from studies.compare import SENSITIVITY_FACTORS, USEFUL_FACTOR, Comparison
+from studies.execute import run_study
+from studies.objectives import load_study_data
+from studies.spec import StudySpec, load_spec
+
+__all__ = [
+    "ArmRun",
+    "equal_budget_spec",
+    "full_training_macs",
+    "run_arm",
+    "run_line",
+    "summarise_runs",
+    "variant_spec",
+]
+
+_JUDGED = [a for a in ARMS if a != "width"]
+
+
+def full_training_macs(spec: StudySpec, data: Any) -> float:
+    """Training MACs of the static ``max_width`` net for ``epochs + finetune_epochs``
+    (forward + backward counted as 3 × forward, like the trainer's ``cost_macs``)."""
+    arch = spec.architecture
+    plan = TrialPlan((arch.max_width,) * arch.depth, False, 0.0, 0.0, 0.0)
+    mspec = model_spec(spec, plan, n_features=data.n_features, n_outputs=data.n_outputs,
+                       image_shape=data.image_shape)
+    epochs = spec.training.epochs + spec.training.finetune_epochs
+    return 3.0 * _macs_per_sample(mspec) * len(data.x_train) * epochs
+
+
+def equal_budget_spec(
+    dataset: str,
+    seed: int,
+    *,
+    epochs: int,
+    budget: float,
+    name: str = "bench",
+    max_width: int = 256,
+    batch_size: int = 128,
+    finetune_epochs: int = 2,
+) -> StudySpec:
+    """The shared spec of one (dataset, seed): two hidden layers of at most ``max_width``,
+    ``epochs`` + ``finetune_epochs`` per trial, TPE on (val loss, params), and a compute
+    budget of ``budget`` full-width trainings (:func:`full_training_macs`)."""
+    spec = load_spec({
+        "name": f"{name}-{dataset}-{seed}",
+        "dataset": {"name": dataset, "seed": 0},
+        "architecture": {"depth": 2, "max_width": max_width},
+        "training": {"epochs": epochs, "batch_size": batch_size, "device": "cpu",
+                     "finetune_epochs": finetune_epochs},
+        "search": {"kind": "lambda", "n_trials": 1, "sampler": "tpe", "seed": seed,
+                   "objectives": ["val_loss", "params"], "max_macs": 1.0},
+    })
+    full = full_training_macs(spec, load_study_data(spec))
+    search = spec.search.model_copy(update={"max_macs": budget * full, "n_trials": None})
+    return spec.model_copy(update={"search": search})
+
+
+def _number(value: str) -> int | float:
+    return float(value) if "." in value or "e" in value else int(value)
+
+
+def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any] | None = None
+                 ) -> StudySpec:
+    """The shared spec with the λ arms' settings of ``variant`` (module docstring); ``path``
+    sets λ-path fields (``warmup_epochs``, ``epochs_per_step``, ``finetune_epochs``)."""
+    training = spec.training
+    path = dict(path or {})
+    if variant:
+        head, _, extra = variant.partition(":")
+        step, weight = head.split("/")
+        changes: dict[str, Any] = {"beta_step": step, "penalty_weight": weight}
+        for item in filter(None, extra.split(",")):
+            key, value = item.split("=")
+            if key in type(training).model_fields:
+                changes[key] = _number(value)
+            else:
+                path[key] = _number(value)
+        training = training.model_copy(update=changes)
+    search = spec.search.model_copy(update={"path": spec.search.path.model_copy(update=path)})
+    return spec.model_copy(update={"training": training, "search": search})
+
+
+ArmRun = tuple[optuna.Study, float, float]
+"""An arm's study, its CPU seconds (``time.process_time``) and its wall seconds."""
+
+
+def run_arm(spec: StudySpec, arm: str, *, path_steps: int, name: str | None = None,
+            storage: str | optuna.storages.BaseStorage | None = None) -> ArmRun:
+    """Run one arm of ``spec`` (a λ path on ``path_steps`` grid points) to its budget.
+
+    Args:
+        spec: The shared (or variant) spec.
+        arm: One of :data:`studies.arms.ARMS`.
+        path_steps: Grid points of a λ path.
+        name: The study's name (default: the spec's name and the arm).
+        storage: Where the study lives (default: in memory).
+    """
+    one = arm_spec(spec, arm)
+    if arm == "lambda_path":
+        one = one.model_copy(update={"search": one.search.model_copy(
+            update={"n_trials": path_steps})})
+    one = one.model_copy(update={"name": name or f"{spec.name}-{arm}"})
+    cpu, wall = time.process_time(), time.perf_counter()
+    study = run_study(one, storage or optuna.storages.InMemoryStorage(), progress=False)
+    return study, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _gmean(values: list[float]) -> float | None:
+    good = [max(v, 1e-3) for v in values if v is not None and math.isfinite(v)]
+    return math.exp(statistics.fmean(math.log(v) for v in good)) if good else None
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def run_line(
+    dataset: str, seed: int, c: Comparison, times: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """The per-(dataset, seed) line of a comparison, with each arm's CPU and wall seconds."""
+    width = c.arm("width")
+    arms = {}
+    for a in c.arms:
+        within = a.smallest_within_accuracy or a.smallest_within_loss or {}
+        arms[a.arm] = {
+            "compute_share": _round(a.compute_share),
+            "reached": a.reached,
+            "hv": _round(a.hypervolume),
+            "hv_at_width_compute_ratio": _round(
+                a.hv_at_baseline_compute / width.hypervolume if width.hypervolume else None
+            ),
+            "best_val_loss": _round(a.best_val_loss, 4),
+            "trials": a.n_finished,
+            "pruned": a.n_pruned,
+            "macs": a.total_cost_macs,
+            "smallest_within_acc_params": within.get("params"),
+            "smallest_within_acc_widths": within.get("widths"),
+            "cpu_s": round(times[a.arm][0], 1),
+            "wall_s": round(times[a.arm][1], 1),
+        }
+    return {
+        "dataset": dataset, "seed": seed, "reference_loss": _round(c.region.loss, 4)
+        if c.region else None, "level": _round(c.level), "arms": arms,
+    }
+
+
+def _judged(runs: list[tuple[str, Comparison]]) -> list[str]:
+    return [a for a in runs[0][1].arm_names if a != "width"] if runs else list(_JUDGED)
+
+
+def _shares(runs: list[tuple[str, Comparison]], factor: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for arm in _judged(runs):
+        if factor is None:
+            values = [c.arm(arm).compute_share for _, c in runs]
+        else:
+            values = [c.sensitivity[factor][arm] for _, c in runs]
+        out[arm] = _round(_gmean([v for v in values if v is not None]))
+    return out
+
+
+def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> dict[str, Any]:
+    """Aggregate (dataset, comparison) runs: per arm, the geometric-mean compute share and
+    how many runs reached the level, the hypervolume at width search's compute, the
+    reference's sensitivity, per-dataset shares and the smallest accurate net (keys in
+    ``bench/search_efficiency.py``'s docstring); ``cpu0``/``wall0`` are the start times."""
+    shares = _shares(runs)
+    out: dict[str, Any] = {
+        "lambda_search_compute_share": shares.get("lambda"),
+        "lambda_path_compute_share": shares.get("lambda_path"),
+        "width_hyperband_compute_share": shares.get("width_hyperband"),
+        "reached": {
+            arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}"
+            for arm in runs[0][1].arm_names
+        },
+        "variants": {k: v for k, v in shares.items() if "[" in k},
+        "hv_at_width_compute": {
+            arm: _round(_gmean([
+                c.arm(arm).hv_at_baseline_compute / c.arm("width").hypervolume
+                for _, c in runs if c.arm("width").hypervolume > 0
+            ]))
+            for arm in runs[0][1].arm_names
+        },
+        "reference": (
+            f"hypervolume over (val loss, log10 params); reference loss = {USEFUL_FACTOR:g} × "
+            "width search's best val loss, reference size = log10(1.1 × params of the "
+            "max_width × max_width static net); level = width search's final useful "
+            "hypervolume; equal MAC budgets"
+        ),
+        "sensitivity": {
+            f"{f:g}x": _shares(runs, f"{f:g}") for f in SENSITIVITY_FACTORS
+        },
+        "per_dataset": {},
+        "smallest_within_accuracy": {},
+        "cpu_minutes": round((time.process_time() - cpu0) / 60, 1),
+        "wall_minutes": round((time.perf_counter() - wall0) / 60, 1),
+    }
+    for dataset in dict.fromkeys(d for d, _ in runs):
+        mine = [(d, c) for d, c in runs if d == dataset]
+        out["per_dataset"][dataset] = {
+            "compute_share": _shares(mine),
+            "reached": {arm: f"{sum(c.arm(arm).reached for _, c in mine)}/{len(mine)}"
+                        for arm in mine[0][1].arm_names},
+        }
+        sizes = {}
+        for arm in mine[0][1].arm_names:
+            found = [
+                (c.arm(arm).smallest_within_accuracy or {}).get("params") for _, c in mine
+            ]
+            known = [v for v in found if v is not None]
+            sizes[arm] = statistics.median(known) if known else None
+        if any(v is not None for v in sizes.values()):
+            out["smallest_within_accuracy"][dataset] = sizes
+    return out
