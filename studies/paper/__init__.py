@@ -3,7 +3,8 @@
 Each experiment has a frozen config with ``preset("quick" | "reduced" | "full")`` and a
 ``run_*(out_dir, config)`` that writes offline HTML figures, CSV tables and
 ``summary.json`` and returns the summary. ``shrinknets paper <experiment> --out DIR``
-runs them from the command line (:func:`add_paper_commands`).
+runs them from the command line (:func:`add_paper_commands`); ``paper all --preset reduced
+--publish docs/figures`` regenerates everything ``docs/results.md`` shows.
 """
 
 from .cli import EXPERIMENTS, add_paper_commands, main, run_experiment

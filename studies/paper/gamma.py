@@ -292,8 +292,9 @@ def run_gamma(out_dir: Path | str, config: GammaConfig, *, progress_bar: bool = 
                                             seed=config.split_seed, max_rows=config.max_rows)
             infos.append(info)
             for regime in config.regimes:
-                steps = config.train_config(regime, int(data.x_train.shape[0]), 0, lam=1.0,
-                                            gamma=None).epochs
+                n_train = int(data.x_train.shape[0])
+                schedule = config.train_config(regime, n_train, 0, lam=1.0, gamma=None)
+                steps = schedule.epochs * math.ceil(n_train / schedule.batch_size)
                 for lam in config.lams:
                     for seed in range(config.repeats):
                         base = _train(data, config, regime, seed, lam=lam, gamma=None)

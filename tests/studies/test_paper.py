@@ -32,7 +32,7 @@ from studies.paper import (
     run_hyperopt,
     run_tradeoff,
 )
-from studies.paper._report import ReportWriter, png_exporter_status
+from studies.paper._report import ReportWriter, png_exporter_status, publish
 from studies.paper._single_layer import fit_group_lasso, group_lambda_max
 
 
@@ -151,6 +151,8 @@ def test_gamma_outputs_and_removal_never_costs_more(gamma: tuple[Path, dict[str,
         assert float(r["rel_cost"]) <= 1.0 + 1e-9
         assert float(r["rel_loss"]) > 0
     assert {int(r["steps"]) for r in runs if r["regime"] == "authors"} == {cfg.authors_steps}
+    assert {int(r["steps"]) for r in runs if r["regime"] == "minibatch"} == {
+        cfg.epochs * cfg.batches_per_epoch}
     agg = _rows(out / "gamma.csv")
     assert len(agg) == len(cfg.datasets) * len(cfg.lams) * per_case
     for key, result in summary["results"].items():
@@ -294,16 +296,30 @@ def test_configs_name_the_bad_field() -> None:
 
 def test_publish_puts_every_experiment_in_one_flat_folder(tmp_path: Path) -> None:
     pub = tmp_path / "figures"
-    for name in ("dynamics", "hyperopt"):
+    for name in ("dynamics", "gamma"):
         code = main([name, "--out", str(tmp_path / name), "--quick", "--no-png",
                      "--no-progress", "--publish", str(pub)])
         assert code == 0
     names = {p.name for p in pub.iterdir()}
-    assert {"dynamics_summary.json", "hyperopt_summary.json", "dynamics_mlp.html",
-            "dynamics_final.csv", "size_space.html", "hyperopt_arms.csv",
+    assert {"dynamics_summary.json", "gamma_summary.json", "dynamics_mlp.html",
+            "dynamics_final.csv", "gamma_authors.html", "gamma_runs.csv",
             "plotly.min.js"} <= names
-    assert not any(n.endswith(".db") or n == "summary.json" for n in names)
-    assert all((pub / n).is_file() for n in names)  # no comparison folders
-    _check_offline_html(pub / "size_space.html")
-    summary = json.loads((pub / "hyperopt_summary.json").read_text())
-    assert summary["preset"] == "quick" and summary["experiment"] == "hyperopt"
+    assert "summary.json" not in names
+    assert all((pub / n).is_file() for n in names)
+    _check_offline_html(pub / "gamma_authors.html")
+    summary = json.loads((pub / "gamma_summary.json").read_text())
+    assert summary["preset"] == "quick" and summary["experiment"] == "gamma"
+
+
+def test_publish_leaves_databases_and_folders_behind(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    report = ReportWriter(out, experiment="hyperopt", png=False)
+    report.figure("size_space", go.Figure(go.Scatter(x=[1], y=[1])))
+    report.csv("hyperopt_arms", [{"arm": "width"}])
+    (out / "hyperopt.db").write_bytes(b"SQLite")
+    (out / "comparison_digits_seed0").mkdir()
+    report.files["comparison_digits_seed0/"] = "folder"
+    summary = report.summary({})
+    copied = publish(out, summary, tmp_path / "figures")
+    assert sorted(p.name for p in copied) == [
+        "hyperopt_arms.csv", "hyperopt_summary.json", "plotly.min.js", "size_space.html"]
