@@ -8,9 +8,11 @@ count, train/validation loss and validation accuracy, so the figure shows how ea
 the network over time. Every (model, λ) runs once per seed (split, initialisation and batch
 order); the figures show the first seed, the summary aggregates all of them.
 
-The CNN has a BatchNorm after every conv layer; its switches use the core's well-posed
-formulation (``TrainConfig.pin_bn_scale``, the default: β's common scale, which the
-BatchNorm hides from the loss, is pinned at ``max|β| = 1``). The MLP has no BatchNorm.
+The CNN has a BatchNorm after every conv layer, before its switch. A switch whose consumer
+is batch-normalised (the first conv block's: the second conv's BatchNorm hides β's common
+scale from the loss) uses the core's well-posed formulation (``TrainConfig.pin_bn_scale``,
+the default: that scale is pinned at ``max|β| = 1``); the others are plain. The MLP has no
+BatchNorm unless ``mlp_batchnorm`` asks for one.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class DynamicsConfig:
         lams: The λ values, one training per model each (0 = no shrinking).
         epochs, batch_size, lr, lam2, beta_lr, gamma: Trainer settings.
         mlp_hidden: Initial MLP widths.
+        mlp_batchnorm: Put a BatchNorm before every MLP switch, as in the CNN's blocks
+            (an ablation; the page's MLP has none).
         cnn_channels, cnn_dense: Initial CNN channels per conv block and dense widths.
         seeds: Split, initialisation and batch-order seeds; each (model, λ) runs per seed.
     """
@@ -58,6 +62,7 @@ class DynamicsConfig:
     beta_lr: float = 0.5
     gamma: float = 0.99
     mlp_hidden: tuple[int, ...] = (256, 256)
+    mlp_batchnorm: bool = False
     cnn_channels: tuple[int, ...] = (32, 64)
     cnn_dense: tuple[int, ...] = (128,)
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -86,7 +91,8 @@ class DynamicsConfig:
         """The starting architecture of ``model`` (``"mlp"`` or ``"cnn"``) for ``data``."""
         if model == "mlp":
             return ModelSpec(kind="mlp", in_features=data.n_features,
-                             out_features=data.n_outputs, hidden=self.mlp_hidden)
+                             out_features=data.n_outputs, hidden=self.mlp_hidden,
+                             batchnorm=self.mlp_batchnorm)
         return ModelSpec(kind="cnn", in_features=data.n_features, out_features=data.n_outputs,
                          hidden=self.cnn_channels, dense=self.cnn_dense,
                          image_shape=data.image_shape)

@@ -323,3 +323,11 @@ def test_publish_leaves_databases_and_folders_behind(tmp_path: Path) -> None:
     copied = publish(out, summary, tmp_path / "figures")
     assert sorted(p.name for p in copied) == [
         "hyperopt_arms.csv", "hyperopt_summary.json", "plotly.min.js", "size_space.html"]
+
+
+def test_the_dynamics_mlp_can_take_a_batchnorm_before_each_switch() -> None:
+    data = load_dataset("digits", seed=0)
+    plain = DynamicsConfig.preset("quick").spec("mlp", data)
+    normed = DynamicsConfig.preset("quick", mlp_batchnorm=True).spec("mlp", data)
+    assert not plain.batchnorm and normed.batchnorm
+    assert DynamicsConfig.preset("quick").spec("cnn", data).kind == "cnn"
