@@ -96,15 +96,18 @@ class ReportWriter:
         else:
             self.png_note = "PNG export turned off (--no-png)"
 
-    def figure(self, name: str, fig: go.Figure | Figure) -> None:
-        """Write ``<name>.html`` (plotly.js beside it, no CDN) and ``<name>.png`` if possible."""
+    def figure(self, name: str, fig: go.Figure | Figure, *, png_height: int | None = None
+               ) -> None:
+        """Write ``<name>.html`` (plotly.js beside it, no CDN) and ``<name>.png`` if possible
+        (1100 × 700 px, or ``png_height`` px high for a figure of many rows)."""
         if isinstance(fig, Figure):
             fig = fig.to_plotly()
         html = self.out_dir / f"{name}.html"
         fig.write_html(html, include_plotlyjs="directory", full_html=True)
         self.files[f"{name}.html"] = "figure (interactive, offline)"
         if self._png:
-            fig.write_image(self.out_dir / f"{name}.png", **_PNG_SIZE)
+            size = _PNG_SIZE | ({"height": png_height} if png_height else {})
+            fig.write_image(self.out_dir / f"{name}.png", **size)
             self.files[f"{name}.png"] = "figure (static)"
 
     def csv(self, name: str, rows: Sequence[Mapping[str, Any]]) -> Path:

@@ -54,6 +54,7 @@ _TICKS = (0, 1, 2, 3, 4, 5)
 Regime = Literal["minibatch", "authors"]
 REGIMES: tuple[Regime, ...] = ("minibatch", "authors")
 _START_COLOURS = {"sign": "#1f77b4", "positive": "#d62728"}
+_PANEL_HEIGHT = 380
 
 
 def gamma_values(n: int, t_max: float = 5.0) -> list[tuple[float, float]]:
@@ -216,7 +217,8 @@ def _figure(agg: list[dict[str, Any]], infos: list[dict[str, Any]], regime: Regi
     for info, lam in panels:
         titles += [f"{info['short_label']}, λ={lam:g}<br>final val loss / no-removal baseline",
                    f"{info['short_label']}, λ={lam:g}<br>cost (Σ live inputs) / baseline"]
-    fig = make_subplots(rows=len(panels), cols=2, subplot_titles=titles)
+    fig = make_subplots(rows=len(panels), cols=2, subplot_titles=titles,
+                        vertical_spacing=0.35 / len(panels))
     shown: set[str] = set()
     for k, (info, lam) in enumerate(panels):
         for start in _starts(cfg, regime):
@@ -233,11 +235,11 @@ def _figure(agg: list[dict[str, Any]], infos: list[dict[str, Any]], regime: Regi
                              ticktext=[f"{t}<br>γ={1 - 10.0 ** -t:g}" for t in _TICKS],
                              row=k + 1, col=col)
     steps = agg[0]["steps"] if agg else 0
-    fig.update_layout(title=f"Dynamic neuron removal for different γ (paper §6.2, Fig. 2): "
-                            f"{_REGIME_TITLES[regime]}, {steps} steps; dashed = no-removal "
-                            "baseline; stand-ins as labelled",
-                      height=380 * len(panels), template="plotly_white",
-                      legend={"orientation": "h", "y": -0.05})
+    fig.update_layout(title=f"Dynamic neuron removal for different γ (paper §6.2, Fig. 2)<br>"
+                            f"<sup>{_REGIME_TITLES[regime]}, {steps} steps; dashed = "
+                            "no-removal baseline; stand-ins as labelled</sup>",
+                      height=_PANEL_HEIGHT * len(panels) + 120, template="plotly_white",
+                      margin={"t": 140}, legend={"orientation": "h", "y": -0.3 / len(panels)})
     return fig
 
 
@@ -323,8 +325,8 @@ def run_gamma(out_dir: Path | str, config: GammaConfig, *, progress_bar: bool = 
     report.csv("gamma_runs", runs)
     report.csv("gamma", agg)
     for regime in config.regimes:
-        report.figure(f"gamma_{regime}",
-                      _figure([r for r in agg if r["regime"] == regime], infos, regime, config))
+        fig = _figure([r for r in agg if r["regime"] == regime], infos, regime, config)
+        report.figure(f"gamma_{regime}", fig, png_height=int(fig.layout.height))
     summary = {
         "paper_section": "6.2 (Fig. 2)",
         "paper_claim": "γ controls how aggressively neurons are removed; removal lowers the "
