@@ -164,9 +164,9 @@ _PUBLISHED = (".html", ".png", ".csv")
 def publish(out_dir: Path | str, summary: Mapping[str, Any], target: Path | str) -> list[Path]:
     """Copy one experiment's figures (HTML, PNG), tables (CSV) and summary into ``target``.
 
-    The summary becomes ``<experiment>_summary.json``; ``plotly.min.js`` is copied once
-    (every HTML figure loads it from its own folder), so a folder holding several
-    experiments keeps one copy. Folders and databases the experiment also wrote stay in
+    The summary becomes ``<experiment>_summary.json``; ``plotly.min.js`` is copied when
+    ``target`` has none or another version (every HTML figure loads it from its own
+    folder), so a folder holding several experiments keeps one copy. Folders and databases the experiment also wrote stay in
     ``out_dir``.
 
     Returns:
@@ -178,8 +178,8 @@ def publish(out_dir: Path | str, summary: Mapping[str, Any], target: Path | str)
     for name in summary.get("files", {}):
         if name.endswith(_PUBLISHED) and (source / name).is_file():
             written.append(Path(shutil.copy2(source / name, dest / name)))
-    js = source / "plotly.min.js"
-    if js.is_file() and not (dest / "plotly.min.js").is_file():
+    js, old_js = source / "plotly.min.js", dest / "plotly.min.js"
+    if js.is_file() and (not old_js.is_file() or old_js.stat().st_size != js.stat().st_size):
         written.append(Path(shutil.copy2(js, dest / "plotly.min.js")))
     summary_path = dest / f"{summary['experiment']}_summary.json"
     shutil.copy2(source / "summary.json", summary_path)
