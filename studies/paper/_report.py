@@ -166,8 +166,8 @@ def publish(out_dir: Path | str, summary: Mapping[str, Any], target: Path | str)
 
     The summary becomes ``<experiment>_summary.json``; ``plotly.min.js`` is copied when
     ``target`` has none or another version (every HTML figure loads it from its own
-    folder), so a folder holding several experiments keeps one copy. Folders and databases the experiment also wrote stay in
-    ``out_dir``.
+    folder), so a folder holding several experiments keeps one copy. Folders and databases
+    the experiment also wrote stay in ``out_dir``.
 
     Returns:
         The written paths.
