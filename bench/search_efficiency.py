@@ -59,11 +59,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from studies.arms import ARMS
 from studies.compare import Comparison, compare_studies
 from studies.equal_budget import (
+    arm_names,
     equal_budget_spec,
-    run_arm,
+    run_case,
     run_line,
     summarise_runs,
-    variant_spec,
 )
 
 
@@ -121,19 +121,9 @@ def main() -> None:
     for dataset in datasets:
         for seed in range(seeds):
             spec = equal_budget_spec(dataset, seed, epochs=epochs, budget=budget)
-            studies: dict[str, optuna.Study] = {}
-            times: dict[str, tuple[float, float]] = {}
-            lam_spec = variant_spec(spec, args.lambda_variant, path)
-            for arm in [a for a in ARMS if a in args.arms or a == "width"]:
-                one = lam_spec if arm.startswith("lambda") else spec
-                studies[arm], cpu, wall = run_arm(one, arm, path_steps=args.path_steps)
-                times[arm] = (cpu, wall)
-            for variant in args.variants:
-                for arm in args.variant_arms:
-                    name = f"{arm}[{variant}]"
-                    one = variant_spec(spec, variant, path)
-                    studies[name], cpu, wall = run_arm(one, arm, path_steps=args.path_steps)
-                    times[name] = (cpu, wall)
+            names = arm_names(args.arms, args.variants, args.variant_arms)
+            studies, times = run_case(spec, names, path_steps=args.path_steps,
+                                      lambda_variant=args.lambda_variant, path=path)
             c = compare_studies(studies, baseline="width")
             runs.append((dataset, c))
             print(json.dumps(run_line(dataset, seed, c, times)), flush=True)

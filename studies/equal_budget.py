@@ -16,8 +16,10 @@ and the level of the comparison, are the same for every variant.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -31,10 +33,13 @@ from studies.objectives import load_study_data
 from studies.spec import StudySpec, load_spec
 
 __all__ = [
+    "LAMBDA_ARMS",
     "ArmRun",
+    "arm_names",
     "equal_budget_spec",
     "full_training_macs",
     "run_arm",
+    "run_case",
     "run_line",
     "summarise_runs",
     "variant_spec",
@@ -118,18 +123,65 @@ def run_arm(spec: StudySpec, arm: str, *, path_steps: int, name: str | None = No
     Args:
         spec: The shared (or variant) spec.
         arm: One of :data:`studies.arms.ARMS`.
-        path_steps: Grid points of a λ path.
+        path_steps: Grid points of a λ path (its spec has no trial count: the budget is
+            compute).
         name: The study's name (default: the spec's name and the arm).
         storage: Where the study lives (default: in memory).
     """
-    one = arm_spec(spec, arm)
-    if arm == "lambda_path":
-        one = one.model_copy(update={"search": one.search.model_copy(
-            update={"n_trials": path_steps})})
+    one = arm_spec(spec, arm, path_steps=path_steps)
     one = one.model_copy(update={"name": name or f"{spec.name}-{arm}"})
     cpu, wall = time.process_time(), time.perf_counter()
     study = run_study(one, storage or optuna.storages.InMemoryStorage(), progress=False)
     return study, time.process_time() - cpu, time.perf_counter() - wall
+
+
+LAMBDA_ARMS: tuple[str, ...] = ("lambda", "lambda_path")
+
+
+def arm_names(arms: Sequence[str], variants: Sequence[str] = (),
+              variant_arms: Sequence[str] = LAMBDA_ARMS) -> list[str]:
+    """The arms a case runs: ``arms`` in :data:`~studies.arms.ARMS` order (``width`` always:
+    it sets the reference and the level), then ``arm[variant]`` per variant."""
+    names = [a for a in ARMS if a in arms or a == "width"]
+    return names + [f"{a}[{v}]" for v in variants for a in variant_arms]
+
+
+def run_case(
+    spec: StudySpec,
+    names: Sequence[str],
+    *,
+    path_steps: int,
+    lambda_variant: str | None = None,
+    path: dict[str, Any] | None = None,
+    storage: str | optuna.storages.BaseStorage | None = None,
+    on_arm: Callable[[str], object] | None = None,
+) -> tuple[dict[str, optuna.Study], dict[str, tuple[float, float]]]:
+    """Run every arm of :func:`arm_names` on one shared spec (one dataset and seed).
+
+    The λ arms take ``lambda_variant`` (``None`` = the spec's own settings), an
+    ``arm[variant]`` its variant, both with the λ-path fields ``path``; the width arms run
+    the shared spec. Each study is named after the spec and the arm (``[``, ``/`` and other
+    characters a study name cannot hold become ``_``).
+
+    Returns:
+        The studies and their (CPU, wall) seconds, both by arm name; ``on_arm(name)`` is
+        called after each arm.
+    """
+    studies: dict[str, optuna.Study] = {}
+    times: dict[str, tuple[float, float]] = {}
+    for name in names:
+        arm, _, variant = name.partition("[")
+        if arm.startswith("lambda"):
+            one = variant_spec(spec, variant.rstrip("]") or lambda_variant, path)
+        else:
+            one = spec
+        study_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}-{name}").strip("_")
+        studies[name], cpu, wall = run_arm(one, arm, path_steps=path_steps, name=study_name,
+                                           storage=storage)
+        times[name] = (cpu, wall)
+        if on_arm is not None:
+            on_arm(name)
+    return studies, times
 
 
 def _gmean(values: list[float]) -> float | None:

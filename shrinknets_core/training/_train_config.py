@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from shrinknets_core.errors import ConfigError
+from shrinknets_core.removal.dead import MEAN_STARTS, MeanStart
 
 __all__ = ["TrainConfig"]
 
@@ -19,7 +20,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "lam_scale": ("none", "grad"),
     "penalty_weight": ("uniform", "params", "macs"),
     "dead_rule": ("sign_variance", "magnitude", "none"),
-    "sign_mean_start": ("sign", "positive"),
+    "sign_mean_start": MEAN_STARTS,
 }
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -99,7 +100,7 @@ class TrainConfig:
     pin_bn_scale: bool = True
     dead_rule: Literal["sign_variance", "magnitude", "none"] = "sign_variance"
     gamma: float = 0.99
-    sign_mean_start: Literal["sign", "positive"] = "sign"
+    sign_mean_start: MeanStart = "sign"
     eps: float = 1e-3
     keep_last_alive: bool = True
     removal: bool = True

@@ -180,7 +180,7 @@ def publish(out_dir: Path | str, summary: Mapping[str, Any], target: Path | str)
             written.append(Path(shutil.copy2(source / name, dest / name)))
     js, old_js = source / "plotly.min.js", dest / "plotly.min.js"
     if js.is_file() and (not old_js.is_file() or old_js.stat().st_size != js.stat().st_size):
-        written.append(Path(shutil.copy2(js, dest / "plotly.min.js")))
+        written.append(Path(shutil.copy2(js, old_js)))
     summary_path = dest / f"{summary['experiment']}_summary.json"
     shutil.copy2(source / "summary.json", summary_path)
     return [*written, summary_path]

@@ -174,10 +174,12 @@ def _starts(cfg: GammaConfig, regime: Regime) -> tuple[MeanStart, ...]:
 
 def _aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std (ddof=0) over repeats per (regime, dataset, λ, start, t)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(tuple(r[k] for k in (*_GROUP, "t")), []).append(r)
     out = []
-    keys = sorted({tuple(r[k] for k in (*_GROUP, "t")) for r in runs})
-    for key in keys:
-        group = [r for r in runs if tuple(r[k] for k in (*_GROUP, "t")) == key]
+    for key in sorted(groups):
+        group = groups[key]
         row: dict[str, Any] = {k: group[0][k] for k in
                                (*_GROUP, "dataset_label", "stand_in", "steps", "t", "gamma")}
         for field in ("rel_loss", "loss_diff", "rel_cost", "final_live_inputs"):

@@ -19,7 +19,6 @@ end points — the two-layer picture the paper's outline asks for.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,11 +30,12 @@ from studies._report import write_comparison
 from studies.arms import ARMS
 from studies.compare import Comparison, compare_studies
 from studies.equal_budget import (
+    LAMBDA_ARMS,
+    arm_names,
     equal_budget_spec,
-    run_arm,
+    run_case,
     run_line,
     summarise_runs,
-    variant_spec,
 )
 from studies.plots import compute_figure, pareto_figure, size_space_figure
 
@@ -43,8 +43,6 @@ from ._common import Preset, check_preset, progress, require
 from ._report import ReportWriter
 
 __all__ = ["HyperoptConfig", "run_hyperopt"]
-
-_LAMBDA_ARMS = ("lambda", "lambda_path")
 
 
 @dataclass(frozen=True)
@@ -75,15 +73,15 @@ class HyperoptConfig:
     path_steps: int = 16
     arms: tuple[str, ...] = ARMS
     variants: tuple[str, ...] = ("prox/uniform", "layer_normalised/params")
-    variant_arms: tuple[str, ...] = _LAMBDA_ARMS
+    variant_arms: tuple[str, ...] = LAMBDA_ARMS
 
     def __post_init__(self) -> None:
         require(self, "seeds", bool(self.seeds) and min(self.seeds) >= 0,
                 "a non-empty list of seeds >= 0")
         require(self, "datasets", bool(self.datasets), "a non-empty list of dataset names")
         require(self, "arms", set(self.arms) <= set(ARMS), f"a list of {list(ARMS)}")
-        require(self, "variant_arms", set(self.variant_arms) <= set(_LAMBDA_ARMS),
-                f"a list of {list(_LAMBDA_ARMS)}")
+        require(self, "variant_arms", set(self.variant_arms) <= set(LAMBDA_ARMS),
+                f"a list of {list(LAMBDA_ARMS)}")
         require(self, "epochs", self.epochs >= 1, ">= 1")
         require(self, "budget", self.budget > 0, "> 0")
         require(self, "path_steps", self.path_steps >= 2, ">= 2")
@@ -107,26 +105,7 @@ class HyperoptConfig:
 
     def arm_names(self) -> list[str]:
         """The arms run per (dataset, seed): the default ones, then ``arm[variant]``."""
-        names = [a for a in ARMS if a in self.arms or a == "width"]
-        return names + [f"{a}[{v}]" for v in self.variants for a in self.variant_arms]
-
-
-def _run_case(config: HyperoptConfig, dataset: str, seed: int, storage: str,
-              bar: Any) -> tuple[dict[str, optuna.Study], dict[str, tuple[float, float]]]:
-    """Every arm of one (dataset, seed) on the same spec and budget."""
-    spec = equal_budget_spec(dataset, seed, epochs=config.epochs, budget=config.budget,
-                             name="paper-hyperopt", max_width=config.max_width)
-    studies: dict[str, optuna.Study] = {}
-    times: dict[str, tuple[float, float]] = {}
-    for name in config.arm_names():
-        arm, _, variant = name.partition("[")
-        one = variant_spec(spec, variant.rstrip("]") or None)
-        study_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}-{name}").strip("_")
-        studies[name], cpu, wall = run_arm(one, arm, path_steps=config.path_steps,
-                                           name=study_name, storage=storage)
-        times[name] = (cpu, wall)
-        bar.update(1)
-    return studies, times
+        return arm_names(self.arms, self.variants, self.variant_arms)
 
 
 def _arm_rows(dataset: str, seed: int, line: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,7 +141,12 @@ def run_hyperopt(out_dir: Path | str, config: HyperoptConfig, *, progress_bar: b
     with progress(total, "hyperopt arms", enabled=progress_bar) as bar:
         for dataset in config.datasets:
             for seed in config.seeds:
-                studies, times = _run_case(config, dataset, seed, storage, bar)
+                spec = equal_budget_spec(dataset, seed, epochs=config.epochs,
+                                         budget=config.budget, name="paper-hyperopt",
+                                         max_width=config.max_width)
+                studies, times = run_case(spec, config.arm_names(),
+                                          path_steps=config.path_steps, storage=storage,
+                                          on_arm=lambda _name: bar.update(1))
                 first = first or studies
                 comparison = compare_studies(studies, baseline="width")
                 runs.append((dataset, comparison))
