@@ -44,6 +44,8 @@ def _row(summary: ArmSummary) -> str:
         summary.compute_share,
         "yes" if summary.reached else "never",
         summary.hv_at_baseline_compute,
+        summary.test_hypervolume,
+        summary.test_hv_at_baseline_compute,
         (summary.smallest_within_loss or {}).get("params"),
     ]
     return "<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in cells) + "</tr>"
@@ -67,6 +69,7 @@ def write_report(path: Path, comparison: Comparison, *sources: StudyLike) -> Pat
         "<th>useful hypervolume</th><th>raw hypervolume</th><th>training MACs</th>"
         "<th>wall time (s)</th><th>compute share to the level</th><th>reached</th>"
         "<th>hypervolume at the baseline's compute</th>"
+        "<th>test hypervolume of its front</th><th>test hypervolume at the baseline's compute</th>"
         "<th>smallest net within 10 % of the best loss (params)</th></tr>"
     )
     rows = "".join(_row(a) for a in comparison.arms)

@@ -45,6 +45,8 @@ class TrialPoint:
         val_accuracy: the final validation accuracy (classification, complete trials).
         max_params: parameters of the largest network the spec allows (``max_params``
             attribute; ``None`` for trials stored before it was recorded).
+        test_loss: the kept network's loss on the test split (complete trials of a
+            dataset with a test split; never used to choose anything).
     """
 
     number: int
@@ -60,6 +62,7 @@ class TrialPoint:
     completed_at: datetime | None = None
     val_accuracy: float | None = None
     max_params: int | None = None
+    test_loss: float | None = None
 
     @property
     def is_lambda(self) -> bool:
@@ -103,6 +106,7 @@ def _point(trial: FrozenTrial) -> TrialPoint:
         completed_at=trial.datetime_complete,
         val_accuracy=_finite(attrs.get("val_accuracy")) if values else None,
         max_params=int(attrs["max_params"]) if attrs.get("max_params") else None,
+        test_loss=_finite(attrs.get("test_loss")) if values else None,
     )
 
 

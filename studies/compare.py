@@ -31,6 +31,13 @@ Conventions (the numbers mean nothing without them):
   an arm that never reaches it gets its total compute ÷ the baseline's (a lower bound on
   its true share) and ``reached = False``. ``hv_at_baseline_compute``: an arm's useful
   hypervolume at the compute the baseline spent in total.
+* **Out of sample**: every arm's trials keep the network of their best validation epoch
+  at their final widths (``studies._selection``: one rule for all arms, width trials
+  included), and every choice — the fronts, the reference, the level — is made on
+  validation. ``test_hypervolume`` scores each arm's validation-chosen front with its
+  test losses instead (same reference point, the reference loss still from the
+  baseline's validation loss): the figure selection on validation cannot inflate.
+  ``test_hv_at_baseline_compute`` is its value at the baseline's total compute.
 * **Readouts**: best validation loss reachable at ≤ P parameters (P on decades up to
   ``P_max``), the smallest network within ``loss_tolerance`` (10 %) of the best loss any
   arm reached, and, for classification, within 0.5 accuracy points of the best accuracy.
@@ -87,6 +94,7 @@ _CSV_FIELDS = [
     "best_val_loss",
     "hypervolume",
     "raw_hypervolume",
+    "test_hypervolume",
 ]
 
 
@@ -141,6 +149,7 @@ class CurvePoint:
     best_val_loss: float | None
     hypervolume: float
     raw_hypervolume: float
+    test_hypervolume: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,8 @@ class ArmSummary:
     compute_share: float | None = None
     reached: bool = False
     hv_at_baseline_compute: float = 0.0
+    test_hypervolume: float = 0.0
+    test_hv_at_baseline_compute: float = 0.0
     best_loss_at_params: list[dict[str, Any]] = field(default_factory=list)
     smallest_within_loss: dict[str, Any] | None = None
     smallest_within_accuracy: dict[str, Any] | None = None
@@ -283,7 +294,8 @@ def _curve(
     cost = wall = 0.0
     best: float | None = None
     front: list[tuple[float, float]] = []
-    hv = raw = 0.0
+    chosen: list[TrialPoint] = []  # the trials on the validation front
+    hv = raw = test = 0.0
     for i, p in enumerate(points):
         cost += p.search_cost_macs
         wall += p.search_wall_time_s
@@ -293,15 +305,28 @@ def _curve(
             # the hypervolumes change only when the new point enters the front
             if not any(x <= new[0] and y <= new[1] for x, y in front):
                 front = pareto_front([*front, new])
+                on_front = set(front)
+                chosen = [q for q in [*chosen, p]
+                          if (float(q.val_loss), float(q.params)) in on_front]  # type: ignore[arg-type]
                 hv = region.hypervolume(front) if region is not None else 0.0
                 raw = hypervolume(front, raw_reference) if raw_reference is not None else 0.0
+                test = _test_hypervolume(chosen, region)
         curve.append(
             CurvePoint(
                 i, p.number, p.state, p.lam, p.val_loss, p.params, list(p.final_widths),
-                p.search_cost_macs, cost, wall, best, hv, raw,
+                p.search_cost_macs, cost, wall, best, hv, raw, test,
             )
         )
     return curve
+
+
+def _test_hypervolume(chosen: list[TrialPoint], region: UsefulRegion | None) -> float:
+    """Useful-region hypervolume of validation-chosen trials scored by their test losses."""
+    if region is None:
+        return 0.0
+    return region.hypervolume(
+        [(q.test_loss, q.params) for q in chosen if q.test_loss is not None and q.params]
+    )
 
 
 def summarise(
@@ -343,6 +368,7 @@ def _summary(
         n_finished=len(points),
         front=front,
         hypervolume=last.hypervolume if last else 0.0,
+        test_hypervolume=last.test_hypervolume if last else 0.0,
         raw_hypervolume=last.raw_hypervolume if last else 0.0,
         best_val_loss=last.best_val_loss if last else None,
         total_cost_macs=last.cumulative_cost_macs if last else 0.0,
@@ -372,12 +398,14 @@ def _reach(side: ArmSummary, level: float) -> dict[str, float] | None:
     return None
 
 
-def _hv_at(side: ArmSummary, cost: float) -> float:
+def _hv_at(side: ArmSummary, cost: float, *, test: bool = False) -> float:
+    """An arm's useful hypervolume (``test``: its front's test hypervolume) once it had
+    spent ``cost`` MACs."""
     hv = 0.0
     for p in side.curve:
         if p.cumulative_cost_macs > cost * (1 + 1e-12):
             break
-        hv = p.hypervolume
+        hv = p.test_hypervolume if test else p.hypervolume
     return hv
 
 
@@ -466,6 +494,7 @@ def _shares(arms: list[ArmSummary], baseline: str, level: float) -> list[ArmSumm
             replace(
                 a, compute_to_reach=reach, compute_share=share, reached=reach is not None,
                 hv_at_baseline_compute=_hv_at(a, base.total_cost_macs),
+                test_hv_at_baseline_compute=_hv_at(a, base.total_cost_macs, test=True),
             )
         )
     return out

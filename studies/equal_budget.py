@@ -208,6 +208,10 @@ def run_line(
             "hv_at_width_compute_ratio": _round(
                 a.hv_at_baseline_compute / width.hypervolume if width.hypervolume else None
             ),
+            "test_hv_at_width_compute_ratio": _round(
+                a.test_hv_at_baseline_compute / width.test_hypervolume
+                if width.test_hypervolume else None
+            ),
             "best_val_loss": _round(a.best_val_loss, 4),
             "trials": a.n_finished,
             "pruned": a.n_pruned,
@@ -238,6 +242,22 @@ def _shares(runs: list[tuple[str, Comparison]], factor: str | None = None) -> di
     return out
 
 
+def _hv_ratios(runs: list[tuple[str, Comparison]], *, test: bool = False) -> dict[str, Any]:
+    """Per arm, the geometric mean over runs of its useful hypervolume at width search's
+    total compute ÷ width search's final one (``test``: both scored on the test split)."""
+    def ratio(c: Comparison, arm: str) -> float | None:
+        width = c.arm("width")
+        own = c.arm(arm)
+        top = width.test_hypervolume if test else width.hypervolume
+        at = own.test_hv_at_baseline_compute if test else own.hv_at_baseline_compute
+        return at / top if top > 0 else None
+
+    return {
+        arm: _round(_gmean([r for _, c in runs if (r := ratio(c, arm)) is not None]))
+        for arm in runs[0][1].arm_names
+    }
+
+
 def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float) -> dict[str, Any]:
     """Aggregate (dataset, comparison) runs: per arm, the geometric-mean compute share and
     how many runs reached the level, the hypervolume at width search's compute, the
@@ -253,13 +273,8 @@ def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float
             for arm in runs[0][1].arm_names
         },
         "variants": {k: v for k, v in shares.items() if "[" in k},
-        "hv_at_width_compute": {
-            arm: _round(_gmean([
-                c.arm(arm).hv_at_baseline_compute / c.arm("width").hypervolume
-                for _, c in runs if c.arm("width").hypervolume > 0
-            ]))
-            for arm in runs[0][1].arm_names
-        },
+        "hv_at_width_compute": _hv_ratios(runs),
+        "test_hv_at_width_compute": _hv_ratios(runs, test=True),
         "reference": (
             f"hypervolume over (val loss, log10 params); reference loss = {USEFUL_FACTOR:g} × "
             "width search's best val loss, reference size = log10(1.1 × params of the "
@@ -280,6 +295,8 @@ def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float
             "compute_share": _shares(mine),
             "reached": {arm: f"{sum(c.arm(arm).reached for _, c in mine)}/{len(mine)}"
                         for arm in mine[0][1].arm_names},
+            "hv_at_width_compute": _hv_ratios(mine),
+            "test_hv_at_width_compute": _hv_ratios(mine, test=True),
         }
         sizes = {}
         for arm in mine[0][1].arm_names:

@@ -22,6 +22,7 @@ from shrinknets_core.errors import ConfigError, StopTraining
 from shrinknets_core.training.trainer import EpochRecord
 from studies._search_space import suggest, train_config
 from studies._trial import TrialStopped, trial_seed
+from studies._warm_start import warm_started_trial
 from studies.arms import ARM_LABELS, arm_of
 from studies.budget import exhausted, spent
 from studies.lambda_path import run_lambda_path
@@ -31,6 +32,7 @@ from studies.objectives import (
     load_study_data,
     objective_values,
     result_attrs,
+    selected_epoch,
     train_trial,
 )
 from studies.spec import StudySpec, load_spec
@@ -210,6 +212,7 @@ def run_trial(
     on_epoch: EpochHook | None = None,
     models: ModelKeeper | None = None,
     patience: Patience | None = None,
+    checkpoints: Any | None = None,
 ) -> list[float]:
     """Sample a trial's parameters, train it, store its attributes, return its objectives.
 
@@ -225,6 +228,9 @@ def run_trial(
         patience: rides out a storage outage (``studies.writes``): per-epoch writes
             that fail transiently are kept and training goes on; the final writes wait
             for the storage. ``None``: every storage error raises.
+        checkpoints: the study's Optuna artifact store, where a λ search with
+            ``search.warm_start`` keeps its warm-up (``studies._warm_start``; ``None``:
+            this process keeps it).
 
     Returns:
         ``[val_loss]`` or ``[val_loss, params]`` for ``study.tell``.
@@ -247,10 +253,18 @@ def run_trial(
     hooks: list[EpochHook] = [store, prune]
     if on_epoch is not None:
         hooks.append(on_epoch)
-    run = train_trial(spec, plan, config, hooks=hooks)
+    if plan.switches and spec.search.kind == "lambda" and spec.search.warm_start.enabled:
+        run = warm_started_trial(
+            study, trial.number, spec, plan, seed=config.seed, hooks=hooks,
+            warmup_hooks=[h for h in hooks if h is not prune], device=device,
+            store=checkpoints,
+        )
+    else:
+        run = train_trial(spec, plan, config, hooks=hooks)
     result = run.result
     writer.set_attr("history", run.history)
     attrs = result_attrs(spec, result, plan)
+    attrs["selected_epoch"] = selected_epoch(run)
     for key, value in attrs.items():
         writer.set_attr(key, value)
     if (run.stopped_by is None and spec.search.kind == "target_size"
@@ -298,6 +312,7 @@ def run_study(
     progress: bool = True,
     device: str | None = None,
     models: ModelKeeper | None = None,
+    checkpoints: Any | None = None,
 ) -> optuna.Study:
     """Run a whole study in this process until its budget is spent; resumes if it exists.
 
@@ -314,6 +329,8 @@ def run_study(
         progress: show a tqdm progress bar (trials, with the current epoch).
         device: overrides ``training.device``.
         models: keeps each complete trial's network (``studies.models``); None: none.
+        checkpoints: an Optuna artifact store for a λ path's checkpoints and a λ search's
+            warm-up (``None``: kept in this process only).
 
     Returns:
         The study.
@@ -353,7 +370,8 @@ def run_study(
                 if stored > bar.n:
                     bar.update(stored - bar.n)
 
-            run_lambda_path(study, spec, device=device, on_epoch=step_done, models=models)
+            run_lambda_path(study, spec, device=device, on_epoch=step_done, models=models,
+                            checkpoints=checkpoints)
             bar.update(finished_trials(study) - bar.n)
             return study
         done = finished_trials(study)
@@ -366,7 +384,7 @@ def run_study(
             trial = ask_trial(study, spec)
             try:
                 values = run_trial(study, trial, spec, device=device, on_epoch=show,
-                                   models=models)
+                                   models=models, checkpoints=checkpoints)
             except optuna.TrialPruned:
                 study.tell(trial, state=TrialState.PRUNED)
             except BaseException:

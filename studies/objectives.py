@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,15 +23,20 @@ from shrinknets_core.network.models import ShrinkNet, build_model
 from shrinknets_core.removal.dead import DeadRule
 from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
 from studies._search_space import TrialPlan, model_spec
+from studies._selection import BestEpoch
 from studies.spec import DatasetSpec, StudySpec
 
 __all__ = [
     "EpochHook",
     "TrialRun",
+    "continue_finetune",
+    "for_epochs",
     "load_study_data",
     "max_width_params",
+    "merge_runs",
     "objective_values",
     "result_attrs",
+    "selected_epoch",
     "train_plan",
     "train_trial",
 ]
@@ -96,9 +102,11 @@ class _Recorder:
     trainer turns the ``StopTraining`` into a clean end of training.
     """
 
-    def __init__(self, hooks: list[EpochHook], *, epoch_offset: int = 0) -> None:
+    def __init__(self, hooks: list[EpochHook], *, epoch_offset: int = 0,
+                 best: BestEpoch | None = None) -> None:
         self.hooks = hooks
         self.offset = epoch_offset
+        self.best = best
         self.history: list[dict[str, Any]] = []
         self.stopped_by: str | None = None
 
@@ -108,6 +116,8 @@ class _Recorder:
         entry = record.to_dict()
         entry["lam"] = trainer.config.lam
         self.history.append(entry)
+        if self.best is not None:
+            self.best.observe(trainer, record)
         for hook in self.hooks:
             try:
                 hook(record)
@@ -131,6 +141,7 @@ def train_plan(
     optimizer: torch.optim.Optimizer | None = None,
     dead_rule: DeadRule | None = None,
     epoch_offset: int = 0,
+    best: BestEpoch | None = None,
 ) -> tuple[TrainResult, _Recorder, Trainer]:
     """Train a plan (or continue training ``model`` with ``optimizer``) and record each epoch.
 
@@ -142,6 +153,7 @@ def train_plan(
         model, optimizer, dead_rule: continue from an existing network, its optimizer and
             its dead-neuron rule (λ path): training goes on as one run.
         epoch_offset: added to epoch numbers in the recorded history.
+        best: shown every epoch, to keep the trial's network (``studies._selection``).
 
     Returns:
         ``(result, recorder, trainer)``; ``recorder.stopped_by`` says whether a hook stopped.
@@ -154,9 +166,12 @@ def train_plan(
         # A fresh rule would start its sign statistics from the current β; a β already
         # parked at 0 by the proximal step then never dies. Keep the run's own rule.
         trainer.dead_rule = dead_rule
-    recorder = _Recorder(hooks, epoch_offset=epoch_offset)
+    recorder = _Recorder(hooks, epoch_offset=epoch_offset, best=best)
     trainer.add_callback("on_epoch_end", recorder)
-    return trainer.fit(), recorder, trainer
+    try:
+        return trainer.fit(), recorder, trainer
+    finally:  # a trainer fitted again later (a continued fine-tune) records elsewhere
+        trainer.remove_callback("on_epoch_end", recorder)
 
 
 @dataclass
@@ -164,12 +179,17 @@ class TrialRun:
     """A trial's training: both phases merged.
 
     Attributes:
-        result: the final network's result; history, costs and wall time cover both phases.
+        result: the kept network's result (``studies._selection``: its best validation
+            epoch at its final widths); history, costs and wall time cover both phases.
         history: per-epoch dicts (epochs numbered along the trial, ``lam`` per epoch).
         stopped_by: ``None``, ``"pruned"`` or the reason a hook stopped training.
         trainer: the λ phase's trainer (its model/optimizer/rule continue a λ path).
-        model: the network the trial ends with (after the fine-tune, which trains a copy
-            when ``branch``).
+        model: the network the trial keeps (of the fine-tune, which trains a copy when
+            ``branch``).
+        selected_epoch: the kept epoch, numbered along the trial (``None``: the last).
+        finetuner: the fine-tune phase's trainer (``None`` without one): fitting it for
+            more epochs continues the fine-tune exactly (``studies.lambda_path``).
+        best: the selection, to go on with a continued fine-tune.
     """
 
     result: TrainResult
@@ -177,6 +197,9 @@ class TrialRun:
     stopped_by: str | None
     trainer: Trainer
     model: ShrinkNet
+    selected_epoch: int | None = None
+    finetuner: Trainer | None = None
+    best: BestEpoch | None = None
 
 
 def _merge(first: TrainResult, second: TrainResult) -> TrainResult:
@@ -220,6 +243,7 @@ def train_trial(
     Returns:
         The merged :class:`TrialRun`.
     """
+    best = BestEpoch()
     result, recorder, trainer = train_plan(
         spec,
         plan,
@@ -229,14 +253,17 @@ def train_trial(
         optimizer=optimizer,
         dead_rule=dead_rule,
         epoch_offset=epoch_offset,
+        best=best,
     )
     extra = spec.training.finetune_epochs if finetune_epochs is None else finetune_epochs
     if not plan.switches or extra == 0 or recorder.stopped_by is not None:
-        return TrialRun(result, recorder.history, recorder.stopped_by, trainer, trainer.model)
+        kept = best.select(trainer, result)
+        return TrialRun(kept.result, recorder.history, recorder.stopped_by, trainer,
+                        kept.model, kept.epoch, None, best)
     state = (trainer.model, trainer.optimizer, trainer.dead_rule)
     if branch:
         state = copy.deepcopy(state)  # one deepcopy keeps the optimizer on the copied params
-    tuned, recorder2, _ = train_plan(
+    tuned, recorder2, finetuner = train_plan(
         spec,
         plan,
         replace(config, lam=0.0, epochs=extra, seed=config.seed + 1, max_steps=None),
@@ -245,9 +272,46 @@ def train_trial(
         optimizer=state[1],
         dead_rule=state[2],
         epoch_offset=epoch_offset + len(recorder.history),
+        best=best,
     )
     history = recorder.history + recorder2.history
-    return TrialRun(_merge(result, tuned), history, recorder2.stopped_by, trainer, state[0])
+    kept = best.select(finetuner, _merge(result, tuned))
+    return TrialRun(kept.result, history, recorder2.stopped_by, trainer, kept.model,
+                    kept.epoch, finetuner, best)
+
+
+def continue_finetune(
+    tuner: Trainer, best: BestEpoch, epochs: int, *, hooks: list[EpochHook],
+    epoch_offset: int,
+) -> TrialRun:
+    """Fine-tune ``epochs`` more with a trial's fine-tune trainer (``TrialRun.finetuner``),
+    continuing it exactly (same optimizer, dead rule and epoch-seeded batch order): the
+    network equals an uninterrupted fine-tune of the summed length. The kept network is
+    chosen by ``best`` among all the fine-tune's epochs (``studies._selection``).
+
+    Args:
+        tuner, best: the trial's ``finetuner`` and ``best`` (both go on being updated).
+        epochs: how many more epochs.
+        hooks: per-epoch callbacks, as :func:`train_plan`'s.
+        epoch_offset: the trial's last epoch number: the new epochs are numbered after it.
+
+    Returns:
+        A :class:`TrialRun` whose history and costs are this continuation's alone.
+    """
+    recorder = _Recorder(hooks, epoch_offset=epoch_offset - tuner.epoch, best=best)
+    tuner.add_callback("on_epoch_end", recorder)
+    before = len(tuner.history)
+    try:
+        tuner.config = replace(tuner.config, epochs=tuner.epoch + epochs)
+        whole = tuner.fit()
+    finally:
+        tuner.remove_callback("on_epoch_end", recorder)
+    mine = whole.history[before:]
+    result = replace(whole, history=mine, cost_macs=sum(r.cost_macs for r in mine),
+                     cost_inputs=sum(r.live_inputs for r in mine))
+    kept = best.select(tuner, result)
+    return TrialRun(kept.result, recorder.history, recorder.stopped_by, tuner, kept.model,
+                    kept.epoch, tuner, best)
 
 
 @functools.lru_cache(maxsize=64)
@@ -293,6 +357,28 @@ def result_attrs(spec: StudySpec, result: TrainResult, plan: TrialPlan) -> dict[
     attrs["lr"] = float(plan.lr)
     # round-trip through JSON so every value is storable (no tensors / numpy scalars)
     return dict(json.loads(json.dumps(attrs)))
+
+
+def for_epochs(spec: StudySpec, config: TrainConfig, epochs: float) -> TrainConfig:
+    """``config`` limited to ``epochs`` (fractional: that share of an epoch's batches)."""
+    per_epoch = math.ceil(len(load_study_data(spec).x_train) / spec.training.batch_size)
+    return replace(config, epochs=max(1, math.ceil(epochs)),
+                   max_steps=max(1, round(epochs * per_epoch)))
+
+
+def merge_runs(first: TrialRun, second: TrialRun) -> TrialRun:
+    """``second`` preceded by ``first`` (a warm-up the trial paid for): histories and costs
+    added up, everything else ``second``'s."""
+    return replace(second, result=_merge(first.result, second.result),
+                   history=first.history + second.history)
+
+
+def selected_epoch(run: TrialRun) -> int | None:
+    """The epoch whose network ``run`` keeps, numbered along the trial (its
+    ``selected_epoch`` attribute; ``None`` when it trained no epoch)."""
+    if run.selected_epoch is not None:
+        return run.selected_epoch
+    return int(run.history[-1]["epoch"]) if run.history else None
 
 
 def objective_values(spec: StudySpec, result: TrainResult) -> list[float]:

@@ -31,6 +31,7 @@ from shrinknets_core.errors import ConfigError
 __all__ = [
     "LAM_RANGES",
     "SEARCH_KINDS",
+    "WARM_START_ATTR",
     "ArchitectureSpec",
     "DatasetSpec",
     "PathSpec",
@@ -38,6 +39,7 @@ __all__ = [
     "SearchSpec",
     "StudySpec",
     "TrainingSpec",
+    "WarmStartSpec",
     "load_spec",
 ]
 
@@ -198,6 +200,17 @@ class PathSpec(_Strict):
             zeroes ``|β| ≤ 1`` within one step; for the layer-normalised step
             ``[1/(4·√max_width), 1]`` (a quarter of an equal share … one neuron left).
         lam_ratio: the prox grid's bottom as a fraction of λ_max.
+        refine: what the path does after its grid with the compute budget left
+            (``studies._path_refine``): ``finetune`` continues the fine-tunes of the
+            snapshots on its front, cheapest first, ``refine_epochs`` at a time, until the
+            budget is spent; ``none`` ends the path at its grid. Refinement needs a compute
+            budget (``max_macs`` / ``max_seconds``) or ``refine_rounds``.
+        refine_epochs: epochs each continuation adds to a snapshot's fine-tune.
+        refine_rounds: the most refinement rounds (a round continues every candidate
+            once); ``None`` = until the compute budget is spent (no refinement without
+            one).
+        passes: the most shifted passes (the grid again from the warm-up's end, shifted
+            by ½, ¼, ¾ … of a step) once refinement finds nothing left to improve.
     """
 
     warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
@@ -205,6 +218,39 @@ class PathSpec(_Strict):
     finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = 5  # type: ignore[valid-type]
     calibrate: bool = True
     lam_ratio: _ranged(float, 1e-6, 0.99) = 0.01  # type: ignore[valid-type]
+    refine: Literal["finetune", "none"] = "finetune"
+    refine_epochs: _ranged(int, 1, MAX_EPOCHS) = 5  # type: ignore[valid-type]
+    refine_rounds: _ranged(int, 1, MAX_TRIALS) | None = None  # type: ignore[valid-type]
+    passes: _ranged(int, 0, 16) = 3  # type: ignore[valid-type]
+
+
+#: The study user attribute naming a λ search's stored warm-up (``studies._warm_start``).
+WARM_START_ATTR = "lambda_warm_start"
+
+
+class WarmStartSpec(_Strict):
+    """λ search from one shared warm start (``studies._warm_start``).
+
+    Attributes:
+        enabled: every λ trial starts from one λ = 0 warm-up of the ``max_width``
+            ShrinkNet, trained once per study (charged to the trial that trains it),
+            instead of from scratch. ``"warm_start": true`` is short for
+            ``{"enabled": true}``.
+        warmup_epochs: the warm-up's epochs (fractional allowed); ``None`` =
+            ``training.epochs``.
+        lam_epochs: each trial's epochs at its λ after the warm start (fractional).
+        finetune_epochs: then its epochs at λ = 0 on the shrunk network.
+    """
+
+    enabled: bool = False
+    warmup_epochs: _ranged(float, 0.05, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    lam_epochs: _ranged(float, 0.05, MAX_EPOCHS) = 3.0  # type: ignore[valid-type]
+    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 5  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
 
 
 #: Default λ range of each β step (``training.beta_step``) and penalty weight, used when
@@ -256,6 +302,7 @@ class SearchSpec(_Strict):
             resource) prunes single-objective trials on the per-epoch val loss.
         epochs_per_step: legacy name of ``path.epochs_per_step`` (whole epochs).
         path: how a λ path runs (:class:`PathSpec`).
+        warm_start: λ search from one shared warm-up (:class:`WarmStartSpec`).
     """
 
     kind: SearchKind = "lambda"
@@ -273,6 +320,7 @@ class SearchSpec(_Strict):
     pruner: Literal["none", "median", "hyperband"] = "none"
     epochs_per_step: _ranged(int, 1, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
     path: PathSpec = Field(default_factory=lambda: PathSpec())
+    warm_start: WarmStartSpec = Field(default_factory=lambda: WarmStartSpec())
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpec:

@@ -20,6 +20,10 @@ same way; a trial that raised is failed without a copy (the next claim samples
 anew). Because ``tell`` also runs under the lock and first checks the trial is still
 RUNNING, a slow worker whose trial was failed meanwhile cannot add an extra trial.
 
+A λ search with a shared warm start (``search.warm_start``) starts one trial first: no
+other trial starts while it runs and the study has no warm-up stored (it trains the
+warm-up, ``studies._warm_start``).
+
 Compute budgets (``search.max_macs`` / ``search.max_seconds``, ``studies.budget``). Under
 the same lock, a claim first adds up what the study has spent — complete, pruned and
 failed trials in full, RUNNING trials the epochs they have reported so far — and starts
@@ -57,7 +61,7 @@ from service.storage._optuna_private import optuna_models, stale_trial_ids, stud
 from service.storage._optuna_storage import retry_callback
 from service.storage._progress import compute_limits, study_spending
 from service.storage._schema import StudyRow
-from studies.spec import StudySpec, load_spec
+from studies.spec import WARM_START_ATTR, StudySpec, load_spec
 
 # ``studies.execute`` and ``studies.budget`` load torch: imported where used, so the API
 # process (which creates studies through this package) starts without it.
@@ -102,6 +106,17 @@ def _reseed(study: optuna.Study, spec: StudySpec, number: int) -> None:
     seed = (spec.search.seed * 100_003 + number) % (2**31 - 1)
     data["search"] = {**data["search"], "seed": seed}
     study.sampler = make_sampler(load_spec(data))
+
+
+def _awaits_warm_start(
+    study: optuna.Study, spec: StudySpec, counts: dict[TrialState, int]
+) -> bool:
+    """True while a λ search with a shared warm start has a trial running and no warm-up
+    stored: that trial trains it (``studies._warm_start``), so no other trial starts
+    (its worker goes on with other studies); if it dies, its retry trains it."""
+    if spec.search.kind != "lambda" or not spec.search.warm_start.enabled:
+        return False
+    return counts[TrialState.RUNNING] > 0 and not study.user_attrs.get(WARM_START_ATTR)
 
 
 def _status(engine: Engine, record: StudyRecord) -> str | None:
@@ -245,9 +260,11 @@ def claim_trial(
                                        TrialState.COMPLETE, TrialState.PRUNED))
         if counts[TrialState.WAITING] == 0 and used >= record.n_trials:
             return None
+        spec = record.study_spec
+        if _awaits_warm_start(study, spec, counts):
+            return None
         from studies.execute import ask_trial
 
-        spec = record.study_spec
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Heartbeat.*")
             trial = ask_trial(study, spec)

@@ -229,7 +229,7 @@ class Worker:
         try:
             values = run_trial(trial.study, trial, record.study_spec, device=self.device,
                                on_epoch=self.epoch_check(record), models=self.models,
-                               patience=self.patience)
+                               patience=self.patience, checkpoints=self.artifacts)
             told = self.patience.call(finish_trial, self.storage, self.engine, record, trial,
                                       values=values)
             if told:

@@ -179,6 +179,11 @@ class Trainer:
             raise ConfigError(f"callback event {event!r} is unknown; use one of {EVENTS}")
         self._callbacks[event].append(fn)
 
+    def remove_callback(self, event: Event, fn: Callback) -> None:
+        """Stop calling ``fn`` on ``event`` (a no-op when it is not registered)."""
+        if fn in self._callbacks.get(event, []):
+            self._callbacks[event].remove(fn)
+
     def _fire(self, event: str, payload: Any) -> None:
         """Run the event's callbacks; a ``StopTraining`` is recorded, ending training cleanly."""
         for fn in self._callbacks[event]:
@@ -349,10 +354,17 @@ class Trainer:
 
     # -- evaluation and results --------------------------------------------------------
 
-    def evaluate(self, split: Split = "val") -> tuple[float, float | None]:
-        """Data loss and accuracy (None for regression) of the current network on a split.
+    def evaluate(
+        self, split: Split = "val", model: ShrinkNet | None = None
+    ) -> tuple[float, float | None]:
+        """Data loss and accuracy (None for regression) of a network on a split.
 
         Runs under ``torch.no_grad`` in eval mode, in chunks of 8,192 rows.
+
+        Args:
+            split: ``train``, ``val`` or ``test``.
+            model: the network to evaluate (default: the one being trained), e.g. a copy
+                kept from an earlier epoch; it must be on the trainer's device.
 
         Raises:
             ConfigError: the split is empty.
@@ -360,7 +372,12 @@ class Trainer:
         x, y = {"train": self._train, "val": self._val, "test": self._test}[split]
         if x.shape[0] == 0:
             raise ConfigError(f"cannot evaluate on split {split!r}: it has no rows")
-        return evaluate(self.model, x, y, classify=self._classify)
+        return evaluate(model or self.model, x, y, classify=self._classify)
+
+    @property
+    def has_test(self) -> bool:
+        """True when the dataset has test rows."""
+        return bool(self._test[0].shape[0] > 0)
 
     def _live_params(self) -> int:
         """Parameter count of the network once its dead neurons are removed."""
@@ -374,7 +391,7 @@ class Trainer:
         val_loss, val_acc = self.evaluate("val")
         test_loss: float | None = None
         test_acc: float | None = None
-        if self._test[0].shape[0] > 0:
+        if self.has_test:
             test_loss, test_acc = self.evaluate("test")
         return TrainResult(
             history=list(self.history),

@@ -131,6 +131,10 @@
           format: function (a) { return m.region ? (a.m.reached ? "reached" : "never") : "–"; } },
         { key: "hv_base", label: "Hypervolume at the baseline's compute", num: true,
           value: function (a) { return a.m.hv_at_baseline_compute; } },
+        { key: "test_hv", label: "Test hypervolume of its front", num: true,
+          value: function (a) { return a.m.test_hypervolume; } },
+        { key: "test_hv_base", label: "Test hypervolume at the baseline's compute", num: true,
+          value: function (a) { return a.m.test_hv_at_baseline_compute; } },
         { key: "within", label: "Smallest within " + tolerance + " % of the best loss",
           value: function (a) {
             return a.m.smallest_within_loss ? a.m.smallest_within_loss.params : null;
