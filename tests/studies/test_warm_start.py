@@ -69,5 +69,5 @@ def test_another_process_reads_the_warm_up_from_the_store(tmp_path: Path) -> Non
 def test_warm_start_shorthand_and_ranges() -> None:
     base = {"name": "x", "dataset": {"name": "digits"}}
     assert load_spec({**base, "search": {"warm_start": True}}).search.warm_start.enabled
-    with pytest.raises(ConfigError, match="warm_start.lam_epochs"):
+    with pytest.raises(ConfigError, match=r"warm_start\.lam_epochs"):
         load_spec({**base, "search": {"warm_start": {"lam_epochs": 0}}})
