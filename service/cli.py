@@ -3,9 +3,9 @@
 
 ``serve`` runs the API (uvicorn, ``service.app:create_app``) plus N local worker
 processes on one storage and shuts all of them down together; ``demo`` starts
-``serve`` on a free port, posts a comparison over HTTP (λ search against width search,
-or the ``--arms`` given) and prints its progress, one summary line per arm and the
-dashboard URL.
+``serve`` on a free port, posts a comparison over HTTP (λ search, the λ path and width
+search on equal compute, or the ``--arms`` given) and prints its progress, one summary
+line per arm and the dashboard URL.
 """
 
 from __future__ import annotations
@@ -32,14 +32,34 @@ __all__ = ["DEMO_SPEC", "build_parser", "free_port", "main"]
 
 _log = logging.getLogger("service.cli")
 
-#: The demo's comparison: small enough for a couple of minutes on two CPU cores.
+#: The demo's comparison: small enough for a couple of minutes on two CPU cores. Every arm
+#: gets the same compute budget (``--budget`` full trainings, set when it runs).
 DEMO_SPEC: dict[str, Any] = {
     "name": "demo digits",
     "dataset": {"name": "digits"},
     "architecture": {"kind": "mlp", "depth": 2, "max_width": 64},
     "training": {"epochs": 20, "batch_size": 64, "lr": 3e-3},
-    "search": {"n_trials": 16, "sampler": "tpe", "seed": 0, "objectives": ["val_loss", "params"]},
+    "search": {"n_trials": None, "sampler": "tpe", "seed": 0,
+               "objectives": ["val_loss", "params"]},
 }
+#: The demo's arms: λ search, the λ path and width search.
+DEMO_ARMS = ("lambda", "lambda_path", "width")
+
+
+def _demo_spec(args: argparse.Namespace, arms: list[str] | None) -> dict[str, Any]:
+    """The demo's comparison request: :data:`DEMO_SPEC` with ``--epochs``, ``--trials`` and
+    a compute budget of ``--budget`` trainings of the ``max_width`` static net."""
+    from studies.equal_budget import full_training_macs  # loads torch: the demo only
+    from studies.objectives import load_study_data
+    from studies.spec import load_spec
+
+    spec = dict(DEMO_SPEC, training={**DEMO_SPEC["training"], "epochs": args.epochs},
+                search={**DEMO_SPEC["search"], "n_trials": args.trials})
+    parsed = load_spec({**spec, "search": {**spec["search"], "max_macs": 1.0}})
+    full = full_training_macs(parsed, load_study_data(parsed))
+    spec["search"]["max_macs"] = args.budget * full
+    spec["arms"] = list(arms or DEMO_ARMS)
+    return spec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,8 +139,11 @@ def _progress_line(detail: dict[str, Any]) -> str:
     for arm in detail.get("arms") or []:
         study = arm["study"]
         p = study.get("progress") or {}
-        parts.append(f"{arm['arm']}: {p.get('done', 0)}/{p.get('budget', study['n_trials'])} "
-                     f"done, {p.get('running', 0)} running ({study['status']})")
+        done = f"{p.get('done', 0)}"
+        if p.get("trials_bound", True):
+            done += f"/{p.get('budget', study['n_trials'])}"
+        parts.append(f"{arm['arm']}: {done} done ({100 * p.get('fraction', 0.0):.0f} %), "
+                     f"{p.get('running', 0)} running ({study['status']})")
     return " | ".join(parts)
 
 
@@ -183,10 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"
     try:
         _wait_http(f"{base}/healthz", proc, timeout_s=90)
-        spec = dict(DEMO_SPEC, training={**DEMO_SPEC["training"], "epochs": args.epochs},
-                    search={**DEMO_SPEC["search"], "n_trials": args.trials})
-        if arms is not None:
-            spec["arms"] = arms
+        spec = _demo_spec(args, arms)
         answer = httpx.post(f"{base}/api/v1/comparisons", json=spec, headers=headers, timeout=30)
         if answer.status_code != 201:
             raise ServiceError(f"POST /api/v1/comparisons answered {answer.status_code}: "
@@ -303,17 +323,21 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
     add_worker_arguments(worker)
     worker.set_defaults(func=_cmd_worker)
 
-    demo = sub.add_parser("demo", help="serve + a comparison on digits (default: λ vs width), "
-                          "with progress")
+    demo = sub.add_parser("demo", help="serve + a comparison on digits (default: λ search, "
+                          "λ path and width search on equal compute), with progress")
     demo.add_argument("--port", type=int, default=None, help="default: a free port")
     demo.add_argument("--workers", type=int, default=1)
-    demo.add_argument("--trials", type=int, default=DEMO_SPEC["search"]["n_trials"],
-                      help="trials per study")
+    demo.add_argument("--budget", type=float, default=6.0,
+                      help="every arm's compute budget, in trainings of the max_width static "
+                      "net (default 6)")
+    demo.add_argument("--trials", type=int, default=None,
+                      help="at most this many trials per study (a λ path: its grid points); "
+                      "default: the budget decides")
     demo.add_argument("--epochs", type=int, default=DEMO_SPEC["training"]["epochs"])
     demo.add_argument("--storage", metavar="URL", default=None)
     demo.add_argument("--arms", default=None, metavar="ARM,ARM[,...]",
                       help="the arms to compare, comma-separated, at least 2 of lambda, "
-                      "lambda_path, width, width_hyperband (default: lambda,width)")
+                      "lambda_path, width, width_hyperband (default: lambda,lambda_path,width)")
     demo.add_argument("--exit-when-done", action="store_true",
                       help="stop the server once the comparison finished (tests, CI)")
     demo.set_defaults(func=_cmd_demo)

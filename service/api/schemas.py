@@ -98,7 +98,12 @@ class ProgressOut(BaseModel):
     done: int = Field(description="complete + pruned: trials counted against the budget")
     fraction: float = Field(
         description="done / budget, in [0, 1]; with a compute budget the largest of that, "
-        "spent_macs / max_macs and spent_seconds / max_seconds"
+        "spent_macs / max_macs and spent_seconds / max_seconds (without done / budget when "
+        "trials_bound is false)"
+    )
+    trials_bound: bool = Field(
+        True, description="false when the trial count does not bound the study: a λ path "
+        "with a compute budget goes on past its grid until the budget is spent"
     )
     spent_macs: float | None = Field(
         None, description="training MACs spent (running trials so far); null without a "

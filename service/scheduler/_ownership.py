@@ -24,7 +24,8 @@ def claim_path(
     left alone. When the previous owner is gone (crash, SIGTERM) the path is taken over:
     ``run_lambda_path`` keeps the steps already stored (each one a finished trial) and
     continues from its last checkpoint, or from a fresh network at the first missing λ; a
-    path ends at the grid's end (``n_trials`` steps), at collapse or at its compute budget.
+    path ends at the grid's end (``n_trials`` steps) or collapse, or — with a compute
+    budget — when it is spent on refining the path's front (``studies._path_refine``).
 
     Returns:
         The study to run ``run_lambda_path`` on, or None.

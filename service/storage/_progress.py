@@ -52,6 +52,9 @@ class Progress:
         max_macs, max_seconds: The spec's compute budgets (None when not set).
         overshoot_macs: MACs spent beyond ``max_macs`` by trials that were already running
             when it ran out (0 while under it; None without ``max_macs``).
+        trials_bound: False when the trial count does not bound the study (a λ path that
+            goes on past its grid until its compute budget is spent): then only the
+            compute says how far it is.
     """
 
     complete: int
@@ -65,6 +68,7 @@ class Progress:
     max_macs: float | None = None
     max_seconds: float | None = None
     overshoot_macs: float | None = None
+    trials_bound: bool = True
 
     @property
     def done(self) -> int:
@@ -76,12 +80,12 @@ class Progress:
         """How much of the budget is used, in [0, 1]: ``done / budget``, or with a compute
         budget the largest of that, ``spent_macs / max_macs`` and ``spent_seconds /
         max_seconds`` (whichever runs out first ends the study)."""
-        shares = [self.done / self.budget if self.budget else 1.0]
+        shares = [self.done / self.budget if self.budget else 1.0] if self.trials_bound else []
         if self.max_macs and self.spent_macs is not None:
             shares.append(self.spent_macs / self.max_macs)
         if self.max_seconds and self.spent_seconds is not None:
             shares.append(self.spent_seconds / self.max_seconds)
-        return min(1.0, max(shares))
+        return min(1.0, max(shares, default=0.0))
 
     @classmethod
     def from_counts(cls, counts: Mapping[TrialState, int], budget: int) -> Progress:
@@ -109,15 +113,19 @@ class Progress:
             return progress
         from studies.budget import spent
 
-        return progress.with_spending(spent(trials), max_macs, max_seconds)
+        return progress.with_spending(spent(trials), max_macs, max_seconds,
+                                      trials_bound=trials_bound(spec or {}))
 
     def with_spending(
-        self, used: Spent, max_macs: float | None, max_seconds: float | None
+        self, used: Spent, max_macs: float | None, max_seconds: float | None,
+        *, trials_bound: bool = True,
     ) -> Progress:
-        """This progress with the compute spent against the budgets ``max_macs``/``max_seconds``."""
+        """This progress with the compute spent against the budgets ``max_macs``/``max_seconds``
+        (``trials_bound``: see the attribute; :func:`trials_bound`)."""
         overshoot = None if max_macs is None else max(used.macs - max_macs, 0.0)
         return replace(self, spent_macs=used.macs, spent_seconds=used.seconds,
-                       max_macs=max_macs, max_seconds=max_seconds, overshoot_macs=overshoot)
+                       max_macs=max_macs, max_seconds=max_seconds, overshoot_macs=overshoot,
+                       trials_bound=trials_bound)
 
     def to_dict(self) -> dict[str, int | float | None]:
         return {**asdict(self), "done": self.done, "fraction": self.fraction}
@@ -130,6 +138,15 @@ def compute_limits(spec: Mapping[str, Any]) -> tuple[float | None, float | None]
     max_macs, max_seconds = search.get("max_macs"), search.get("max_seconds")
     return (None if max_macs is None else float(max_macs),
             None if max_seconds is None else float(max_seconds))
+
+
+def trials_bound(spec: Mapping[str, Any]) -> bool:
+    """False for a stored spec (JSON) whose study is not bounded by its trial count: a λ
+    path with a compute budget, which refines past its grid (``studies._path_refine``)."""
+    search = spec.get("search") or {}
+    if search.get("kind") != "lambda_path" or compute_limits(spec) == (None, None):
+        return True
+    return (search.get("path") or {}).get("refine", "finetune") == "none"
 
 
 def _state(value: TrialState | int) -> TrialState:
@@ -260,6 +277,7 @@ def studies_progress(
         progress = Progress.from_counts(found, names[name].n_trials)
         used = spending.get(ids[name])
         if used is not None:
-            progress = progress.with_spending(used, *limits[name])
+            progress = progress.with_spending(used, *limits[name],
+                                              trials_bound=trials_bound(names[name].spec))
         answer[names[name].id] = progress
     return answer

@@ -112,9 +112,19 @@ _SPEC_CACHE_SIZE = 1024
 _parsed_specs: dict[str, StudySpec] = {}
 
 
+#: The stored spec text of each study read so far, by public id (the last
+#: :data:`_SPEC_CACHE_SIZE`): a spec never changes after creation, so a record read
+#: again costs one query (its row) instead of two.
+_spec_texts: dict[str, str] = {}
+
+
 def spec_attrs(session: Session, study_names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The ``spec`` user attribute of each named Optuna study, in one query (a study
     without one, or deleted meanwhile, is left out)."""
+    return {name: json.loads(text) for name, text in _spec_texts_of(session, study_names).items()}
+
+
+def _spec_texts_of(session: Session, study_names: Iterable[str]) -> dict[str, str]:
     names = list(study_names)
     if not names:
         return {}
@@ -124,7 +134,7 @@ def spec_attrs(session: Session, study_names: Iterable[str]) -> dict[str, dict[s
         .join(attr, attr.study_id == study.study_id)
         .where(study.study_name.in_(names), attr.key == "spec")
     )
-    return {name: json.loads(value) for name, value in rows}
+    return {name: value for name, value in rows}
 
 
 def _record(row: StudyRow, spec: dict[str, Any]) -> StudyRecord:
@@ -137,10 +147,18 @@ def _record(row: StudyRow, spec: dict[str, Any]) -> StudyRecord:
 
 
 def records_of(session: Session, rows: Sequence[StudyRow]) -> list[StudyRecord]:
-    """The records of ``rows`` with their specs (one query); a row whose Optuna study is
-    gone (being deleted) is left out."""
-    specs = spec_attrs(session, [r.study_name for r in rows])
-    return [_record(r, specs[r.study_name]) for r in rows if r.study_name in specs]
+    """The records of ``rows`` with their specs (one query for the specs not read before:
+    :data:`_spec_texts`); a row whose Optuna study is gone before its spec was first read
+    (being deleted: its row goes first) is left out."""
+    missing = [r for r in rows if r.id not in _spec_texts]
+    texts = _spec_texts_of(session, [r.study_name for r in missing])
+    for r in missing:
+        if r.study_name in texts:
+            if len(_spec_texts) >= _SPEC_CACHE_SIZE:
+                _spec_texts.pop(next(iter(_spec_texts)), None)
+            _spec_texts[r.id] = texts[r.study_name]
+    # each record gets its own dict: callers may change what they are given
+    return [_record(r, json.loads(_spec_texts[r.id])) for r in rows if r.id in _spec_texts]
 
 
 def _one_record(session: Session, row: StudyRow | None, id: str) -> StudyRecord:
@@ -296,5 +314,6 @@ def delete_study(storage: optuna.storages.BaseStorage, engine: Engine, id: str) 
             )
         study_name = row.study_name
         session.delete(row)
+    _spec_texts.pop(id, None)
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name=study_name, storage=storage)

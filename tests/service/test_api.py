@@ -95,7 +95,8 @@ def test_create_study_answers_201_with_id_and_links(client: TestClient) -> None:
                                   "waiting": 0, "budget": 3, "done": 0, "fraction": 0.0,
                                   # no compute budget: no spending
                                   "spent_macs": None, "spent_seconds": None, "max_macs": None,
-                                  "max_seconds": None, "overshoot_macs": None}
+                                  "max_seconds": None, "overshoot_macs": None,
+                                  "trials_bound": True}
     assert detail["best_trials"] == [] and detail["pareto_front"] == []
 
 

@@ -152,18 +152,27 @@
     return el("span", { className: "badge " + s, text: s });
   }
 
-  // complete/pruned/running/failed of budget as a stacked bar plus a label.
+  // complete/pruned/running/failed of budget as a stacked bar plus a label. A study its
+  // trial count does not bound (a λ path refining until its compute budget is spent) fills
+  // the bar by the compute it spent, in the same proportions.
+  var KEYS = ["complete", "pruned", "running", "failed"];
+
   function progressBar(progress) {
     var p = progress || {};
-    var budget = Math.max(Number(p.budget) || 0, 1);
-    var parts = ["complete", "pruned", "running", "failed"].map(function (key) {
+    var bound = p.trials_bound !== false;
+    var total = KEYS.reduce(function (sum, key) { return sum + (Number(p[key]) || 0); }, 0);
+    var scale = bound ? 100 / Math.max(Number(p.budget) || 0, 1)
+      : (100 * (Number(p.fraction) || 0)) / Math.max(total, 1);
+    var parts = KEYS.map(function (key) {
       var n = Number(p[key]) || 0;
       return el("span", {
         className: key, title: n + " " + key,
-        style: "width:" + Math.min(100, (100 * n) / budget).toFixed(1) + "%"
+        style: "width:" + Math.min(100, scale * n).toFixed(1) + "%"
       });
     });
-    var label = (Number(p.complete) || 0) + "/" + (Number(p.budget) || 0) + " complete";
+    var label = bound ? (Number(p.complete) || 0) + "/" + (Number(p.budget) || 0) + " complete"
+      : (Number(p.complete) || 0) + " complete, " +
+        Math.round(100 * (Number(p.fraction) || 0)) + " % of its compute";
     if (Number(p.pruned)) { label += ", " + p.pruned + " pruned"; }
     if (Number(p.running)) { label += ", " + p.running + " running"; }
     if (Number(p.failed)) { label += ", " + p.failed + " failed"; }
