@@ -7,6 +7,8 @@ For each dataset and seed, in this one process and on the same spec (two hidden 
 * ``lambda``: λ search (TPE on log λ, multi-objective (val loss, params), ShrinkNets that
   start at 256×256 and remove dead neurons while training);
 * ``lambda_path``: one training whose λ is raised along a 16-point grid, each step a trial;
+  then the budget left goes to longer fine-tunes of the snapshots on its front and to
+  shifted passes over the grid (``studies._path_refine``);
 * ``width``: width search (TPE on both widths, log scale 1..256, static nets);
 * ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
   per-epoch val loss (single-objective, as Optuna requires; params recorded).
@@ -26,9 +28,16 @@ search's final useful hypervolume. Printed per (dataset, seed), then a last JSON
 * ``reached``: per arm, "k/n" runs that reached the level;
 * ``hv_at_width_compute``: per arm, geometric mean of its useful hypervolume at width
   search's total compute ÷ width search's final useful hypervolume (a 0 counts as 0.001);
+* ``test_hv_at_width_compute``: the same with each front (chosen on validation) scored by
+  its test losses, against width search's front scored alike: out of sample, so selection
+  on the validation split cannot inflate it. Every arm's trials keep their best validation
+  epoch at their final widths (``studies._selection``);
 * ``reference``: how the reference and the level were set; ``sensitivity``: the three
   compute shares with the reference loss at 1.5× and 3× width search's best loss;
-* ``per_dataset``: the shares and reach counts per dataset; ``smallest_within_accuracy``:
+* ``per_dataset``: the shares, reach counts and both hypervolume ratios per dataset
+  (each run's line also has each arm's ``params_digest``: the first trials' parameters, to
+  tell a sampler that differs across machines from training that does);
+  ``smallest_within_accuracy``:
   per dataset and arm, the median over seeds of the smallest net within 0.5 accuracy
   points of the best accuracy any arm reached (classification).
 

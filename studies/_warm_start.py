@@ -3,11 +3,13 @@
 Plain λ search starts every trial from a fresh ``max_width`` network, so every trial pays
 for a full-width training before its λ has shrunk anything. With
 ``search.warm_start.enabled`` the study's first trial trains the full-width ShrinkNet at
-λ = 0 for ``warm_start.warmup_epochs`` and stores its state — network, weight optimizer
-(Adam moments included) and dead rule — as an artifact of the study (study attribute
-``lambda_warm_start``, ``studies._checkpoints``). Every λ trial then starts from that
-state and trains ``warm_start.lam_epochs`` at its own λ and ``warm_start.finetune_epochs``
-at λ = 0, exactly as a λ-path step continues the path's network.
+λ = 0 for ``warm_start.warmup_epochs`` (default ``training.epochs``) and stores its
+state — network, weight optimizer (Adam moments included) and dead rule — as an artifact
+of the study (study attribute ``lambda_warm_start``, ``studies._checkpoints``). Every λ
+trial then starts from that state and trains ``warm_start.lam_epochs`` at its own λ and
+``warm_start.finetune_epochs`` at λ = 0 (each a third of ``training.epochs`` by default:
+5 and 5 for 15 epochs, as measured in ``docs/method.md`` §7), exactly as a λ-path step
+continues the path's network.
 
 Charged once: the warm-up's epochs are in the history and costs of the trial that trained
 it (so its running cost counts against the budget as it trains), and in no other trial's.
@@ -74,11 +76,11 @@ def warm_started_trial(
     Raises:
         ConfigError: the warm-up is stored in another process without an artifact store.
     """
-    ws = spec.search.warm_start
+    _, lam_epochs, tune_epochs = spec.search.warm_start.epochs(spec.training.epochs)
     state, paid = _warm_state(study, number, spec, warmup_hooks, device, store)
     if paid is not None and paid.stopped_by is not None:
         return paid
-    config = for_epochs(spec, train_config(spec, plan, seed=seed, device=device), ws.lam_epochs)
+    config = for_epochs(spec, train_config(spec, plan, seed=seed, device=device), lam_epochs)
     start = trainer_from_state(spec, copy.deepcopy(state), device, config)
     # the trial's own sampled settings, not the warm-up's (a searched lr or γ)
     for group in start.optimizer.param_groups:
@@ -88,7 +90,7 @@ def warm_started_trial(
     run = train_trial(
         spec, plan, config, hooks=hooks, model=start.model, optimizer=start.optimizer,
         dead_rule=start.dead_rule, epoch_offset=start.epoch,
-        finetune_epochs=ws.finetune_epochs,
+        finetune_epochs=tune_epochs,
     )
     return merge_runs(paid, run) if paid is not None else run
 
@@ -111,8 +113,7 @@ def _warm_state(
                 )
             _STATES[token] = saved["trainer"]
         return _STATES[token], None
-    warm = spec.search.warm_start.warmup_epochs
-    warm = float(spec.training.epochs) if warm is None else warm
+    warm, _, _ = spec.search.warm_start.epochs(spec.training.epochs)
     seed = trial_seed(spec, _WARMUP_SEED)
     plan = fixed_plan(spec, 0.0)
     model = build_trial_model(spec, plan, load_study_data(spec), seed=seed)

@@ -536,7 +536,8 @@ def compare_studies(
             figure that needs none passes ``()``).
 
     Returns:
-        The :class:`Comparison`; ``write(dir)`` saves it as JSON, CSV and offline HTML.
+        The :class:`Comparison`; ``studies.write_comparison(comparison, dir)`` saves it
+        as JSON, CSV and offline HTML.
 
     Raises:
         ValueError: no sources, or ``baseline`` is not one of the arms.

@@ -8,13 +8,18 @@ starts once an arm's budget is spent (:mod:`studies.budget`).
 
 A *variant* changes how the λ arms train β, written ``beta_step/penalty_weight`` (the two β
 steps, ``layer_normalised`` and ``prox``; the penalty ``uniform``, ``params`` or ``macs``),
-optionally followed by λ-path or training settings: ``layer_normalised/uniform:epochs_per_step=3``
-or ``prox/uniform:gamma=0.99,removal_every_steps=10``. The width arms, and so the reference
-and the level of the comparison, are the same for every variant.
+optionally followed by λ-path, training or warm-start settings:
+``layer_normalised/uniform:epochs_per_step=3``,
+``prox/uniform:gamma=0.99,removal_every_steps=10``,
+``layer_normalised/uniform:refine=none`` (the path ends at its grid) or
+``layer_normalised/uniform:warm_start=false`` (λ search from scratch). The width arms,
+and so the reference and the level of the comparison, are the same for every variant.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import statistics
@@ -38,6 +43,7 @@ __all__ = [
     "arm_names",
     "equal_budget_spec",
     "full_training_macs",
+    "params_digest",
     "run_arm",
     "run_case",
     "run_line",
@@ -87,16 +93,24 @@ def equal_budget_spec(
     return spec.model_copy(update={"search": search})
 
 
-def _number(value: str) -> int | float:
-    return float(value) if "." in value or "e" in value else int(value)
+def _value(value: str) -> int | float | bool | str:
+    """A variant's value: a number, ``true``/``false``, or a word (``refine=none``)."""
+    if value in ("true", "false"):
+        return value == "true"
+    try:
+        return float(value) if "." in value or "e" in value else int(value)
+    except ValueError:
+        return value
 
 
 def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any] | None = None
                  ) -> StudySpec:
     """The shared spec with the λ arms' settings of ``variant`` (module docstring); ``path``
-    sets λ-path fields (``warmup_epochs``, ``epochs_per_step``, ``finetune_epochs``)."""
+    sets λ-path fields (``warmup_epochs``, ``epochs_per_step``, ``finetune_epochs``,
+    ``refine``, ``passes`` …); ``warm_start=true|false`` sets λ search's warm start."""
     training = spec.training
     path = dict(path or {})
+    warm: dict[str, Any] = {}
     if variant:
         head, _, extra = variant.partition(":")
         step, weight = head.split("/")
@@ -104,11 +118,16 @@ def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any] | No
         for item in filter(None, extra.split(",")):
             key, value = item.split("=")
             if key in type(training).model_fields:
-                changes[key] = _number(value)
+                changes[key] = _value(value)
+            elif key == "warm_start":
+                warm["enabled"] = _value(value)
             else:
-                path[key] = _number(value)
+                path[key] = _value(value)
         training = training.model_copy(update=changes)
-    search = spec.search.model_copy(update={"path": spec.search.path.model_copy(update=path)})
+    search = spec.search.model_copy(update={
+        "path": spec.search.path.model_copy(update=path),
+        "warm_start": spec.search.warm_start.model_copy(update=warm),
+    })
     return spec.model_copy(update={"training": training, "search": search})
 
 
@@ -193,11 +212,22 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def params_digest(study: optuna.Study, first: int = 20) -> str:
+    """A fingerprint of the parameters a study's first ``first`` trials sampled: two runs
+    of one seed on two machines sampled the same trials exactly when their digests match
+    (then a difference in results comes from training, not from the sampler)."""
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)[:first]
+    text = json.dumps([t.params for t in trials], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def run_line(
     dataset: str, seed: int, c: Comparison, times: dict[str, tuple[float, float]]
 ) -> dict[str, Any]:
-    """The per-(dataset, seed) line of a comparison, with each arm's CPU and wall seconds."""
+    """The per-(dataset, seed) line of a comparison, with each arm's CPU and wall seconds
+    and the digest of its first trials' parameters (:func:`params_digest`)."""
     width = c.arm("width")
+    studies = dict(zip(c.arm_names, c.sources, strict=False))
     arms = {}
     for a in c.arms:
         within = a.smallest_within_accuracy or a.smallest_within_loss or {}
@@ -221,6 +251,9 @@ def run_line(
             "cpu_s": round(times[a.arm][0], 1),
             "wall_s": round(times[a.arm][1], 1),
         }
+        source = studies.get(a.arm)
+        if isinstance(source, optuna.Study):
+            arms[a.arm]["params_digest"] = params_digest(source)
     return {
         "dataset": dataset, "seed": seed, "reference_loss": _round(c.region.loss, 4)
         if c.region else None, "level": _round(c.level), "arms": arms,

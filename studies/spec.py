@@ -238,14 +238,24 @@ class WarmStartSpec(_Strict):
             ``{"enabled": true}``.
         warmup_epochs: the warm-up's epochs (fractional allowed); ``None`` =
             ``training.epochs``.
-        lam_epochs: each trial's epochs at its λ after the warm start (fractional).
-        finetune_epochs: then its epochs at λ = 0 on the shrunk network.
+        lam_epochs: each trial's epochs at its λ after the warm start (fractional);
+            ``None`` = a third of ``training.epochs``.
+        finetune_epochs: then its epochs at λ = 0 on the shrunk network; ``None`` = a
+            third of ``training.epochs`` (at least 1).
     """
 
-    enabled: bool = False
+    enabled: bool = True
     warmup_epochs: _ranged(float, 0.05, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
-    lam_epochs: _ranged(float, 0.05, MAX_EPOCHS) = 3.0  # type: ignore[valid-type]
-    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 5  # type: ignore[valid-type]
+    lam_epochs: _ranged(float, 0.05, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+
+    def epochs(self, training_epochs: int) -> tuple[float, float, int]:
+        """``(warm-up, λ phase, fine-tune)`` epochs for a spec of ``training_epochs``."""
+        warm = float(training_epochs) if self.warmup_epochs is None else self.warmup_epochs
+        lam = training_epochs / 3 if self.lam_epochs is None else self.lam_epochs
+        tune = max(1, round(training_epochs / 3)) if self.finetune_epochs is None \
+            else self.finetune_epochs
+        return warm, lam, tune
 
     @model_validator(mode="before")
     @classmethod

@@ -18,8 +18,10 @@ TINY_SPEC: dict[str, Any] = {
     "dataset": {"name": "digits"},
     "architecture": {"kind": "mlp", "depth": 2, "max_width": 8},
     "training": {"epochs": 2, "batch_size": 64, "device": "cpu"},
+    # λ trials independent of each other (the shared warm start, on by default, has its
+    # own tests: tests/studies/test_warm_start.py, tests/service/test_warm_start_workers.py)
     "search": {"n_trials": 3, "sampler": "random", "seed": 0,
-               "objectives": ["val_loss", "params"]},
+               "objectives": ["val_loss", "params"], "warm_start": False},
 }
 
 

@@ -57,7 +57,10 @@ def tiny_spec(name: str, *, n_trials: int = 3, kind: str = "lambda") -> dict[str
         "dataset": {"name": "digits"},
         "architecture": {"depth": 2, "max_width": 8},
         "training": {"epochs": 1},
-        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random"},
+        # independent λ trials: claims start several at once (the warm start has its own
+        # tests: tests/service/test_warm_start_workers.py)
+        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random",
+                   "warm_start": False},
     }
 
 

@@ -44,7 +44,9 @@ def spec(name: str, *, n_trials: int, epochs: int, batch_size: int = 128,
         "dataset": {"name": "digits"},
         "architecture": {"depth": 2, "max_width": 12},
         "training": {"epochs": epochs, "batch_size": batch_size},
-        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random"},
+        # independent λ trials: several run at once (the warm start has its own tests)
+        "search": {"kind": kind, "n_trials": n_trials, "sampler": "random",
+                   "warm_start": False},
     }
 
 

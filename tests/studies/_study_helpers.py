@@ -15,7 +15,9 @@ from studies.spec import StudySpec, load_spec
 def tiny_spec(
     kind: str, name: str, *, training_overrides: dict[str, Any] | None = None, **search: Any
 ) -> StudySpec:
-    """A digits study small enough to run in a couple of seconds."""
+    """A digits study small enough to run in a couple of seconds (λ trials from scratch
+    unless ``warm_start`` is given: tests/studies/test_warm_start.py covers it)."""
+    search.setdefault("warm_start", False)
     return load_spec(
         {
             "name": name,

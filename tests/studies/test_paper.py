@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from studies.paper import (
 )
 from studies.paper._report import ReportWriter, png_exporter_status, publish
 from studies.paper._single_layer import fit_group_lasso, group_lambda_max
+from studies.spec import load_spec
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -229,12 +231,21 @@ def test_hyperopt_compares_every_arm_on_equal_compute(tmp_path: Path) -> None:
     arms = {r["arm"]: r for r in _rows(tmp_path / "hyperopt_arms.csv")}
     assert set(arms) == set(summary["arms"])
     macs = {a: float(r["macs"]) for a, r in arms.items()}
-    # one budget for every arm; a trial that started before it ran out may overshoot it by
-    # at most one training of the full-width net
+    # one budget for every arm; only a trial that started before it ran out may overshoot
+    # it: by one training of the full-width net, or for λ search the trial that trained
+    # the shared warm-up too (the warm-up's epochs + its own, a full-width bound)
     study = optuna.load_study(study_name="paper-hyperopt-digits-0-width",
                               storage=summary["storage"])
-    budget = study.user_attrs["spec"]["search"]["max_macs"]
-    assert all(0 < m <= budget * (1 + 1 / cfg.budget) for m in macs.values()), macs
+    spec = study.user_attrs["spec"]
+    budget = spec["search"]["max_macs"]
+    full = budget / cfg.budget
+    training = spec["training"]
+    warm, lam, tune = load_spec(spec).search.warm_start.epochs(training["epochs"])
+    warm_trial = full * (warm + math.ceil(lam) + tune) / (
+        training["epochs"] + training["finetune_epochs"])
+    for arm, m in macs.items():
+        limit = budget + (warm_trial if arm.startswith("lambda[") or arm == "lambda" else full)
+        assert 0 < m <= limit, (arm, m, limit)
     assert int(arms["width"]["trials"]) > 1
     aggregate = summary["aggregate"]
     assert set(aggregate["reached"]) == set(summary["arms"])
