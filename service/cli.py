@@ -1,11 +1,13 @@
-"""The ``shrinknets`` command: ``serve``, ``worker``, ``demo``, ``export``, ``predict``, and
-(when installed) ``train``, ``study`` and ``paper``.
+"""The ``shrinknets`` command: ``serve``, ``worker``, ``demo``, ``export``, ``predict``,
+``submit``, ``status``, ``cancel`` (``service.client``) and (when installed) ``train``,
+``study`` and ``paper``.
 
 ``serve`` runs the API (uvicorn, ``service.app:create_app``) plus N local worker
 processes on one storage and shuts all of them down together; ``demo`` starts
 ``serve`` on a free port, posts a comparison over HTTP (λ search, the λ path and width
 search on equal compute, or the ``--arms`` given) and prints its progress, one summary
-line per arm and the dashboard URL.
+line per arm and the dashboard URL (following it with ``service.client.follow``, as
+``submit`` does).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from service._client_cli import CLIENT_COMMANDS, add_client_commands
 from service._model_cli import add_model_commands
 from service.errors import ServiceError
 from service.settings import Settings
@@ -134,41 +137,6 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> Non
     raise ServiceError(f"the server did not answer {url} within {timeout_s:.0f} s")
 
 
-def _progress_line(detail: dict[str, Any]) -> str:
-    parts = []
-    for arm in detail.get("arms") or []:
-        study = arm["study"]
-        p = study.get("progress") or {}
-        done = f"{p.get('done', 0)}"
-        if p.get("trials_bound", True):
-            done += f"/{p.get('budget', study['n_trials'])}"
-        parts.append(f"{arm['arm']}: {done} done ({100 * p.get('fraction', 0.0):.0f} %), "
-                     f"{p.get('running', 0)} running ({study['status']})")
-    return " | ".join(parts)
-
-
-def _fmt(value: float | None, spec: str = ".4g") -> str:
-    return "–" if value is None else format(value, spec)
-
-
-def _summary(detail: dict[str, Any]) -> str:
-    """One line per arm (useful hypervolume, compute share to the level, total compute) and
-    the sentence saying how the reference and the level were set."""
-    metrics = detail.get("metrics") or {}
-    lines = []
-    for a in metrics.get("arms") or []:
-        reached = "reached" if a.get("reached") else "never reached"
-        lines.append(
-            f"  {a.get('label', a.get('arm')):<25} useful hypervolume "
-            f"{_fmt(a.get('hypervolume'))}, compute share {_fmt(a.get('compute_share'), '.3g')} "
-            f"({reached}), total {_fmt(a.get('total_cost_macs'), '.3g')} MACs, "
-            f"{a.get('n_complete', '?')} complete, best val loss {_fmt(a.get('best_val_loss'))}"
-        )
-    if metrics.get("reference"):
-        lines.append(f"  {metrics['reference']}")
-    return "\n".join(lines)
-
-
 def _arm_list(text: str | None) -> list[str] | None:
     """``--arms lambda,width_hyperband`` as a validated list (None: the server's default).
 
@@ -187,9 +155,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import httpx
-
-    from service.storage import SETTLED_STATUSES
+    from service.client import ApiClient, follow, summary
 
     arms = _arm_list(args.arms)  # before anything starts
     settings = _settings(storage_url=args.storage)
@@ -201,34 +167,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the server too (finally)
     # the storage URL travels in the environment: argv is visible to every user (ps)
     proc = subprocess.Popen(cmd, env={**os.environ, "SHRINKNETS_STORAGE_URL": settings.storage_url})
-    headers = {}
-    if settings.api_token is not None:
-        headers["Authorization"] = f"Bearer {settings.api_token.get_secret_value()}"
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else None
     try:
         _wait_http(f"{base}/healthz", proc, timeout_s=90)
         spec = _demo_spec(args, arms)
-        answer = httpx.post(f"{base}/api/v1/comparisons", json=spec, headers=headers, timeout=30)
-        if answer.status_code != 201:
-            raise ServiceError(f"POST /api/v1/comparisons answered {answer.status_code}: "
-                               f"{answer.text[:500]}")
-        cid = answer.json()["id"]
-        print(f"demo: comparison {cid} queued ({' vs '.join(answer.json()['arms'])} on digits)",
-              flush=True)
-        last = ""
-        while True:
-            detail = httpx.get(f"{base}/api/v1/comparisons/{cid}", timeout=120).json()
-            line = _progress_line(detail)
-            if line != last:
-                print(f"demo: {line}", flush=True)
-                last = line
-            statuses = {a["study"]["status"] for a in detail["arms"]}
-            if statuses <= set(SETTLED_STATUSES):
-                break
-            if proc.poll() is not None:
-                raise ServiceError(f"the server exited with code {proc.returncode}")
-            time.sleep(2)
-        print("demo: finished\n" + _summary(detail), flush=True)
-        print(f"demo: dashboard {base}/comparisons/{cid}", flush=True)
+        with ApiClient(base, token) as client:
+            made = client.submit(spec)
+            print(f"demo: comparison {made.id} queued ({' vs '.join(made.arms)} on digits)",
+                  flush=True)
+
+            def server_alive() -> None:
+                if proc.poll() is not None:
+                    raise ServiceError(f"the server exited with code {proc.returncode}")
+
+            detail = follow(client, made.kind, made.id, out=sys.stderr, bars=False,
+                            on_line=lambda line: print(f"demo: {line}", flush=True),
+                            alive=server_alive)
+        print("demo: finished\n" + summary(made.kind, detail), flush=True)
+        print(f"demo: dashboard {base}/comparisons/{made.id}", flush=True)
         if args.exit_when_done:
             return 0
         print("demo: serving until Ctrl-C", flush=True)
@@ -285,7 +241,7 @@ def _add_train(parsers: argparse._SubParsersAction[argparse.ArgumentParser],
     p.set_defaults(func=run)
 
 
-_OWN_COMMANDS = ("serve", "worker", "demo")
+_OWN_COMMANDS = ("serve", "worker", "demo", *CLIENT_COMMANDS)
 
 
 def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
@@ -342,6 +298,7 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
                       help="stop the server once the comparison finished (tests, CI)")
     demo.set_defaults(func=_cmd_demo)
     add_model_commands(sub)
+    add_client_commands(sub)
 
     if optional:
         _optional(sub, "shrinknets_core._demo", "train_demo", _add_train)

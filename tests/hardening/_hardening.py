@@ -32,10 +32,13 @@ from service.cli import free_port
 REPO = Path(__file__).resolve().parents[2]
 API = "/api/v1"
 
-#: Fast heartbeats so a killed worker's trial is failed and retried within seconds.
+#: Fast heartbeats so a killed worker's trial is failed and retried within seconds. The
+#: grace period is 6 heartbeats: with three workers training on two cores and another
+#: process busy, a live worker's heartbeat thread was once starved past a 3 s grace.
+GRACE_PERIOD_S = 6
 FAST_ENV: dict[str, str] = {
     "SHRINKNETS_HEARTBEAT_INTERVAL_S": "1",
-    "SHRINKNETS_GRACE_PERIOD_S": "3",
+    "SHRINKNETS_GRACE_PERIOD_S": str(GRACE_PERIOD_S),
     "SHRINKNETS_WORKER_POLL_S": "0.2",
     "SHRINKNETS_WORKER_THREADS": "1",
     "OMP_NUM_THREADS": "1",
@@ -44,13 +47,16 @@ FAST_ENV: dict[str, str] = {
 
 
 def tiny_spec(name: str, *, n_trials: int = 4, epochs: int = 3, **training: Any) -> dict[str, Any]:
-    """A study spec whose trials train in well under a second on one core."""
+    """A study spec whose trials train in well under a second on one core; its λ trials
+    are independent of each other (each trains ``epochs``), which the epoch counts of the
+    fault tests rely on: the shared warm start's crash path is tested on its own
+    (``tests/service/test_warm_start_workers.py``)."""
     return {
         "name": name,
         "dataset": {"name": "digits"},
         "architecture": {"kind": "mlp", "depth": 2, "max_width": 16},
         "training": {"epochs": epochs, "batch_size": 32, "device": "cpu", **training},
-        "search": {"n_trials": n_trials, "sampler": "random", "seed": 0},
+        "search": {"n_trials": n_trials, "sampler": "random", "seed": 0, "warm_start": False},
     }
 
 

@@ -3,8 +3,9 @@ dropped, SQLite under concurrent writers, and an unwritable data directory.
 
 Workers and APIs are real processes forked from a pre-imported parent (``_forkserver.py``)
 or exec'd (``python -m service.worker``); the databases are a fresh SQLite file or a fresh
-PostgreSQL database per test. Heartbeats are 1 s and the grace period 3 s
-(``SHRINKNETS_*`` variables), so a killed trial is failed and retried within seconds.
+PostgreSQL database per test. Heartbeats are 1 s and the grace period 6 s
+(``SHRINKNETS_*`` variables, ``_hardening.FAST_ENV``), so a killed trial is failed and
+retried within seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import sqlalchemy
 from _campaign import PHASES, Campaign
 from _hardening import (
+    GRACE_PERIOD_S,
     Api,
     ForkServer,
     TrialRow,
@@ -60,7 +62,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def create_studies(url: str, count: int, *, n_trials: int, epochs: int = EPOCHS) -> list[str]:
     """Queue ``count`` tiny studies; their Optuna names."""
-    storage = open_storage(url, heartbeat_interval=1, grace_period=3)
+    storage = open_storage(url, heartbeat_interval=1, grace_period=GRACE_PERIOD_S)
     engine = make_engine(url)
     init_schema(engine)
     names = []
