@@ -56,7 +56,7 @@ from studies.spec import StudySpec
 
 __all__ = [
     "Snapshot",
-    "budget_left",
+    "budget_spent",
     "continue_snapshot",
     "drop_dominated",
     "finetune_epochs",
@@ -199,8 +199,9 @@ def pass_grid(grid: list[float], index: int) -> list[float]:
     return [lo * (hi / lo) ** f for lo, hi in itertools.pairwise(grid)]
 
 
-def budget_left(spec: StudySpec, totals: dict[str, float]) -> str | None:
-    """Why no continuation may start (the compute budget is spent), else ``None``."""
+def budget_spent(spec: StudySpec, totals: dict[str, float]) -> str | None:
+    """Why no step or continuation of the path may start (its compute budget is spent:
+    ``totals`` are the path's cumulative costs), else ``None``."""
     if not spec.search.compute_budget:
         return None
     return exhausted(spec, Spent(0, totals["cost_macs"], totals["wall_time_s"]))

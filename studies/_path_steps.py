@@ -24,7 +24,7 @@ from shrinknets_core.training.trainer import TrainConfig, Trainer
 from studies._checkpoints import save_checkpoint, trainer_from_state
 from studies._path_refine import (
     Snapshot,
-    budget_left,
+    budget_spent,
     continue_snapshot,
     drop_dominated,
     finetune_epochs,
@@ -35,7 +35,6 @@ from studies._path_refine import (
 )
 from studies._search_space import TrialPlan, fixed_plan, train_config
 from studies._trial import TrialStopped, trial_seed
-from studies.budget import Spent, exhausted
 from studies.models import MODEL_ATTR, ModelKeeper
 from studies.objectives import (
     EpochHook,
@@ -195,8 +194,7 @@ class PathWriter:
         finetune = finetune_epochs(spec)
         values = pass_grid(state.grid, state.pass_index)
         for step in range(state.next_step, len(values)):
-            used = Spent(0, state.totals["cost_macs"], state.totals["wall_time_s"])
-            if spec.search.compute_budget and exhausted(spec, used) is not None:
+            if budget_spent(spec, state.totals) is not None:
                 record_interrupted(self.study, state, "before a step: compute budget spent")
                 return "compute budget spent"
             lam = values[step]
@@ -210,14 +208,8 @@ class PathWriter:
                 optimizer=run.optimizer, dead_rule=run.rule, epoch_offset=state.epoch_offset,
                 branch=True, finetune_epochs=finetune,
             )
-            charge(state, result.result)
-            if result.stopped_by is not None:
-                record_interrupted(self.study, state, f"during step {step}")
-                raise TrialStopped(
-                    f"λ path of study {self.study.study_name!r} stopped during step {step} "
-                    f"of pass {state.pass_index} (λ={lam:.3g}); "
-                    f"{len(self.stored.steps)} step(s) are stored"
-                )
+            self.charged(result, f"during step {step} of pass {state.pass_index} "
+                         f"(λ={lam:.3g}); {len(self.stored.steps)} step(s) are stored")
             run.follow(result.trainer)
             state.epoch_offset += len(result.trainer.history)
             state.next_step = step + 1
@@ -252,7 +244,7 @@ class PathWriter:
         spec, state, run = self.spec, self.state, self.run
         rounds = spec.search.path.refine_rounds
         while True:
-            if budget_left(spec, state.totals) is not None:
+            if budget_spent(spec, state.totals) is not None:
                 return "compute budget spent"
             key = next_candidate(state, run.snapshots, rounds)
             if key is None:
@@ -262,13 +254,7 @@ class PathWriter:
             snap = run.snapshots[key]
             start = list(snap.tuner.model.alive_widths()) if snap.tuner is not None else []
             cont = continue_snapshot(spec, snap, self.hooks)
-            charge(state, cont.result)
-            if cont.stopped_by is not None:
-                record_interrupted(self.study, state, f"refining snapshot {key}")
-                raise TrialStopped(
-                    f"λ path of study {self.study.study_name!r} stopped refining snapshot "
-                    f"{key} (round {state.refine_round})"
-                )
+            self.charged(cont, f"refining snapshot {key} (round {state.refine_round})")
             where = (key, state.refine_round)
             if where not in self.stored.refined:
                 self.store(cont, fixed_plan(spec, snap.lam), start, snap.lam,
@@ -279,6 +265,14 @@ class PathWriter:
             state.refine_next += 1
             drop_dominated(run.snapshots)
             self.save()
+
+    def charged(self, run: TrialRun, where: str) -> None:
+        """Charge a training's costs to the path; when a hook stopped it, charge them as
+        an interrupted trial and raise ``TrialStopped`` saying ``where``."""
+        charge(self.state, run.result)
+        if run.stopped_by is not None:
+            record_interrupted(self.study, self.state, where)
+            raise TrialStopped(f"λ path of study {self.study.study_name!r} stopped {where}")
 
     def store(self, run: TrialRun, plan: TrialPlan, start: list[int], lam: float,
               extra: dict[str, Any], label: str) -> None:
