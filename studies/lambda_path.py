@@ -196,6 +196,9 @@ def run_lambda_path(
     call = patience.call if patience is not None else _now
     run = PathRun()
     state = _restore(study, spec, checkpoints, run, device)
+    if state is None and grid_done and not refines(spec):
+        call(study.set_user_attr, _END_ATTR, "end of the grid")
+        return
     if state is None and (grid_done or stored.refined or any(p for p, _ in stored.steps)):
         # past its grid a path needs its snapshots' trainers: only a checkpoint has them
         call(study.set_user_attr, _END_ATTR, "stopped after its grid: no checkpoint to go on from")
