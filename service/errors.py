@@ -23,6 +23,10 @@ class ServiceError(Exception):
     """Base class of every error the service raises on purpose."""
 
 
+#: The API's collection of each resource (the one place the not-found message is built).
+_PLURALS = {"study": "studies", "comparison": "comparisons", "dataset": "datasets"}
+
+
 class NotFoundError(ServiceError, LookupError):
     """A study, comparison or worker id that does not exist.
 
@@ -34,9 +38,10 @@ class NotFoundError(ServiceError, LookupError):
     def __init__(self, resource: str, id: str) -> None:
         self.resource = resource
         self.id = id
+        plural = _PLURALS.get(resource, f"{resource.replace(' ', '_')}s")
         super().__init__(
             f"{resource} {id!r} does not exist; list the existing ones with "
-            f"GET /api/v1/{resource.replace(' ', '_')}s"
+            f"GET /api/v1/{plural}"
         )
 
 

@@ -68,7 +68,6 @@ __all__ = [
     "CurvePoint",
     "UsefulRegion",
     "compare_studies",
-    "shared_reference",
     "summarise",
 ]
 
@@ -268,11 +267,6 @@ class Comparison:
     def sources(self) -> tuple[StudyLike, ...]:
         """The studies compared, in arm order (empty for a comparison read back from JSON)."""
         return self._sources or ()
-
-
-def shared_reference(*sources: StudyLike) -> tuple[float, float] | None:
-    """The raw reference point shared by several studies (see module docstring)."""
-    return _raw_reference([p for s in sources for p in trial_points(s)])
 
 
 def _raw_reference(points: list[TrialPoint]) -> tuple[float, float] | None:
@@ -590,10 +584,3 @@ def compare_studies(
         best_val_loss=best_loss, best_val_accuracy=best_acc, sensitivity=sensitivity,
         _sources=tuple(studies),
     )
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """``numerator / denominator``, or ``None`` when either is missing or the denominator is 0."""
-    if numerator is None or denominator is None or denominator == 0 or math.isnan(denominator):
-        return None
-    return numerator / denominator

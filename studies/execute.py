@@ -40,7 +40,6 @@ from studies.target_size import TargetSizeSampler
 from studies.writes import Patience, TrialWriter
 
 __all__ = [
-    "KIND_LABELS",
     "TrialStopped",
     "ask_trial",
     "create_study",
@@ -53,7 +52,6 @@ __all__ = [
     "spec_of",
 ]
 
-KIND_LABELS = ARM_LABELS
 
 
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:

@@ -61,8 +61,6 @@ _STORAGE_DOWN = (
 )
 
 
-_PLURALS = {"study": "studies", "comparison": "comparisons", "dataset": "datasets"}
-
 _STATUS_CODES: dict[int, str] = {
     400: "bad_request",
     401: "unauthorized",
@@ -286,11 +284,6 @@ def _unparsable_body(exc: BaseException, message: str) -> ApiError:
 async def _on_service(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc)
     if isinstance(exc, NotFoundError):
-        plural = _PLURALS.get(exc.resource, f"{exc.resource}s")
-        message = (
-            f"{exc.resource} {exc.id!r} does not exist; list the existing ones with "
-            f"GET /api/v1/{plural}"
-        )
         return error_response(ApiError(404, "not_found", message))
     if isinstance(exc, ConflictError):
         return error_response(ApiError(409, "conflict", message))
