@@ -66,6 +66,32 @@ def test_useful_region_hypervolume_by_hand() -> None:
     assert "2 × width best" in c.reference_text()
 
 
+def test_test_hypervolume_scores_the_validation_front_by_hand() -> None:
+    """The front is chosen on validation; its test losses are scored in the same useful
+    region (reference loss 2 × width's best *validation* loss = 0.4)."""
+    width = [
+        _with_attr(width_trial(0, 0.30, (10, 10), 200, 30.0), test_loss=0.35),
+        _with_attr(width_trial(1, 0.20, (30, 25), 1000, 30.0), test_loss=0.25),
+        # dominated on validation: its better test loss must not count
+        _with_attr(width_trial(2, 0.32, (20, 20), 600, 30.0), test_loss=0.10),
+    ]
+    lam = [_with_attr(lambda_trial(0, 0.25, 0.1, [(20, 10)], 100, 10.0), test_loss=0.45)]
+    c = compare_studies(lam, width)
+    ref = math.log10(1.1 * 1101)
+    w, a = c.arm("width"), c.arm("lambda")
+    # test points (0.25, 1000) and (0.35, 200): slabs (0.4-0.25)(ref-3) + (0.4-0.35)(3-log 200)
+    expected = 0.15 * (ref - 3) + 0.05 * (3 - math.log10(200))
+    assert w.test_hypervolume == pytest.approx(expected)
+    assert w.test_hypervolume == pytest.approx(
+        hypervolume([(0.25, 3.0), (0.35, math.log10(200))], (0.4, ref)))
+    # λ's one front point has a test loss above the reference: no test volume
+    assert a.test_hypervolume == 0.0 and a.hypervolume > 0
+    assert [p.test_hypervolume for p in w.curve] == pytest.approx(
+        [0.05 * (ref - math.log10(200)), expected, expected])
+    assert w.test_hv_at_baseline_compute == pytest.approx(expected)
+    assert a.test_hv_at_baseline_compute == 0.0
+
+
 def test_recorded_max_params_sets_the_size_reference() -> None:
     lam = [_with_attr(t, max_params=5000) for t in LAMBDA]
     c = compare_studies(lam, WIDTH)
