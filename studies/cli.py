@@ -94,7 +94,7 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_study_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_study_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``study run`` and ``study compare`` to a parser's subcommands.
 
     Each leaf parser sets ``func`` (``args.func(args) -> int``, the exit code).

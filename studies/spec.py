@@ -56,8 +56,9 @@ SEARCH_KINDS: tuple[str, ...] = get_args(SearchKind)
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
 
 
-def _bounded(lo: float, hi: float) -> Any:
-    """An ``Annotated`` extra that rejects values outside ``[lo, hi]`` with a clear message.
+def _bounded(lo: float, hi: float) -> tuple[AfterValidator, Any]:
+    """``Annotated`` extras (``Annotated[int, *_bounded(lo, hi)]``) that reject values
+    outside ``[lo, hi]`` with a clear message.
 
     The bounds also appear in the JSON schema (``minimum``/``maximum``) so forms can show them.
     """
@@ -72,10 +73,6 @@ def _bounded(lo: float, hi: float) -> Any:
         return value
 
     return (AfterValidator(check), Field(json_schema_extra={"minimum": lo, "maximum": hi}))
-
-
-def _ranged(kind: type, lo: float, hi: float) -> Any:
-    return Annotated[kind, *_bounded(lo, hi)]
 
 
 class _Strict(BaseModel):
@@ -98,8 +95,8 @@ class DatasetSpec(_Strict):
     path: str | None = None
     target_columns: list[str | int] | None = None
     task: Literal["classification", "regression"] | None = None
-    max_rows: _ranged(int, 10, 10_000_000) | None = None  # type: ignore[valid-type]
-    seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
+    max_rows: Annotated[int, *_bounded(10, 10_000_000)] | None = None
+    seed: Annotated[int, *_bounded(0, 2**31 - 1)] = 0
 
 
 class ArchitectureSpec(_Strict):
@@ -117,11 +114,11 @@ class ArchitectureSpec(_Strict):
     """
 
     kind: Literal["mlp", "cnn"] = "mlp"
-    depth: _ranged(int, 1, MAX_DEPTH) = 2  # type: ignore[valid-type]
-    max_width: _ranged(int, 1, MAX_WIDTH) = 256  # type: ignore[valid-type]
+    depth: Annotated[int, *_bounded(1, MAX_DEPTH)] = 2
+    max_width: Annotated[int, *_bounded(1, MAX_WIDTH)] = 256
     activation: Literal["relu", "tanh", "leaky_relu"] = "relu"
     batchnorm: bool = False
-    dropout: _ranged(float, 0.0, 0.9) = 0.0  # type: ignore[valid-type]
+    dropout: Annotated[float, *_bounded(0.0, 0.9)] = 0.0
     switch_init: Literal["ones", "uniform", "normal"] = "uniform"
 
 
@@ -159,15 +156,15 @@ class TrainingSpec(_Strict):
             ``shrinknets_core.network.pricing``).
     """
 
-    epochs: _ranged(int, 1, MAX_EPOCHS) = 20  # type: ignore[valid-type]
-    batch_size: _ranged(int, 1, MAX_BATCH_SIZE) = 128  # type: ignore[valid-type]
+    epochs: Annotated[int, *_bounded(1, MAX_EPOCHS)] = 20
+    batch_size: Annotated[int, *_bounded(1, MAX_BATCH_SIZE)] = 128
     optimizer: Literal["adam", "sgd", "adamw", "adagrad"] = "adam"
-    lr: _ranged(float, 1e-7, 10.0) = 1e-3  # type: ignore[valid-type]
-    lam2: _ranged(float, 0.0, 1.0) = 1e-4  # type: ignore[valid-type]
-    gamma: _ranged(float, 0.0, 0.99999) = 0.9  # type: ignore[valid-type]
-    beta_lr: _ranged(float, 1e-6, 100.0) = 0.1  # type: ignore[valid-type]
-    removal_every_steps: _ranged(int, 1, 1_000_000) | None = 2  # type: ignore[valid-type]
-    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) = 0  # type: ignore[valid-type]
+    lr: Annotated[float, *_bounded(1e-7, 10.0)] = 1e-3
+    lam2: Annotated[float, *_bounded(0.0, 1.0)] = 1e-4
+    gamma: Annotated[float, *_bounded(0.0, 0.99999)] = 0.9
+    beta_lr: Annotated[float, *_bounded(1e-6, 100.0)] = 0.1
+    removal_every_steps: Annotated[int, *_bounded(1, 1_000_000)] | None = 2
+    finetune_epochs: Annotated[int, *_bounded(0, MAX_EPOCHS)] = 0
     beta_step: Literal["layer_normalised", "prox"] = "layer_normalised"
     penalty_weight: Literal["uniform", "params", "macs"] = "uniform"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
@@ -213,15 +210,15 @@ class PathSpec(_Strict):
             by ½, ¼, ¾ … of a step) once refinement finds nothing left to improve.
     """
 
-    warmup_epochs: _ranged(float, 0.0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
-    epochs_per_step: _ranged(float, 0.05, MAX_EPOCHS) = 1.0  # type: ignore[valid-type]
-    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = 5  # type: ignore[valid-type]
+    warmup_epochs: Annotated[float, *_bounded(0.0, MAX_EPOCHS)] | None = None
+    epochs_per_step: Annotated[float, *_bounded(0.05, MAX_EPOCHS)] = 1.0
+    finetune_epochs: Annotated[int, *_bounded(0, MAX_EPOCHS)] | None = 5
     calibrate: bool = True
-    lam_ratio: _ranged(float, 1e-6, 0.99) = 0.01  # type: ignore[valid-type]
+    lam_ratio: Annotated[float, *_bounded(1e-6, 0.99)] = 0.01
     refine: Literal["finetune", "none"] = "finetune"
-    refine_epochs: _ranged(int, 1, MAX_EPOCHS) = 5  # type: ignore[valid-type]
-    refine_rounds: _ranged(int, 1, MAX_TRIALS) | None = None  # type: ignore[valid-type]
-    passes: _ranged(int, 0, 16) = 3  # type: ignore[valid-type]
+    refine_epochs: Annotated[int, *_bounded(1, MAX_EPOCHS)] = 5
+    refine_rounds: Annotated[int, *_bounded(1, MAX_TRIALS)] | None = None
+    passes: Annotated[int, *_bounded(0, 16)] = 3
 
 
 #: The study user attribute naming a λ search's stored warm-up (``studies._warm_start``).
@@ -245,9 +242,9 @@ class WarmStartSpec(_Strict):
     """
 
     enabled: bool = True
-    warmup_epochs: _ranged(float, 0.05, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
-    lam_epochs: _ranged(float, 0.05, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
-    finetune_epochs: _ranged(int, 0, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    warmup_epochs: Annotated[float, *_bounded(0.05, MAX_EPOCHS)] | None = None
+    lam_epochs: Annotated[float, *_bounded(0.05, MAX_EPOCHS)] | None = None
+    finetune_epochs: Annotated[int, *_bounded(0, MAX_EPOCHS)] | None = None
 
     def epochs(self, training_epochs: int) -> tuple[float, float, int]:
         """``(warm-up, λ phase, fine-tune)`` epochs for a spec of ``training_epochs``."""
@@ -316,19 +313,19 @@ class SearchSpec(_Strict):
     """
 
     kind: SearchKind = "lambda"
-    n_trials: _ranged(int, 1, MAX_TRIALS) | None = 20  # type: ignore[valid-type]
-    max_macs: _ranged(float, 1.0, 1e21) | None = None  # type: ignore[valid-type]
-    max_seconds: _ranged(float, 1e-3, 1e8) | None = None  # type: ignore[valid-type]
+    n_trials: Annotated[int, *_bounded(1, MAX_TRIALS)] | None = 20
+    max_macs: Annotated[float, *_bounded(1.0, 1e21)] | None = None
+    max_seconds: Annotated[float, *_bounded(1e-3, 1e8)] | None = None
     sampler: Literal["tpe", "random", "nsga2"] = "tpe"
-    seed: _ranged(int, 0, 2**31 - 1) = 0  # type: ignore[valid-type]
+    seed: Annotated[int, *_bounded(0, 2**31 - 1)] = 0
     objectives: list[Literal["val_loss", "params"]] = Field(default_factory=_default_objectives)
-    lam_min: _ranged(float, 1e-8, 100.0) | None = None  # type: ignore[valid-type]
-    lam_max: _ranged(float, 1e-8, 100.0) | None = None  # type: ignore[valid-type]
-    target_params: _ranged(int, 1, 10**10) | None = None  # type: ignore[valid-type]
+    lam_min: Annotated[float, *_bounded(1e-8, 100.0)] | None = None
+    lam_max: Annotated[float, *_bounded(1e-8, 100.0)] | None = None
+    target_params: Annotated[int, *_bounded(1, 10**10)] | None = None
     search_gamma: bool = False
     search_lr: bool = False
     pruner: Literal["none", "median", "hyperband"] = "none"
-    epochs_per_step: _ranged(int, 1, MAX_EPOCHS) | None = None  # type: ignore[valid-type]
+    epochs_per_step: Annotated[int, *_bounded(1, MAX_EPOCHS)] | None = None
     path: PathSpec = Field(default_factory=lambda: PathSpec())
     warm_start: WarmStartSpec = Field(default_factory=lambda: WarmStartSpec())
 

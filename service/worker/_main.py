@@ -45,7 +45,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     overrides = {"storage_url": args.storage} if args.storage else {}
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValueError as e:
         print(f"shrinknets worker: invalid settings: {e}", file=sys.stderr)
         return 2

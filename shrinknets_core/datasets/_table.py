@@ -151,7 +151,7 @@ def parse_rows(
     def load(columns: list[int], dtype: type) -> np.ndarray:
         if not columns:
             return np.empty((len(rows), 0), dtype=dtype)
-        return np.loadtxt(rows, dtype=dtype, usecols=columns, **options)  # type: ignore[call-overload,no-any-return]
+        return np.loadtxt(rows, dtype=dtype, usecols=columns, **options)  # type: ignore[call-overload]
 
     # One pass over all numeric columns; only if that fails is a text label column split off.
     parsed_columns = [i for i in range(n_columns) if i not in nominal]

@@ -103,7 +103,7 @@ def check_preset(preset: str) -> Preset:
     """
     if preset not in PRESETS:
         raise ConfigError(f"preset={preset!r} is unknown; use one of {PRESETS}")
-    return preset  # type: ignore[return-value]
+    return preset
 
 
 def load_paper_dataset(
