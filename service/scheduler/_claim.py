@@ -46,21 +46,22 @@ from collections.abc import Sequence
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from service.storage import (
     RUNNABLE_STATUSES,
     StudyRecord,
+    compute_limits,
     db_lock,
     last_failure,
+    retry_callback,
     set_study_status,
+    study_spending,
+    study_status,
     trial_state_counts,
 )
 from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
-from service.storage._optuna_storage import retry_callback
-from service.storage._progress import compute_limits, study_spending
-from service.storage._schema import StudyRow
 from studies.spec import WARM_START_ATTR, StudySpec, load_spec
 
 # ``studies.execute`` and ``studies.budget`` load torch: imported where used, so the API
@@ -117,13 +118,6 @@ def _awaits_warm_start(
     if spec.search.kind != "lambda" or not spec.search.warm_start.enabled:
         return False
     return counts[TrialState.RUNNING] > 0 and not study.user_attrs.get(WARM_START_ATTR)
-
-
-def _status(engine: Engine, record: StudyRecord) -> str | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            text(f"SELECT status FROM {StudyRow.__tablename__} WHERE id = :id"), {"id": record.id}
-        ).scalar()
 
 
 def _fail_stale(
@@ -250,7 +244,7 @@ def claim_trial(
     if study is None:
         return None
     with db_lock(engine, key=study_id_of(study)):
-        if _status(engine, record) not in RUNNABLE_STATUSES:
+        if study_status(engine, record.id) not in RUNNABLE_STATUSES:
             return None
         _fail_stale(study, storage)
         if _close_if_done(storage, engine, record, study) is not None:
@@ -270,7 +264,7 @@ def claim_trial(
             trial = ask_trial(study, spec)
         _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
         storage.record_heartbeat(trial_id_of(trial))
-        if record.status == "queued" or _status(engine, record) == "queued":
+        if record.status == "queued" or study_status(engine, record.id) == "queued":
             set_study_status(storage, engine, record.id, "running")
         return trial
 
@@ -337,7 +331,7 @@ def reap_stale_trials(
     if study is None:
         return
     with db_lock(engine, key=study_id_of(study)):
-        runnable = _status(engine, record) in RUNNABLE_STATUSES
+        runnable = study_status(engine, record.id) in RUNNABLE_STATUSES
         _fail_stale(study, storage, retry=runnable)
         if runnable:
             _close_if_done(storage, engine, record, study)

@@ -7,9 +7,16 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import Engine
 
 from service.scheduler._claim import _study
-from service.storage import RUNNABLE_STATUSES, StudyRecord, db_lock, session_scope, utcnow
+from service.storage import (
+    RUNNABLE_STATUSES,
+    StudyRecord,
+    StudyRow,
+    WorkerRow,
+    db_lock,
+    session_scope,
+    utcnow,
+)
 from service.storage._optuna_private import study_id_of, trial_id_of
-from service.storage._schema import StudyRow, WorkerRow
 
 __all__ = ["claim_path", "release_path"]
 

@@ -32,11 +32,13 @@ from service.storage._engine import (
     redact_url,
     session_scope,
 )
-from service.storage._optuna_storage import open_storage
+from service.storage._optuna_storage import open_storage, retry_callback
 from service.storage._progress import (
     Progress,
+    compute_limits,
     studies_progress,
     study_progress,
+    study_spending,
     trial_state_counts,
 )
 from service.storage._records import (
@@ -53,8 +55,9 @@ from service.storage._records import (
     list_study_records,
     runnable_study_records,
     set_study_status,
+    study_status,
 )
-from service.storage._schema import SCHEMA_VERSION, init_schema, utcnow
+from service.storage._schema import SCHEMA_VERSION, StudyRow, WorkerRow, init_schema, utcnow
 from service.storage._workers import (
     WorkerInfo,
     forget_worker,
@@ -72,12 +75,15 @@ __all__ = [
     "Progress",
     "StorageBackend",
     "StudyRecord",
+    "StudyRow",
     "StudyStatus",
     "WorkerInfo",
+    "WorkerRow",
     "cancel_study",
     "comparison_status",
     "comparison_studies",
     "comparisons_studies",
+    "compute_limits",
     "count_comparison_records",
     "db_lock",
     "delete_comparison",
@@ -99,11 +105,14 @@ __all__ = [
     "open_storage",
     "record_worker_heartbeat",
     "redact_url",
+    "retry_callback",
     "runnable_study_records",
     "session_scope",
     "set_study_status",
     "studies_progress",
     "study_progress",
+    "study_spending",
+    "study_status",
     "trial_state_counts",
     "utcnow",
     "workers_of_process",

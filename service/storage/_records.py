@@ -47,6 +47,7 @@ __all__ = [
     "runnable_study_records",
     "set_study_status",
     "spec_attrs",
+    "study_status",
 ]
 
 _log = logging.getLogger(__name__)
@@ -135,6 +136,18 @@ def _spec_texts_of(session: Session, study_names: Iterable[str]) -> dict[str, st
         .where(study.study_name.in_(names), attr.key == "spec")
     )
     return {name: value for name, value in rows}
+
+
+def study_status(engine: Engine, id: str) -> str | None:
+    """A study's current status, read from its row (``None`` when it was deleted): the
+    authoritative one (the Optuna attribute ``status`` mirrors it for the ``optuna`` CLI).
+
+    Raises:
+        sqlalchemy.exc.OperationalError: and other driver errors, database down.
+    """
+    with engine.connect() as conn:
+        status = conn.execute(select(StudyRow.status).where(StudyRow.id == id)).scalar()
+    return None if status is None else str(status)
 
 
 def _record(row: StudyRow, spec: dict[str, Any]) -> StudyRecord:

@@ -27,7 +27,6 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy import text
 
 from service.artifacts import model_keeper, open_artifact_store
 from service.errors import NotFoundError
@@ -42,6 +41,7 @@ from service.storage import (
     record_worker_heartbeat,
     runnable_study_records,
     set_study_status,
+    study_status,
 )
 from service.storage._optuna_private import study_id_of, trial_id_of
 from service.worker._path import run_path
@@ -177,11 +177,7 @@ class Worker:
         Raises:
             sqlalchemy.exc.OperationalError: and other driver errors, database down.
         """
-        with self.engine.connect() as conn:
-            status = conn.execute(
-                text("SELECT status FROM snk_studies WHERE id = :id"), {"id": record.id}
-            ).scalar()
-        return None if status is None else str(status)
+        return study_status(self.engine, record.id)
 
     def epoch_check(self, record: StudyRecord) -> Callable[[Any], None]:
         """The ``on_epoch`` callback: raise ``StopTraining`` on SIGTERM or cancellation

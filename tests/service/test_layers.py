@@ -123,3 +123,14 @@ def test_the_core_concepts_are_layered(graph: nx.DiGraph) -> None:
         later = {f"shrinknets_core.{p}" for p in order[order.index(parts[1]) + 1:]}
         for target in graph.successors(module):
             assert not target.startswith(tuple(later)), (module, target)
+
+
+def test_storage_has_one_face(graph: nx.DiGraph) -> None:
+    """Outside ``service.storage`` its private modules are not imported, the Optuna
+    adapter aside (``_optuna_private``: Optuna's private API behind one module)."""
+    for module in graph:
+        if module.startswith("service.storage"):
+            continue
+        for target in graph.successors(module):
+            if target.startswith("service.storage._"):
+                assert target == "service.storage._optuna_private", (module, target)
