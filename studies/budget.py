@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from shrinknets_core.network.models import ModelSpec, build_model
 from studies.spec import StudySpec
 
-__all__ = ["Spent", "exhausted", "min_trial_macs", "spent", "trial_cost"]
+__all__ = ["Spent", "exhausted", "least_trial_macs", "min_trial_macs", "spent", "trial_cost"]
 
 _CHARGED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 
@@ -148,3 +148,20 @@ def min_trial_macs(
         first = warm + search.path_epochs_per_step
         return first * per_epoch(arch.max_width)
     return per_epoch(arch.max_width) + max(epochs - 1, 0) * per_epoch(1)
+
+
+def least_trial_macs(spec: StudySpec) -> float | None:
+    """What one trial of ``spec`` costs at the least on its dataset (:func:`min_trial_macs`
+    on the data the workers will train on; loaded once per process), or ``None`` when the
+    dataset cannot be read here (its checks report that)."""
+    from shrinknets_core.errors import ShrinkNetsError
+    from studies.objectives import load_study_data
+
+    try:
+        data = load_study_data(spec)
+    except (ShrinkNetsError, OSError, ValueError):
+        return None
+    return min_trial_macs(
+        spec, n_train=len(data.x_train), n_features=data.n_features,
+        n_outputs=data.n_outputs, image_shape=data.image_shape,
+    )

@@ -96,21 +96,6 @@ def _resolve_upload(spec: StudySpec, settings: Settings) -> tuple[str | None, Er
     )
 
 
-def _min_macs(spec: StudySpec) -> float | None:
-    """The least one trial of ``spec`` costs on its dataset (None: the data cannot be read)."""
-    from studies.budget import min_trial_macs
-    from studies.objectives import load_study_data
-
-    try:
-        data = load_study_data(spec)  # cached per process; what the workers will train on
-    except (ShrinkNetsError, OSError, ValueError):
-        return None  # reported by the dataset checks, or when a worker loads it
-    return min_trial_macs(
-        spec, n_train=len(data.x_train), n_features=data.n_features,
-        n_outputs=data.n_outputs, image_shape=data.image_shape,
-    )
-
-
 def check_compute_budget(specs: list[StudySpec]) -> list[ErrorItem]:
     """Check that ``search.max_macs`` affords at least one trial of every spec.
 
@@ -127,7 +112,9 @@ def check_compute_budget(specs: list[StudySpec]) -> list[ErrorItem]:
     budgeted = [s for s in specs if s.search.max_macs is not None]
     if not budgeted:
         return []
-    costs = [c for c in map(_min_macs, budgeted) if c is not None]
+    from studies.budget import least_trial_macs  # loads torch: only for budgeted specs
+
+    costs = [c for c in map(least_trial_macs, budgeted) if c is not None]
     if not costs:
         return []
     least = math.ceil(max(costs))  # MACs are whole numbers; never round the minimum down
