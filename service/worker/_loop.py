@@ -22,7 +22,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -98,6 +98,18 @@ class Worker:
             study_id=current[0].id if current else None,
             trial_number=current[2] if current else None,
         )
+
+    @contextlib.contextmanager
+    def working_on(self, record: StudyRecord, trial_id: int | None = None,
+                   number: int | None = None) -> Iterator[None]:
+        """While inside, the heartbeats name this study (and trial): the first beat at
+        once, so a pool that sees this process die fails what it trained."""
+        self._current = (record, trial_id, number)
+        self.beat_now()
+        try:
+            yield
+        finally:
+            self._current = None
 
     def beat_now(self) -> None:
         """Record both heartbeats at once (a new trial or path starts), so the worker row
@@ -216,10 +228,13 @@ class Worker:
             _log.warning("study %s: dominated networks not removed: %s", record.study_name, e)
 
     def _run_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
+        with self.working_on(record, trial_id_of(trial), trial.number):
+            self._train_trial(record, trial)
+        self.trials_run += 1
+
+    def _train_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
         from studies.execute import TrialStopped, run_trial
 
-        self._current = (record, trial_id_of(trial), trial.number)
-        self.beat_now()
         started = time.monotonic()
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:
@@ -247,7 +262,4 @@ class Worker:
             _log.exception("study %s trial %d failed", record.study_name, trial.number)
             self.patience.call(fail_trial, self.storage, self.engine, record, trial,
                                reason=f"{type(e).__name__}: {e}", retry=False)
-        finally:
-            self._current = None
-            self.trials_run += 1
 

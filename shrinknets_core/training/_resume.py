@@ -7,22 +7,40 @@ pointed at the replayed parameters and its saved state (Adam moments etc.) loade
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
 from shrinknets_core.errors import ConfigError
+from shrinknets_core.network.models import ShrinkNet
 from shrinknets_core.removal._remove import RemovalRecord, replay_removals
+from shrinknets_core.removal.dead import DeadRule
 from shrinknets_core.training._history import EpochRecord
-from shrinknets_core.training._optim import weight_parameters
+from shrinknets_core.training._optim import BetaProx, weight_parameters
+from shrinknets_core.training._train_config import TrainConfig
 
-if TYPE_CHECKING:
-    from shrinknets_core.training.trainer import Trainer
-
-__all__ = ["load_trainer_state", "trainer_state"]
+__all__ = ["Resumable", "load_trainer_state", "trainer_state"]
 
 
-def trainer_state(trainer: Trainer) -> dict[str, Any]:
+class Resumable(Protocol):
+    """What saving and restoring reads and writes of a trainer
+    (``shrinknets_core.training.trainer.Trainer``)."""
+
+    model: ShrinkNet
+    optimizer: torch.optim.Optimizer
+    dead_rule: DeadRule
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    beta_prox: BetaProx | None
+    config: TrainConfig
+    epoch: int
+    step: int
+    best_val: float
+    bad_epochs: int
+    history: list[EpochRecord]
+    settled_since: list[tuple[int, int]]
+
+
+def trainer_state(trainer: Resumable) -> dict[str, Any]:
     """Model, removal log, optimizer, dead rule, scheduler, counters, history, RNG."""
     return {
         "model": trainer.model.state_dict(),
@@ -42,7 +60,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     }
 
 
-def load_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
+def load_trainer_state(trainer: Resumable, state: dict[str, Any]) -> None:
     """Restore :func:`trainer_state` output into a trainer built on a fresh model.
 
     Raises:
@@ -74,7 +92,7 @@ def load_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch_rng"])
 
 
-def _repoint_optimizer(trainer: Trainer) -> None:
+def _repoint_optimizer(trainer: Resumable) -> None:
     """Point the optimizer's single param group at the model's (replayed) parameters."""
     optimizer = trainer.optimizer
     if len(optimizer.param_groups) != 1:
