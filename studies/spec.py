@@ -307,7 +307,8 @@ class SearchSpec(_Strict):
         search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
         pruner: ``median`` or ``hyperband`` (Optuna's ``HyperbandPruner``, epochs as the
             resource) prunes single-objective trials on the per-epoch val loss.
-        epochs_per_step: legacy name of ``path.epochs_per_step`` (whole epochs).
+        epochs_per_step: legacy name of ``path.epochs_per_step`` (whole epochs);
+            deprecated since 0.1.0, removed in 0.3.0.
         path: how a λ path runs (:class:`PathSpec`).
         warm_start: λ search from one shared warm-up (:class:`WarmStartSpec`).
     """
@@ -325,7 +326,7 @@ class SearchSpec(_Strict):
     search_gamma: bool = False
     search_lr: bool = False
     pruner: Literal["none", "median", "hyperband"] = "none"
-    epochs_per_step: Annotated[int, *_bounded(1, MAX_EPOCHS)] | None = None
+    epochs_per_step: Annotated[int, *_bounded(1, MAX_EPOCHS)] | None = None  # deprecated
     path: PathSpec = Field(default_factory=lambda: PathSpec())
     warm_start: WarmStartSpec = Field(default_factory=lambda: WarmStartSpec())
 

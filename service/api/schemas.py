@@ -280,8 +280,12 @@ class ComparisonCreated(BaseModel):
     id: str
     name: str
     arms: dict[str, str] = Field(description="arm → study id, in display order")
-    lambda_study_id: str | None = Field(None, description="the λ arm's study id, if any")
-    width_study_id: str | None = Field(None, description="the width arm's study id, if any")
+    lambda_study_id: str | None = Field(
+        None, deprecated=True, description="the λ arm's study id, if any; deprecated since "
+        "0.1.0 (read `arms`), removed in 0.3.0")
+    width_study_id: str | None = Field(
+        None, deprecated=True, description="the width arm's study id, if any; deprecated "
+        "since 0.1.0 (read `arms`), removed in 0.3.0")
     links: dict[str, str]
 
 

@@ -82,12 +82,14 @@ class ComparisonRecord:
 
     @property
     def lambda_study_id(self) -> str:
-        """The λ arm's study (``lambda``, else ``lambda_path``); ``""`` when there is none."""
+        """The λ arm's study (``lambda``, else ``lambda_path``); ``""`` when there is none.
+        Deprecated since 0.1.0 (read :attr:`arms`); removed in 0.3.0."""
         return self.arms.get("lambda") or self.arms.get("lambda_path") or ""
 
     @property
     def width_study_id(self) -> str:
-        """The plain width-search arm's study; ``""`` when there is none."""
+        """The plain width-search arm's study; ``""`` when there is none. Deprecated since
+        0.1.0 (read :attr:`arms`); removed in 0.3.0."""
         return self.arms.get("width", "")
 
 
