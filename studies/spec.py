@@ -432,6 +432,20 @@ class StudySpec(_Strict):
         """True when the study minimises (val_loss, params)."""
         return len(self.search.objectives) == 2
 
+    def notes(self) -> list[str]:
+        """Settings the spec holds that its search does not use, in words (the API's
+        answer and the study page show them, so nothing is ignored silently)."""
+        search = self.search
+        notes = []
+        if (search.kind == "lambda_path" and search.path.calibrate
+                and (search.lam_min is not None or search.lam_max is not None)):
+            notes.append(
+                "search.lam_min / search.lam_max are not used: path.calibrate takes the λ "
+                "grid from the data at the warm-up's end (set path.calibrate to false to use "
+                "your range)"
+            )
+        return notes
+
     def to_json(self) -> str:
         """The spec as a JSON string (what ``create_study`` stores)."""
         return self.model_dump_json()

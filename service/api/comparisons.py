@@ -126,6 +126,9 @@ def create(
         id=record.id, name=record.name, arms=dict(record.arms),
         lambda_study_id=record.lambda_study_id or None,
         width_study_id=record.width_study_id or None, links=links,
+        notes=[f"{arm}: {note}" for arm, study in zip(
+            record.arms, comparison_studies(backend.engine, record), strict=True)
+            for note in study.study_spec.notes()],
     )
 
 

@@ -177,6 +177,9 @@ class StudyDetail(StudyOut):
     """A study with its spec, best trials and Pareto front."""
 
     spec: dict[str, Any]
+    notes: list[str] = Field(
+        default_factory=list, description="settings of the spec its search does not use"
+    )
     best_trials: list[TrialOut] = Field(
         description="lowest validation loss (single objective) or Optuna's best trials"
     )
@@ -192,6 +195,9 @@ class StudyCreated(BaseModel):
     kind: str
     status: str
     links: dict[str, str]
+    notes: list[str] = Field(
+        default_factory=list, description="settings of the spec its search does not use"
+    )
 
 
 class StudyPage(BaseModel):
@@ -287,6 +293,9 @@ class ComparisonCreated(BaseModel):
         None, deprecated=True, description="the width arm's study id, if any; deprecated "
         "since 0.1.0 (read `arms`), removed in 0.3.0")
     links: dict[str, str]
+    notes: list[str] = Field(
+        default_factory=list, description="settings of an arm's spec its search does not use"
+    )
 
 
 class ComparisonPage(BaseModel):

@@ -69,7 +69,7 @@ def create_study(
                                  trial_cap=settings.max_trials)
     return StudyCreated(
         id=record.id, name=spec.name, study_name=record.study_name, kind=record.kind,
-        status=record.status, links=views.study_links(request, record),
+        status=record.status, links=views.study_links(request, record), notes=spec.notes(),
     )
 
 
@@ -117,7 +117,7 @@ def get_study(
         )
         summary = views.study_out(request, backend, record, progress)
         detail = StudyDetail(**dict(summary), spec=views.public_spec(record.spec), best_trials=best,
-                             pareto_front=front)
+                             pareto_front=front, notes=record.study_spec.notes())
         return detail.model_dump_json()
 
     key = views.settled_key(

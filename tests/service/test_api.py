@@ -83,6 +83,24 @@ def finished_arms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
         yield c, created.json()["id"]
 
 
+def test_a_setting_the_search_does_not_use_is_said(client: TestClient) -> None:
+    """A λ path's posted λ range is not used while the grid is calibrated: the answer and
+    the study's detail say so; a comparison's answer names the arm."""
+    spec = tiny_spec(**{"name": "calibrated", "search.kind": "lambda_path",
+                        "search.lam_min": 0.01, "search.lam_max": 0.3})
+    created = client.post(f"{API}/studies", json=spec).json()
+    assert len(created["notes"]) == 1 and "path.calibrate" in created["notes"][0]
+    detail = client.get(created["links"]["self"]).json()
+    assert detail["notes"] == created["notes"]
+    spec["search"]["path"] = {"calibrate": False}
+    assert client.post(f"{API}/studies", json=spec).json()["notes"] == []
+    del spec["search"]["path"]
+    spec["name"] = "calibrated arms"
+    compared = client.post(f"{API}/comparisons",
+                           json={**spec, "arms": ["lambda_path", "width"]}).json()
+    assert [n.split(":")[0] for n in compared["notes"]] == ["lambda_path"]
+
+
 def test_create_study_answers_201_with_id_and_links(client: TestClient) -> None:
     response = client.post(f"{API}/studies", json=tiny_spec())
     assert response.status_code == 201, response.text

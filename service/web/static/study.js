@@ -291,6 +291,7 @@
       ["Created", d.created_at ? new Date(d.created_at).toLocaleString() : "–"]
     ];
     if (d.error) { facts.push(["Error", d.error]); }
+    (d.notes || []).forEach(function (note) { facts.push(["Not used", note]); });
     var dl = SN.clear(document.getElementById("facts"));
     facts.forEach(function (f) {
       dl.appendChild(el("dt", { text: f[0] }));
