@@ -24,8 +24,8 @@ than one training, because every step continues from the last:
    the study's ``path_grid`` user attribute, so a resumed path uses the same one.
 3. **Steps**: at each λ the *same network, weight optimizer (Adam moments included) and
    dead-neuron rule* train on for ``path.epochs_per_step`` epochs (fractional: that share
-   of an epoch's batches); only λ changes. The path ends at the grid's end, when every
-   layer is down to one live neuron, or when the compute budget is spent.
+   of an epoch's batches); only λ changes. The grid ends at its last λ or when every
+   layer is down to one live neuron; the compute budget can end the path sooner.
 4. **Snapshots**: after each step a copy is debiased by ``path.finetune_epochs`` at λ = 0
    (dead neurons stay gone; the cost is counted in the step) and stored as a finished trial
    (``study.add_trial``) with parameter ``lam``, its history (epochs numbered along the
@@ -35,17 +35,20 @@ than one training, because every step continues from the last:
      (its λ phase, its fine-tune and, for the first step, the warm-up);
    * ``cost_macs`` / ``wall_time_s`` / ``cost_inputs``: cumulative along the path.
 
-5. **Refinement** (``studies._path_refine``): with a compute budget, once the grid has
-   ended (its end, or collapse), the budget left continues the fine-tunes of the snapshots
-   on the path's front, cheapest first, each continuation stored as a finished trial
-   (``path_snapshot``, ``path_round``; ``path.refine = "none"`` ends at the grid).
+5. **After the grid** (``studies._path_refine``): with a compute budget, once the grid
+   has ended, the budget left continues the fine-tunes of the snapshots no equally trained
+   snapshot dominates, cheapest first, each continuation stored as a finished trial
+   (``path_snapshot``, ``path_round``), then runs shifted passes over the grid from the
+   warm-up's end (``path_pass``) whose snapshots are refined the same way
+   (``path.refine = "none"`` ends the path at its grid).
 
 Every trial keeps the network of its best validation epoch at its final widths
 (``studies._selection``), as every other arm's trials do.
 
 Resume: with a ``checkpoints`` store (an Optuna artifact store: the service's workers pass
-one), the path's state after every step — network, removal log, optimizer, dead rule and
-the path's position — is uploaded as an artifact of the study, and a path run again
+one), the path's state after every stored trial — network, removal log, optimizer, dead
+rule, the path's position, the warm-up's end and the live snapshots' trainers
+(``studies._checkpoints``) — is uploaded as an artifact of the study, and a path run again
 continues from the latest checkpoint exactly as the uninterrupted path would. Without a
 checkpoint it restarts from a fresh network (warm-up included) at the first missing λ and
 adds that compute (``path_segment`` counts restarts); after a checkpoint older than the
