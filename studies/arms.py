@@ -16,7 +16,7 @@ learning rate, λ₂) and budget; :func:`arm_spec` changes only what the arm is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from shrinknets_core.errors import ConfigError
@@ -27,11 +27,14 @@ __all__ = [
     "ARM_COLOURS",
     "ARM_LABELS",
     "DEFAULT_ARMS",
+    "PATH_STEPS",
     "Arm",
     "arm_of",
     "arm_of_dict",
     "arm_spec",
     "check_arms",
+    "default_arms",
+    "plan_comparison",
 ]
 
 Arm = Literal["lambda", "lambda_path", "width", "width_hyperband", "target_size"]
@@ -125,3 +128,33 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     except ValueError as e:  # e.g. a target_size-only field combination
         raise ConfigError(f"arm {arm}: the shared spec does not fit this arm ({e})") from e
     return spec.model_copy(update={"search": new_search})
+
+
+def default_arms(spec: StudySpec) -> tuple[str, ...]:
+    """The arms of a comparison that names none: a λ path against width search when the
+    spec's ``search.kind`` is ``lambda_path``, else :data:`DEFAULT_ARMS`."""
+    return ("lambda_path", "width") if spec.search.kind == "lambda_path" else DEFAULT_ARMS
+
+
+#: A λ path's grid points in a comparison whose spec gives no ``n_trials``.
+PATH_STEPS = 20
+
+
+def plan_comparison(
+    spec: StudySpec, arms: Sequence[str] | None = None, *, trial_cap: int | None = None
+) -> dict[str, StudySpec]:
+    """Each arm's spec of a comparison, in display order: the one owner of that plan.
+
+    Args:
+        spec: The shared spec.
+        arms: The arms (:func:`check_arms`); ``None``: :func:`default_arms`.
+        trial_cap: The server's trial limit: a λ path's grid (when the spec gives no
+            ``n_trials``) has at most that many points (default :data:`PATH_STEPS`).
+
+    Raises:
+        ConfigError: ``arms`` is not allowed, or the spec does not fit an arm (naming
+            ``arms`` and the allowed values).
+    """
+    chosen = check_arms(list(arms)) if arms is not None else default_arms(spec)
+    steps = min(PATH_STEPS, trial_cap) if trial_cap else PATH_STEPS
+    return {arm: arm_spec(spec, arm, path_steps=steps) for arm in chosen}

@@ -54,17 +54,19 @@ __all__ = [
 
 
 
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """The sampler the spec asks for, seeded with ``search.seed``."""
+def make_sampler(spec: StudySpec, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler the spec asks for, seeded with ``seed`` (default ``search.seed``: a
+    worker reseeds per trial so that processes do not all draw the same samples)."""
     search = spec.search
+    seed = search.seed if seed is None else seed
     if search.kind == "target_size":
         assert search.target_params is not None  # guaranteed by SearchSpec validation
-        return TargetSizeSampler(search.target_params, seed=search.seed)
+        return TargetSizeSampler(search.target_params, seed=seed)
     if search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=search.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=search.seed)
-    return optuna.samplers.TPESampler(seed=search.seed, multivariate=True)
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:

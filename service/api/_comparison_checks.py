@@ -1,26 +1,25 @@
 """Checks a posted comparison must pass: its arms, then its spec (``check_spec``).
 
-``arms`` must name at least two different arms of ``studies.arms.ARMS``, each of which
-the spec fits (``arm_spec``); a body without ``arms`` gets ``default_arms(spec)``. A bad
-list is one error item with ``field: "arms"`` and the allowed values, reported together
-with whatever :func:`check_spec` finds in the spec, so one answer names every problem.
+The comparison is planned once (``studies.arms.plan_comparison``: ``arms`` must name at
+least two different arms of ``studies.arms.ARMS``, each of which the spec fits; a body
+without ``arms`` gets the default). A bad list is one error item with ``field: "arms"``
+and the allowed values, reported together with whatever :func:`check_spec` finds in the
+spec, so one answer names every problem. The plan, with the dataset ``check_spec``
+resolved, is what the scheduler creates.
 """
 
 from __future__ import annotations
 
 from service.api._spec_checks import check_spec
 from service.api.errors import ApiError, ErrorItem
-from service.api.schemas import ComparisonRequest
-from service.scheduler import default_arms
+from service.api.schemas import ARMS_ALLOWED, ComparisonRequest
 from service.settings import Settings
 from shrinknets_core.errors import ConfigError
-from studies.arms import ARMS, arm_spec, check_arms
+from studies.arms import plan_comparison
 from studies.spec import StudySpec
 
-__all__ = ["ARMS_ALLOWED", "check_comparison"]
+__all__ = ["check_comparison"]
 
-ARMS_ALLOWED = "at least 2 different arms of: " + ", ".join(ARMS)
-"""The ``allowed`` text of an error about ``arms``."""
 
 
 def _problem(message: str) -> ErrorItem:
@@ -30,40 +29,30 @@ def _problem(message: str) -> ErrorItem:
     return ErrorItem("validation_error", text, field="arms", allowed=ARMS_ALLOWED)
 
 
-def _arms(body: ComparisonRequest, spec: StudySpec) -> tuple[tuple[str, ...], list[ErrorItem]]:
-    """The arms to create and what is wrong with them (unknown, repeated, fewer than 2, or
-    not fitting the spec)."""
-    if body.arms is None:
-        return default_arms(spec), []
-    try:
-        arms = check_arms(body.arms)
-        for arm in arms:
-            arm_spec(spec, arm)
-    except ConfigError as e:
-        return (), [_problem(str(e))]
-    return arms, []
-
-
 def check_comparison(
     body: ComparisonRequest, settings: Settings
-) -> tuple[StudySpec, tuple[str, ...]]:
-    """The shared spec to store (``check_spec``'s answer) and the arms to create.
+) -> tuple[StudySpec, dict[str, StudySpec]]:
+    """The shared spec to store (``check_spec``'s answer) and each arm's spec to create.
 
     Args:
         body: The posted spec and optional arms.
         settings: This server's limits and data directory.
 
     Returns:
-        ``(spec, arms)``; ``arms`` is the default when the body names none.
+        ``(spec, plan)``: the plan holds the default arms when the body names none.
 
     Raises:
         ApiError: 422 naming every problem: ``arms`` first, then the spec's (its limits,
             dataset and, with valid arms, a compute budget too small for any arm's trial).
     """
     spec = body.shared_spec()
-    arms, problems = _arms(body, spec)
     try:
-        spec = check_spec(spec, settings, arms=arms or None)
+        plan = plan_comparison(spec, body.arms, trial_cap=settings.max_trials)
+        problems: list[ErrorItem] = []
+    except ConfigError as e:
+        plan, problems = {}, [_problem(str(e))]
+    try:
+        spec = check_spec(spec, settings, arm_specs=list(plan.values()) or None)
     except ApiError as e:
         if not problems:
             raise
@@ -71,4 +60,4 @@ def check_comparison(
         raise ApiError.from_items(e.status, [*problems, *own]) from e
     if problems:
         raise ApiError.from_items(422, problems)
-    return spec, arms
+    return spec, {arm: s.model_copy(update={"dataset": spec.dataset}) for arm, s in plan.items()}

@@ -21,7 +21,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-__all__ = ["allowed_for_loc", "allowed_range", "dotted_field", "field_info_at", "named_field"]
+__all__ = [
+    "allowed_for_loc",
+    "allowed_range",
+    "body_model",
+    "dotted_field",
+    "field_info_at",
+    "named_field",
+]
 
 _SOURCES = ("body", "query", "path", "header", "cookie", "form")
 
@@ -92,6 +99,8 @@ def allowed_range(info: FieldInfo) -> str | None:
         elif isinstance(item, at.MaxLen):
             max_len = item.max_length
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if isinstance(extra.get("allowed"), str):  # a field that says it in words
+        return str(extra["allowed"])
     if lo is None and "minimum" in extra:
         lo = _fmt(extra["minimum"])
     if hi is None and "maximum" in extra:
@@ -137,6 +146,11 @@ def field_info_at(model: type[BaseModel], path: Sequence[Any]) -> FieldInfo | No
             return None
         current = _model_in(info.annotation)
     return info
+
+
+def body_model(request: Request) -> type[BaseModel] | None:
+    """The pydantic model of the current route's body (``None``: none, or unknown)."""
+    return _body_model(request)
 
 
 def _body_model(request: Request) -> type[BaseModel] | None:

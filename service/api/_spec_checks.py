@@ -7,7 +7,7 @@
   name or its full path), and is rewritten to that upload's absolute path.
 * A compute budget must afford one trial: ``search.max_macs`` at least
   ``studies.budget.min_trial_macs`` on the spec's dataset (:func:`check_compute_budget`;
-  for a comparison, of every arm's spec: ``check_spec(..., arms=...)``, the largest
+  for a comparison, of every arm's spec: ``check_spec(..., arm_specs=...)``, the largest
   minimum counts). ``search.max_seconds`` cannot be checked up front (it depends on the
   device); the spec only requires it to be positive.
 * ``search.n_trials`` may be null when a compute budget is set; the study's trial cap is
@@ -20,7 +20,6 @@ Every violation is reported at once, each naming its field and the allowed range
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,19 +133,6 @@ def check_compute_budget(specs: list[StudySpec]) -> list[ErrorItem]:
     ]
 
 
-def _budget_specs(spec: StudySpec, arms: Sequence[str] | None) -> list[StudySpec]:
-    """The specs whose trials the compute budget must pay for: ``spec``, or each arm's."""
-    if arms is None:
-        return [spec]
-    from studies.arms import arm_spec
-
-    specs = []
-    for arm in arms:
-        with contextlib.suppress(ShrinkNetsError):  # a bad arm is the router's to report
-            specs.append(arm_spec(spec, arm))
-    return specs
-
-
 def _dataset_options_items(spec: StudySpec) -> list[ErrorItem]:
     """Load the dataset once when the spec chooses its targets or task, so a column that
     does not exist is a 422 now instead of a failure of every trial later."""
@@ -169,15 +155,16 @@ def _dataset_options_items(spec: StudySpec) -> list[ErrorItem]:
 
 
 def check_spec(
-    spec: StudySpec, settings: Settings, *, arms: Sequence[str] | None = None
+    spec: StudySpec, settings: Settings, *, arm_specs: Sequence[StudySpec] | None = None
 ) -> StudySpec:
     """Apply this server's limits and resolve the dataset; return the spec to store.
 
     Args:
         spec: A spec that passed ``StudySpec`` validation.
         settings: Supplies the limits and the data directory.
-        arms: A comparison's arms (``studies.arms``): the compute budget must then pay for
-            one trial of every arm's spec instead of ``spec``'s own kind.
+        arm_specs: A comparison's arm specs (``studies.arms.plan_comparison``): the
+            compute budget must then pay for one trial of each instead of ``spec``'s own
+            kind.
 
     Returns:
         ``spec``, with ``dataset.path`` set to the upload's absolute path when the dataset
@@ -227,7 +214,10 @@ def check_spec(
     items = _dataset_options_items(spec)
     if items:
         raise ApiError.from_items(422, items)
-    items = check_compute_budget(_budget_specs(spec, arms))
+    budgeted = [spec] if arm_specs is None else [
+        s.model_copy(update={"dataset": spec.dataset}) for s in arm_specs
+    ]
+    items = check_compute_budget(budgeted)
     if items:
         raise ApiError.from_items(422, items)
     return spec

@@ -111,9 +111,9 @@ def create(
     against width search and any other spec λ search against width search. Every arm
     shares the spec's dataset, architecture, training and budget (``studies.arms``).
     """
-    spec, arms = check_comparison(body, settings)
+    spec, plan = check_comparison(body, settings)
     record = create_comparison(
-        backend.storage, backend.engine, spec, arms, trial_cap=settings.max_trials
+        backend.storage, backend.engine, spec, trial_cap=settings.max_trials, plan=plan
     )
     links = _links(request, record.id)
     for arm, sid in record.arms.items():
@@ -126,9 +126,7 @@ def create(
         id=record.id, name=record.name, arms=dict(record.arms),
         lambda_study_id=record.lambda_study_id or None,
         width_study_id=record.width_study_id or None, links=links,
-        notes=[f"{arm}: {note}" for arm, study in zip(
-            record.arms, comparison_studies(backend.engine, record), strict=True)
-            for note in study.study_spec.notes()],
+        notes=[f"{arm}: {note}" for arm, one in plan.items() for note in one.notes()],
     )
 
 

@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from optuna.exceptions import StorageInternalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api._constraints import allowed_for_loc, dotted_field, named_field
+from service.api._constraints import allowed_for_loc, body_model, dotted_field, named_field
 from service.errors import (
     ConflictError,
     NotFoundError,
@@ -196,6 +196,12 @@ def _validation_items(request: Request, exc: RequestValidationError) -> list[Err
         allowed = allowed_for_loc(request, loc, ctx)
         text = f"{field}: {message}" if field else message
         items.append(ErrorItem("validation_error", text, field=field, allowed=allowed))
+    named = {item["field"] for item in items}
+    problems_of = getattr(body_model(request), "problems_of", None)
+    for field, message in (problems_of(exc.body) if problems_of else {}).items():
+        if field not in named:  # what the schema could not see once the body failed
+            items.append(ErrorItem("validation_error", f"{field}: {message}", field=field,
+                                   allowed=allowed_for_loc(request, ("body", field), {})))
     if not items:
         items.append(ErrorItem("validation_error", "the request is invalid"))
     return items

@@ -13,9 +13,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from service.storage import StudyStatus
+from shrinknets_core.errors import ConfigError
+from studies.arms import ARMS, check_arms
 from studies.spec import StudySpec
 
 __all__ = [
+    "ARMS_ALLOWED",
     "ArmOut",
     "ComparisonCreated",
     "ComparisonDetail",
@@ -218,6 +221,10 @@ class TrialPage(BaseModel):
     limit: int
 
 
+ARMS_ALLOWED = "at least 2 different arms of: " + ", ".join(ARMS)
+"""The ``allowed`` text of an error about ``arms``."""
+
+
 class ComparisonRequest(StudySpec):
     """Body of POST /comparisons: the shared :class:`StudySpec` and the arms to run on it.
 
@@ -231,7 +238,23 @@ class ComparisonRequest(StudySpec):
         "width, width_hyperband (default: lambda and width; lambda_path and width when "
         "search.kind is lambda_path)",
         examples=[["lambda", "width", "width_hyperband"]],
+        json_schema_extra={"allowed": ARMS_ALLOWED},
     )
+
+    @staticmethod
+    def problems_of(body: Any) -> dict[str, str]:
+        """What is wrong with a raw body's ``arms`` (unknown, repeated, fewer than 2), by
+        field, for an answer about a body that failed validation for other reasons: one
+        answer names every problem (a valid body's arms are checked with the server's
+        limits, ``service.api._comparison_checks``)."""
+        arms = body.get("arms") if isinstance(body, dict) else None
+        if arms is None:
+            return {}
+        try:
+            check_arms([str(a) for a in arms] if isinstance(arms, list) else [str(arms)])
+        except ConfigError as e:
+            return {"arms": str(e).removeprefix("field arms: ")}
+        return {}
 
     def shared_spec(self) -> StudySpec:
         """The spec without ``arms`` (what every arm's spec is derived from)."""

@@ -18,7 +18,6 @@ from service.scheduler._claim import (
 from service.scheduler._create import (
     create_comparison,
     create_study_record,
-    default_arms,
     trial_cap_of,
 )
 from service.scheduler._ownership import claim_path, release_path
@@ -29,7 +28,6 @@ __all__ = [
     "claim_trial",
     "create_comparison",
     "create_study_record",
-    "default_arms",
     "fail_trial",
     "finish_trial",
     "reap_stale_trials",

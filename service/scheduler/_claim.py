@@ -62,7 +62,7 @@ from service.storage import (
     trial_state_counts,
 )
 from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
-from studies.spec import WARM_START_ATTR, StudySpec, load_spec
+from studies.spec import WARM_START_ATTR, StudySpec
 
 # ``studies.execute`` and ``studies.budget`` load torch: imported where used, so the API
 # process (which creates studies through this package) starts without it.
@@ -103,10 +103,7 @@ def _reseed(study: optuna.Study, spec: StudySpec, number: int) -> None:
     """
     from studies.execute import make_sampler
 
-    data = spec.model_dump(mode="json")
-    seed = (spec.search.seed * 100_003 + number) % (2**31 - 1)
-    data["search"] = {**data["search"], "seed": seed}
-    study.sampler = make_sampler(load_spec(data))
+    study.sampler = make_sampler(spec, seed=(spec.search.seed * 100_003 + number) % (2**31 - 1))
 
 
 def _awaits_warm_start(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -26,10 +26,10 @@ from service.storage import (
     session_scope,
     utcnow,
 )
-from studies.arms import DEFAULT_ARMS, arm_spec, check_arms
+from studies.arms import plan_comparison
 from studies.spec import StudySpec, load_spec
 
-__all__ = ["create_comparison", "create_study_record", "default_arms", "trial_cap_of"]
+__all__ = ["create_comparison", "create_study_record", "trial_cap_of"]
 
 
 def _new_id() -> str:
@@ -117,12 +117,6 @@ def create_study_record(
     return record
 
 
-def default_arms(spec: StudySpec) -> tuple[str, ...]:
-    """The arms of a comparison that names none: a λ path against width search when the
-    spec's ``search.kind`` is ``lambda_path``, else ``studies.arms.DEFAULT_ARMS``."""
-    return ("lambda_path", "width") if spec.search.kind == "lambda_path" else DEFAULT_ARMS
-
-
 def create_comparison(
     storage: optuna.storages.BaseStorage,
     engine: Engine,
@@ -130,21 +124,24 @@ def create_comparison(
     arms: list[str] | tuple[str, ...] | None = None,
     *,
     trial_cap: int | None = None,
+    plan: Mapping[str, StudySpec] | None = None,
 ) -> ComparisonRecord:
     """Create one study per arm on one spec, all or nothing.
 
-    Each arm's study runs ``studies.arms.arm_spec(spec, arm)``: the shared spec with only
-    the search kind (and pruner) changed, so every arm shares dataset, architecture,
-    training, budget and seed.
+    Each arm's study runs its spec of ``studies.arms.plan_comparison``: the shared spec
+    with only the search kind (and pruner) changed, so every arm shares dataset,
+    architecture, training, budget and seed.
 
     Args:
         storage: The Optuna storage of ``engine``'s database.
         engine: Engine from ``service.storage.make_engine`` on the same URL.
         spec: A validated ``StudySpec`` or its JSON.
         arms: At least two different arms of ``studies.arms.ARMS``, in display order
-            (default: :func:`default_arms`).
+            (default: ``studies.arms.default_arms``); ignored with ``plan``.
         trial_cap: The server's trial limit, applied to every arm whose spec has no
             ``n_trials`` (:func:`trial_cap_of`).
+        plan: Each arm's spec as the caller planned and checked them
+            (``studies.arms.plan_comparison``); else planned here.
 
     Raises:
         ConfigError: the spec is invalid, or ``arms`` is (naming ``arms`` and the allowed
@@ -152,10 +149,8 @@ def create_comparison(
         StorageUnavailableError: the database failed; nothing was created.
     """
     spec = _as_spec(spec)
-    chosen = check_arms(list(arms)) if arms is not None else default_arms(spec)
-    steps = min(20, trial_cap) if trial_cap else 20  # a path's grid obeys the trial limit
     # every arm is checked before anything is written
-    specs = {arm: arm_spec(spec, arm, path_steps=steps) for arm in chosen}
+    specs = dict(plan) if plan is not None else plan_comparison(spec, arms, trial_cap=trial_cap)
     cid = _new_id()
     created: list[str] = []
     try:

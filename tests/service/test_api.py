@@ -458,6 +458,16 @@ def test_bad_arms_and_a_spec_over_the_limits_are_reported_together(tmp_path: Pat
         assert client.get(f"{API}/comparisons").json()["total"] == 0
 
 
+def test_an_unknown_arm_and_an_invalid_field_are_named_together(client: TestClient) -> None:
+    spec = {**tiny_spec(**{"search.n_trials": 0}), "arms": ["lambda", "nope"]}
+    error = client.post(f"{API}/comparisons", json=spec).json()["error"]
+    fields = {d["field"]: d for d in error["details"]}
+    assert set(fields) == {"search.n_trials", "arms"}
+    assert "nope" in fields["arms"]["message"]
+    assert fields["arms"]["allowed"].startswith("at least 2 different arms of: lambda")
+    assert client.get(f"{API}/comparisons").json()["total"] == 0
+
+
 def test_comparisons_are_paged_with_the_total(client: TestClient) -> None:
     ids = [client.post(f"{API}/comparisons", json=tiny_spec(name=f"c{i}")).json()["id"]
            for i in range(3)]
