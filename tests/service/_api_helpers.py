@@ -77,3 +77,21 @@ def run_trials(app: FastAPI, study_id: str, n: int) -> None:
                                 state=TrialState.PRUNED)
             continue
         assert finish_trial(backend.storage, backend.engine, record, trial, values=values)
+
+
+API = "/api/v1"
+PLOT_NAMES = ["size-space", "pareto", "compute", "widths", "lambda"]
+THREE_ARMS = ["lambda", "width", "width_hyperband"]
+
+
+def assert_error(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    """The response is the API's error shape with this status, code and field."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert {"code", "message", "field", "allowed"} <= set(error)
+    assert error["code"] == code
+    assert error["field"] == field
+    assert error["message"] and "Traceback" not in error["message"]
+    return dict(error)
