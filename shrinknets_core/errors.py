@@ -16,7 +16,23 @@ class ShrinkNetsError(Exception):
 
 
 class ConfigError(ShrinkNetsError, ValueError):
-    """A bad argument; the message names the field, the value and the allowed range."""
+    """A bad argument; the message names the field, the value and the allowed range.
+
+    Attributes:
+        field: the field at fault, when the error is about one (dotted), else ``None``.
+        detail: what is wrong with it, without the field's name.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.detail = detail if detail is not None else message
+
+    @classmethod
+    def about(cls, field: str, detail: str) -> ConfigError:
+        """The error about ``field``: its message is ``field <field>: <detail>``."""
+        return cls(f"field {field}: {detail}", field=field, detail=detail)
 
 
 class DatasetError(ShrinkNetsError):

@@ -84,14 +84,12 @@ def check_arms(arms: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
-        raise ConfigError(
-            f"field arms: unknown arm(s) {unknown}; allowed: {', '.join(ARMS)}"
-        )
+        raise ConfigError.about("arms", f"unknown arm(s) {unknown}; allowed: {', '.join(ARMS)}")
     if len(set(arms)) != len(arms):
-        raise ConfigError(f"field arms: each arm at most once, got {list(arms)}")
+        raise ConfigError.about("arms", f"each arm at most once, got {list(arms)}")
     if len(arms) < 2:
-        raise ConfigError(
-            f"field arms: a comparison needs at least 2 arms, got {list(arms)}; "
+        raise ConfigError.about(
+            "arms", f"a comparison needs at least 2 arms, got {list(arms)}; "
             f"allowed: {', '.join(ARMS)}"
         )
     return tuple(arms)
@@ -112,7 +110,7 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
         ConfigError: ``arm`` is not one of :data:`ARMS`.
     """
     if arm not in ARMS:
-        raise ConfigError(f"field arms: unknown arm {arm!r}; allowed: {', '.join(ARMS)}")
+        raise ConfigError.about("arms", f"unknown arm {arm!r}; allowed: {', '.join(ARMS)}")
     update: dict[str, object] = {"kind": "width" if arm.startswith("width") else arm}
     search = spec.search
     if arm == "width_hyperband":
@@ -126,7 +124,8 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     try:
         new_search = SearchSpec.model_validate(data)
     except ValueError as e:  # e.g. a target_size-only field combination
-        raise ConfigError(f"arm {arm}: the shared spec does not fit this arm ({e})") from e
+        detail = f"arm {arm}: the shared spec does not fit this arm ({e})"
+        raise ConfigError(detail, field="arms", detail=detail) from e
     return spec.model_copy(update={"search": new_search})
 
 

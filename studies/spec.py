@@ -40,6 +40,7 @@ __all__ = [
     "StudySpec",
     "TrainingSpec",
     "WarmStartSpec",
+    "field_error",
     "load_spec",
 ]
 
@@ -73,6 +74,15 @@ def _bounded(lo: float, hi: float) -> tuple[AfterValidator, Any]:
         return value
 
     return (AfterValidator(check), Field(json_schema_extra={"minimum": lo, "maximum": hi}))
+
+
+def field_error(field: str, detail: str) -> PydanticCustomError:
+    """A model validator's error about one of its fields, carried as data: ``ctx`` holds
+    the ``field`` (dotted, below the model being validated) and the ``detail``, so readers
+    point at the field without parsing the message (``service.api.errors``)."""
+    return PydanticCustomError(
+        "field_error", "{field}: {detail}", {"field": field, "detail": detail}
+    )
 
 
 class _Strict(BaseModel):
@@ -341,17 +351,17 @@ class SearchSpec(_Strict):
                 f"lam_min ({self.lam_min}) must be smaller than lam_max ({self.lam_max})"
             )
         if self.n_trials is None and self.max_macs is None and self.max_seconds is None:
-            raise ValueError(
-                "n_trials: a budget is required: set n_trials (a trial count), max_macs "
+            raise field_error(
+                "n_trials", "a budget is required: set n_trials (a trial count), max_macs "
                 "(training MACs) or max_seconds (trainer seconds)"
             )
         if self.epochs_per_step is not None and "epochs_per_step" in self.path.model_fields_set:
-            raise ValueError(
-                "epochs_per_step: set path.epochs_per_step only (epochs_per_step is its "
+            raise field_error(
+                "epochs_per_step", "set path.epochs_per_step only (epochs_per_step is its "
                 "legacy name; both were given)"
             )
         if self.kind == "lambda_path" and self.n_trials is None:
-            raise ValueError("n_trials: required when kind is 'lambda_path' (the grid's points)")
+            raise field_error("n_trials", "required when kind is 'lambda_path' (the grid's points)")
         if self.kind == "target_size" and self.target_params is None:
             raise ValueError("target_params is required when kind is 'target_size'")
         if self.pruner != "none" and len(self.objectives) > 1:
@@ -409,10 +419,11 @@ class StudySpec(_Strict):
     def _lam_range_ordered(self) -> StudySpec:
         lo, hi = self.lam_range
         if lo >= hi:
-            raise ValueError(
-                f"search: lam_min ({lo:g}) must be smaller than lam_max ({hi:g}) "
+            raise field_error(
+                "search",
+                f"lam_min ({lo:g}) must be smaller than lam_max ({hi:g}) "
                 f"(the default range of beta_step {self.training.beta_step!r} is "
-                f"{LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]})"
+                f"{LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]})",
             )
         return self
 
@@ -463,6 +474,9 @@ def _describe(error: Any) -> str:
         return f"field {field}: unknown field (check its spelling)"
     if error["type"] == "value_error":
         return f"field {field}: {error['msg'].removeprefix('Value error, ')}"
+    if error["type"] == "field_error":
+        inner = ".".join(p for p in (".".join(map(str, error["loc"])), ctx["field"]) if p)
+        return f"field {inner}: {ctx['detail']}"
     value = error.get("input")
     shown = repr(value) if not isinstance(value, dict) else "{...}"
     return f"field {field}: value {shown} is invalid: {error['msg']}"

@@ -22,11 +22,10 @@ __all__ = ["check_comparison"]
 
 
 
-def _problem(message: str) -> ErrorItem:
-    text = message.removeprefix("field ")
-    if not text.startswith("arms:"):
-        text = f"arms: {text}"
-    return ErrorItem("validation_error", text, field="arms", allowed=ARMS_ALLOWED)
+def _problem(error: ConfigError) -> ErrorItem:
+    field = error.field or "arms"
+    return ErrorItem("validation_error", f"{field}: {error.detail}", field=field,
+                     allowed=ARMS_ALLOWED)
 
 
 def check_comparison(
@@ -50,7 +49,7 @@ def check_comparison(
         plan = plan_comparison(spec, body.arms, trial_cap=settings.max_trials)
         problems: list[ErrorItem] = []
     except ConfigError as e:
-        plan, problems = {}, [_problem(str(e))]
+        plan, problems = {}, [_problem(e)]
     try:
         spec = check_spec(spec, settings, arm_specs=list(plan.values()) or None)
     except ApiError as e:

@@ -27,7 +27,6 @@ __all__ = [
     "body_model",
     "dotted_field",
     "field_info_at",
-    "named_field",
 ]
 
 _SOURCES = ("body", "query", "path", "header", "cookie", "form")
@@ -201,22 +200,3 @@ def allowed_for_loc(request: Request, loc: Sequence[Any], ctx: dict[str, Any]) -
                 if found is not None:
                     return found
     return _from_ctx(ctx)
-
-
-def named_field(
-    request: Request, loc: Sequence[Any], message: str
-) -> tuple[tuple[Any, ...], str]:
-    """Point a model validator's error at the field its message names.
-
-    ``("body", "search")`` with ``"n_trials: a budget is required ..."`` becomes
-    ``("body", "search", "n_trials")`` with ``"a budget is required ..."``, but only when the
-    message starts with ``<name>: `` and ``name`` is a field of the model at ``loc``;
-    otherwise ``loc`` and ``message`` are returned unchanged.
-    """
-    head, sep, rest = message.partition(": ")
-    if not sep or not head.isidentifier() or loc[:1] != ("body",):
-        return tuple(loc), message
-    model = _body_model(request)
-    if model is None or field_info_at(model, [*loc[1:], head]) is None:
-        return tuple(loc), message
-    return (*loc, head), rest

@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from optuna.exceptions import StorageInternalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api._constraints import allowed_for_loc, body_model, dotted_field, named_field
+from service.api._constraints import allowed_for_loc, body_model, dotted_field
 from service.errors import (
     ConflictError,
     NotFoundError,
@@ -184,8 +184,9 @@ def _validation_items(request: Request, exc: RequestValidationError) -> list[Err
         message = str(err.get("msg", "invalid value"))
         # Model validators raise ValueError/ConfigError; pydantic prefixes their text.
         message = message.removeprefix("Value error, ")
-        if kind == "value_error":  # "n_trials: ..." from search's validator: search.n_trials
-            loc, message = named_field(request, loc, message)
+        if kind == "field_error":  # a model validator names its field as data
+            loc = (*loc, *str(ctx["field"]).split("."))
+            message = str(ctx["detail"])
         field = dotted_field(loc)
         if field is None and loc[:1] == ("body",):
             field = "body"  # the body as a whole (missing, or not an object)

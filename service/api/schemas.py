@@ -253,7 +253,7 @@ class ComparisonRequest(StudySpec):
         try:
             check_arms([str(a) for a in arms] if isinstance(arms, list) else [str(arms)])
         except ConfigError as e:
-            return {"arms": str(e).removeprefix("field arms: ")}
+            return {e.field or "arms": e.detail}
         return {}
 
     def shared_spec(self) -> StudySpec:
