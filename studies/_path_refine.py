@@ -24,7 +24,9 @@ order:
    (network, optimizer and dead rule as the warm-up left them), at λ values shifted by a
    fraction of a grid step on the log scale — ½, then ¼, ¾, ⅛ … (:func:`pass_shift`) —
    each step stored like a grid step (``path_pass``). Its snapshots join the front; then
-   refinement rounds again. At most ``path.passes`` passes.
+   refinement rounds again. At most ``path.passes`` passes; then, with
+   ``path.ratio_passes``, one pass over the grid per ratio r with the layers' λ spread by
+   r (two layers: × r and ÷ r), for shapes off the diagonal.
 
 A snapshot that is not a candidate can never become one again (it is not continued, and
 a snapshot's kept loss only falls, so what dominates it stays ahead), so its trainer is
@@ -61,7 +63,9 @@ __all__ = [
     "drop_dominated",
     "finetune_epochs",
     "next_candidate",
+    "pass_count",
     "pass_grid",
+    "pass_plan",
     "pass_shift",
     "refines",
     "restore_snapshots",
@@ -197,6 +201,27 @@ def pass_grid(grid: list[float], index: int) -> list[float]:
         return list(grid)
     f = pass_shift(index)
     return [lo * (hi / lo) ** f for lo, hi in itertools.pairwise(grid)]
+
+
+def pass_count(spec: StudySpec) -> int:
+    """How many passes may follow the grid: the shifted ones, then one per ratio
+    (``path.ratio_passes``; none for a one-layer network)."""
+    path = spec.search.path
+    return path.passes + (len(path.ratio_passes) if spec.architecture.depth > 1 else 0)
+
+
+def pass_plan(
+    spec: StudySpec, grid: list[float], index: int
+) -> tuple[list[float], tuple[float, ...] | None]:
+    """The λ values of pass ``index`` and its per-layer λ factors (``None``: the same λ
+    for every layer): the grid (0), a shifted grid (1 … ``passes``), then the grid with
+    the layers' λ spread by a ratio r, layer i of d × r^((d−1−2i)/(d−1))."""
+    passes = spec.search.path.passes
+    if index <= passes:
+        return pass_grid(grid, index), None
+    ratio = spec.search.path.ratio_passes[index - passes - 1]
+    depth = spec.architecture.depth
+    return list(grid), tuple(ratio ** ((depth - 1 - 2 * i) / (depth - 1)) for i in range(depth))
 
 
 def budget_spent(spec: StudySpec, totals: dict[str, float]) -> str | None:

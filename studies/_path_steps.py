@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -29,7 +29,7 @@ from studies._path_refine import (
     drop_dominated,
     finetune_epochs,
     next_candidate,
-    pass_grid,
+    pass_plan,
     refines,
     snapshot_states,
 )
@@ -192,7 +192,7 @@ class PathWriter:
         spec, state, run = self.spec, self.state, self.run
         epochs = spec.search.path_epochs_per_step
         finetune = finetune_epochs(spec)
-        values = pass_grid(state.grid, state.pass_index)
+        values, scales = pass_plan(spec, state.grid, state.pass_index)
         for step in range(state.next_step, len(values)):
             if budget_spent(spec, state.totals) is not None:
                 record_interrupted(self.study, state, "before a step: compute budget spent")
@@ -201,6 +201,8 @@ class PathWriter:
             key = state.key(step)
             plan, config = step_config(spec, lam, epochs, seed=trial_seed(spec, key),
                                         device=device)
+            if scales is not None:
+                config = replace(config, lam_layer_scales=scales)
             start = list(run.model.alive_widths()) if run.model is not None \
                 else list(plan.widths)
             result = train_trial(
@@ -215,9 +217,11 @@ class PathWriter:
             state.next_step = step + 1
             where = (state.pass_index, step)
             if where not in self.stored.steps:  # trained again after a restart: charged on
-                extra = {"path_step": step}
+                extra: dict[str, Any] = {"path_step": step}
                 if state.pass_index:
                     extra["path_pass"] = state.pass_index
+                if scales is not None:
+                    extra["path_layer_scales"] = list(scales)
                 self.store(result, plan, start, lam, extra, f"pass{state.pass_index}-step{step}")
                 self.stored.steps.add(where)
             if self.keep:

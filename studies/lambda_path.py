@@ -78,6 +78,7 @@ from shrinknets_core.network.pricing import neuron_prices
 from shrinknets_core.training.penalties import prox_lambda_max
 from studies._checkpoints import load_checkpoint, trainer_from_state
 from studies._path_refine import (
+    pass_count,
     refines,
     restore_snapshots,
 )
@@ -232,7 +233,7 @@ def run_lambda_path(
         if ended is not None:
             call(study.set_user_attr, _END_ATTR, ended)
             return
-        if state.pass_index >= spec.search.path.passes or run.warm is None:
+        if state.pass_index >= pass_count(spec) or run.warm is None:
             call(study.set_user_attr, _END_ATTR,
                  "refined: no snapshot on the front improves any more and no pass is left")
             return
@@ -286,7 +287,7 @@ def _warm_up(
         if result.stopped_by is not None:
             return state, True
         run.follow(result.trainer)
-        if refines(spec) and spec.search.path.passes:
+        if refines(spec) and pass_count(spec):
             run.keep_warm()
         state.epoch_offset = len(result.trainer.history)
         state.totals = {"cost_macs": res.cost_macs, "wall_time_s": res.wall_time_s,

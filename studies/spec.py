@@ -218,6 +218,10 @@ class PathSpec(_Strict):
             one).
         passes: the most shifted passes (the grid again from the warm-up's end, shifted
             by ½, ¼, ¾ … of a step) once refinement finds nothing left to improve.
+        ratio_passes: after those, one pass over the grid per ratio r with the layers'
+            λ spread by r: layer i of d gets λ × r^((d−1−2i)/(d−1)) (2 layers: × r and ÷ r),
+            for networks whose layers want different widths. Empty (the default): none
+            (measured weakest of the ways to spend the budget, docs/method.md §7).
     """
 
     warmup_epochs: Annotated[float, *_bounded(0.0, MAX_EPOCHS)] | None = None
@@ -229,6 +233,9 @@ class PathSpec(_Strict):
     refine_epochs: Annotated[int, *_bounded(1, MAX_EPOCHS)] = 5
     refine_rounds: Annotated[int, *_bounded(1, MAX_TRIALS)] | None = None
     passes: Annotated[int, *_bounded(0, 16)] = 3
+    ratio_passes: list[Annotated[float, *_bounded(1e-3, 1e3)]] = Field(
+        default_factory=list, max_length=8
+    )
 
 
 #: The study user attribute naming a λ search's stored warm-up (``studies._warm_start``).

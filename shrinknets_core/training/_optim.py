@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from shrinknets_core.errors import ConfigError
 from shrinknets_core.network.models import ShrinkNet
 from shrinknets_core.network.pricing import neuron_prices
 from shrinknets_core.training.penalties import penalised_weights
@@ -147,6 +148,7 @@ class BetaProx:
     lam_scale: str = "none"
     penalty_weight: str = "uniform"
     pin_scale: bool = True
+    layer_scales: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.lam_scale not in LAM_SCALES:
@@ -161,6 +163,13 @@ class BetaProx:
         if self.lam_scale == "grad" and prices:
             mean = sum(prices) / len(prices)
             prices = [p / mean for p in prices]
+        if self.layer_scales is not None:
+            if len(self.layer_scales) != len(prices):
+                raise ConfigError(
+                    f"lam_layer_scales has {len(self.layer_scales)} factor(s) for a network "
+                    f"of {len(prices)} switched layer(s); give one per layer"
+                )
+            prices = [p * s for p, s in zip(prices, self.layer_scales, strict=True)]
         free = self.model.scale_free_switches()
         live = [i for i, sw in enumerate(switches) if not sw.frozen]
         self._switches = [switches[i] for i in live]

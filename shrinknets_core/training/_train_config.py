@@ -54,6 +54,9 @@ class TrainConfig:
             (every neuron's |β| costs λ), ``"params"`` or ``"macs"`` (weighted by the
             parameters / MACs per sample the neuron carries, recomputed after every
             removal; ``pricing``; the layer-normalised step uses relative prices).
+        lam_layer_scales: ``"prox"`` step: λ of each layer (switch order) times this factor
+            (> 0); ``None`` = the same λ for every layer. A λ path's ratio passes use it
+            (``studies._path_refine``).
         pin_bn_scale: ``"prox"`` step: when a BatchNorm normalises a switch's consumer,
             rescale that switch's β to ``max|β| = 1`` after every step — the loss does not
             see β's common scale, so without this λ‖β‖₁ shrinks it at ``beta_lr·λ`` per
@@ -97,6 +100,7 @@ class TrainConfig:
     beta_max: float | None = None
     lam_scale: Literal["none", "grad"] = "none"
     penalty_weight: Literal["uniform", "params", "macs"] = "uniform"
+    lam_layer_scales: tuple[float, ...] | None = None
     pin_bn_scale: bool = True
     dead_rule: Literal["sign_variance", "magnitude", "none"] = "sign_variance"
     gamma: float = 0.99
@@ -151,6 +155,19 @@ class TrainConfig:
                 f"TrainConfig.penalty_weight={self.penalty_weight!r} prices the proximal β "
                 "step only; use beta_optimizer='prox' with penalty='shrink', or 'uniform'"
             )
+        if self.lam_layer_scales is not None:
+            scales = tuple(float(x) for x in self.lam_layer_scales)
+            if not scales or not all(math.isfinite(x) and x > 0 for x in scales):
+                raise ConfigError(
+                    f"TrainConfig.lam_layer_scales={self.lam_layer_scales!r}: one positive "
+                    "factor per layer, or None"
+                )
+            if self.beta_optimizer != "prox" or self.penalty != "shrink":
+                raise ConfigError(
+                    "TrainConfig.lam_layer_scales scales the proximal β step only; use "
+                    "beta_optimizer='prox' with penalty='shrink', or None"
+                )
+            object.__setattr__(self, "lam_layer_scales", scales)
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ConfigError(
                 f"TrainConfig.device={self.device!r} is not allowed; "

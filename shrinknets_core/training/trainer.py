@@ -132,6 +132,7 @@ class Trainer:
                 lam_scale=config.lam_scale,
                 penalty_weight=config.penalty_weight,
                 pin_scale=config.pin_bn_scale,
+                layer_scales=config.lam_layer_scales,
             )
         params = weight_parameters(self.model) if self.beta_prox else self.model.parameters()
         self.optimizer = optimizer or build_main_optimizer(

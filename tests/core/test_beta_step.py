@@ -132,3 +132,24 @@ def test_defaults_keep_the_old_step() -> None:
     config = TrainConfig()
     assert (config.beta_max, config.lam_scale) == (None, "none")
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_layer_scales_spread_lambda_over_the_layers() -> None:
+    """With ``lam_layer_scales`` (r, 1/r) the first layer's threshold is λ·r per step and
+    the second's λ/r; without them both are λ."""
+    model = build_model(ModelSpec(kind="mlp", in_features=4, out_features=2, hidden=(5, 5)))
+    betas = [sw.beta for sw in model.switches()]
+    with torch.no_grad():
+        for beta in betas:
+            beta.fill_(0.9)
+    prox = BetaProx(model, lr=0.5, lam=0.2, layer_scales=(2.0, 0.5))  # thresholds 0.2, 0.05
+    prox.step()
+    assert torch.allclose(betas[0].detach(), torch.full((5,), 0.7))
+    assert torch.allclose(betas[1].detach(), torch.full((5,), 0.85))
+    with pytest.raises(ConfigError, match="one per layer"):
+        BetaProx(model, lr=0.5, lam=0.2, layer_scales=(2.0,))
+    with pytest.raises(ConfigError, match="lam_layer_scales"):
+        TrainConfig(lam_layer_scales=(1.0, 0.0))
+    config = TrainConfig(lam_layer_scales=[2.0, 0.5])  # type: ignore[arg-type]
+    assert config.lam_layer_scales == (2.0, 0.5)
+    assert TrainConfig.from_dict(config.to_dict()) == config

@@ -18,7 +18,9 @@ from studies._path_refine import (
     Snapshot,
     drop_dominated,
     next_candidate,
+    pass_count,
     pass_grid,
+    pass_plan,
     pass_shift,
     round_order,
 )
@@ -254,3 +256,50 @@ def test_refining_without_a_checkpoint_ends_the_path() -> None:
     run_lambda_path(study, spec)
     assert len(study.trials) == before
     assert "no checkpoint" in study.user_attrs["path_end"]
+
+
+def test_passes_follow_the_refinement_shifted_then_by_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With nothing left to refine (the refinement is skipped here; its order has its own
+    tests) the path runs its shifted passes, then one pass per ratio with the layers' λ
+    spread (× r and ÷ r), and ends when no pass is left."""
+    import studies._path_steps as path_steps
+
+    monkeypatch.setattr(path_steps, "next_candidate", lambda *_args: None)
+    spec = _path_spec("ratio", passes=1, ratio_passes=[4.0])
+    spec = spec.model_copy(update={"search": spec.search.model_copy(update={"max_macs": 1e15})})
+    study = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
+    steps = sorted((t for t in study.trials if "path_step" in t.user_attrs),
+                   key=lambda t: t.number)
+    passes = [(t.user_attrs.get("path_pass", 0), t.user_attrs["path_step"],
+               t.user_attrs.get("path_layer_scales")) for t in steps]
+    grid = study.user_attrs["path_grid"]
+    assert [p for p in passes if p[0] == 0] == [(0, 0, None), (0, 1, None), (0, 2, None)]
+    assert [p for p in passes if p[0] == 1] == [(1, 0, None), (1, 1, None)]
+    ratio_steps = [p for p in passes if p[0] == 2]
+    assert ratio_steps == [(2, k, [4.0, 0.25]) for k in range(len(ratio_steps))]
+    assert ratio_steps  # a ratio pass ends early only when it collapses
+    last = [t for t in steps if t.user_attrs.get("path_pass") == 2][-1]
+    assert len(ratio_steps) == 3 or max(last.user_attrs["final_widths"]) <= 1
+    shifted = [t.params["lam"] for t in steps if t.user_attrs.get("path_pass") == 1]
+    assert shifted == pytest.approx([(grid[0] * grid[1]) ** 0.5, (grid[1] * grid[2]) ** 0.5])
+    ratio = [t.params["lam"] for t in steps if t.user_attrs.get("path_pass") == 2]
+    assert ratio == pytest.approx(grid[: len(ratio)])
+    assert study.user_attrs["path_end"].endswith("no pass is left")
+
+
+def test_pass_plan_spreads_lambda_over_every_layer() -> None:
+    spec = tiny_spec("lambda_path", "plan", n_trials=3, path={"passes": 2,
+                                                               "ratio_passes": [2.0, 0.5]})
+    grid = [0.01, 0.1, 1.0]
+    assert pass_count(spec) == 4
+    assert pass_plan(spec, grid, 0) == (grid, None)
+    assert pass_plan(spec, grid, 3) == (grid, (2.0, 0.5))
+    assert pass_plan(spec, grid, 4) == (grid, (0.5, 2.0))
+    deep = spec.model_copy(update={"architecture": spec.architecture.model_copy(
+        update={"depth": 3})})
+    assert pass_plan(deep, grid, 3)[1] == pytest.approx((2.0, 1.0, 0.5))
+    flat = spec.model_copy(update={"architecture": spec.architecture.model_copy(
+        update={"depth": 1})})
+    assert pass_count(flat) == 2  # one layer: no ratio to spread
