@@ -11,11 +11,8 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
   ``prox`` (the paper's objective, threshold ``beta_lr·λ``) or ``layer_normalised``
   (``lam_scale="grad"``; ``shrinknets_core.training._optim``): λ is then the share of its layer's
   gradient norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it
-  acts from the first steps and sizes move gradually with λ. Measured on
-  digits, 2×256, 8 trials × 10 epochs, 3 seeds (``bench/search_efficiency.py --quick``):
-  with the plain step and λ ∈ [1e-3, 1], 9 of 24 λ trials ended all-dead and the rest at
-  256×256; with this step and λ ∈ [0.02, 0.5] (``spec.py`` defaults), final widths spread
-  from 4×1 to ~175×177 and λ search reached 1.15× width search's hypervolume.
+  acts from the first steps and sizes move gradually with λ (measured against the plain
+  step: docs/method.md §8, "β step").
 * ``width``: ``width_1`` … ``width_depth``, integers log-uniform on [1, max_width]; the
   network is static (no switches, no dead rule, no removal) and trains with the same
   trainer, epochs, optimizer, lr and λ₂ (λ = 0).

@@ -137,19 +137,13 @@ class TrainingSpec(_Strict):
 
     Attributes:
         gamma: sign-variance γ of λ trials; 0.9 kills a β parked at 0 after 2 steps
-            (0.99: after 16), so dead neurons stop costing compute sooner. Measured
-            (``bench/search_efficiency.py --seeds 2 --arms lambda --variants
-            layer_normalised/uniform:gamma=0.99``, 2026-12-02): λ search's useful
-            hypervolume at width search's compute, as a share of width search's, was
-            0.67/0.66 (digits), 0.85/0.84 (mnist_5k), 0.40 (scm20d) with 0.9 against
-            0.65/0.65, 0.78/0.78, 0.37 with 0.99.
+            (0.99: after 16), so dead neurons stop costing compute sooner (measured:
+            docs/method.md §8).
         beta_lr: how far β moves per step in λ trials (|β| ≤ 1): with the layer-normalised
             step the gradient step is divided by each layer's gradient RMS, so ~0.01–0.2;
             with the prox step it is plain SGD and the threshold is ``beta_lr·λ``.
-        removal_every_steps: physical removal interval of λ trials (``None`` = per epoch).
-            Measured as ``gamma``: every 2 steps against every 10 gave 0.67/0.66 against
-            0.67/0.65 (digits), 0.85/0.84 against 0.84/0.82 (mnist_5k), 0.40 against 0.37
-            (scm20d).
+        removal_every_steps: physical removal interval of λ trials (``None`` = per epoch;
+            measured: docs/method.md §8).
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
             width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
@@ -186,20 +180,14 @@ class PathSpec(_Strict):
     Attributes:
         warmup_epochs: epochs at λ = 0 and full width before the first step (fractional
             allowed); ``None`` = ``training.epochs``, so the path's first network is trained
-            as long as one trial. The warm-up's cost is charged to the first step.
-            Measured (mnist_5k, 2×256, layer-normalised step, 16 steps, seed 0): a 5-epoch
-            warm-up gave snapshots of val loss 0.27–0.34 between 39×53 and 21×25 for 0.54
-            of one full training; 15 epochs gave 0.24–0.31 (33×41 at 0.241, better than any
-            width-search net) for 1.06.
+            as long as one trial. The warm-up's cost is charged to the first step
+            (measured: docs/method.md §8).
         epochs_per_step: training at each λ of the grid, continuing the same network and
             optimizer (fractional allowed: 0.5 = half an epoch of batches).
         finetune_epochs: each snapshot is debiased on a copy by this many epochs at λ = 0
             (cost counted in its step; cheap, as snapshots are small); ``None`` =
-            ``training.finetune_epochs``. Measured (``bench/search_efficiency.py --seeds 2``,
-            digits, mnist_5k, scm20d): 5 instead of 2 lowered the best snapshot loss on all
-            three (mnist_5k 0.2409 → 0.2443 seed 0 but 0.2527 → 0.2376 seed 1; scm20d
-            0.289 → 0.273, 0.301 → 0.275) for 0.02–0.06 of width search's compute more;
-            3 epochs per step instead of 1 helped digits only and hurt mnist_5k and scm20d.
+            ``training.finetune_epochs`` (5 and 1 epoch per step: measured, docs/method.md
+            §8).
         calibrate: take the grid from the data and the β step instead of
             ``search.lam_min`` / ``lam_max`` (``studies.lambda_path``): for the prox step
             from λ_max (where a switched-off layer stays off, estimated at the warm-up's
@@ -279,14 +267,7 @@ class WarmStartSpec(_Strict):
 
 #: Default λ range of each β step (``training.beta_step``) and penalty weight, used when
 #: ``search.lam_min`` / ``lam_max`` are not given: from about the full network to a
-#: collapsed one. Measured with single λ trials (2×256, 15 + 2 epochs, seed 1):
-#:
-#: * layer-normalised: λ is a share of the layer's gradient norm, ~1/λ² neurons per layer;
-#:   [0.02, 0.5] ended digits trials between ~175×177 and 4×1 (``_search_space``);
-#: * prox, uniform: digits 256×254 at 1e-3, 177×158 at 0.03, 67×59 at 0.07, 1×1 at 0.1;
-#:   mnist_5k 170×160 at 0.01, 24×24 at 0.05, 1×1 at 0.1 — so [1e-3, 0.1];
-#: * prox, priced in parameters (λ per parameter): digits 234×243 at 3e-5, 73×107 at 3e-4,
-#:   1×54 at 1e-3; mnist_5k 43×231 at 3e-5, 1×178 at 3e-4 — so [3e-6, 3e-4] (MACs alike).
+#: collapsed one (the single-λ trials that set them: docs/method.md §8, "λ range").
 LAM_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("layer_normalised", "uniform"): (0.02, 0.5),
     ("layer_normalised", "params"): (0.02, 0.5),
