@@ -50,6 +50,7 @@ from studies.spec import WARM_START_ATTR, StudySpec
 __all__ = ["warm_started_trial"]
 
 _STATES: dict[str, dict[str, Any]] = {}  # warm-up states this process holds, by token
+_KEPT = 8  # the most a long-lived worker keeps (a study's is read again from its store)
 _WARMUP_SEED = 10_000
 
 
@@ -111,7 +112,7 @@ def _warm_state(
                     f"{meta.get('trial')} and cannot be read here; give every worker the "
                     "same artifact store (SHRINKNETS_ARTIFACTS)"
                 )
-            _STATES[token] = saved["trainer"]
+            _keep(token, saved["trainer"])
         return _STATES[token], None
     warm, _, _ = spec.search.warm_start.epochs(spec.training.epochs)
     seed = trial_seed(spec, _WARMUP_SEED)
@@ -123,7 +124,7 @@ def _warm_state(
         return {}, run
     state = copy.deepcopy(run.trainer.state_dict())
     token = uuid.uuid4().hex
-    _STATES[token] = state
+    _keep(token, state)
     meta = {"trial": number, "token": token}
     if store is not None:
         save_checkpoint(study, store, {"trainer": state}, attr=WARM_START_ATTR,
@@ -131,3 +132,10 @@ def _warm_state(
     else:
         study.set_user_attr(WARM_START_ATTR, {"artifact_id": None, **meta})
     return state, run
+
+
+def _keep(token: str, state: dict[str, Any]) -> None:
+    """Hold a warm-up state in this process, dropping the oldest beyond :data:`_KEPT`."""
+    while len(_STATES) >= _KEPT:
+        _STATES.pop(next(iter(_STATES)))
+    _STATES[token] = state
