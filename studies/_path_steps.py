@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from shrinknets_core.network.models import ShrinkNet
 from shrinknets_core.removal.dead import DeadRule
-from shrinknets_core.training.trainer import TrainConfig, Trainer
+from shrinknets_core.training.trainer import Trainer
 from studies._checkpoints import save_checkpoint, trainer_from_state
 from studies._path_refine import (
     Snapshot,
@@ -33,13 +33,13 @@ from studies._path_refine import (
     refines,
     snapshot_states,
 )
-from studies._search_space import TrialPlan, fixed_plan, train_config
+from studies._search_space import TrialPlan, fixed_plan
 from studies._trial import TrialStopped, trial_seed
 from studies.models import MODEL_ATTR, ModelKeeper
 from studies.objectives import (
     EpochHook,
     TrialRun,
-    for_epochs,
+    fixed_config,
     load_study_data,
     objective_values,
     result_attrs,
@@ -57,7 +57,6 @@ __all__ = [
     "charge",
     "record_interrupted",
     "start_pass",
-    "step_config",
     "store_trial",
     "stored_trials",
 ]
@@ -134,13 +133,6 @@ def stored_trials(study: optuna.Study) -> Stored:
     return out
 
 
-def step_config(spec: StudySpec, lam: float, epochs: float, *, seed: int,
-                 device: str | None) -> tuple[TrialPlan, TrainConfig]:
-    """The plan and trainer options of ``epochs`` (fractional) at ``lam``."""
-    plan = fixed_plan(spec, lam)
-    return plan, for_epochs(spec, train_config(spec, plan, seed=seed, device=device), epochs)
-
-
 class PathRun:
     """What a path trains: its live network, weight optimizer and dead rule (continued
     step to step), the warm-up's end (a shifted pass starts there) and its snapshots."""
@@ -199,7 +191,7 @@ class PathWriter:
                 return "compute budget spent"
             lam = values[step]
             key = state.key(step)
-            plan, config = step_config(spec, lam, epochs, seed=trial_seed(spec, key),
+            plan, config = fixed_config(spec, lam, epochs, seed=trial_seed(spec, key),
                                         device=device)
             if scales is not None:
                 config = replace(config, lam_layer_scales=scales)

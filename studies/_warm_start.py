@@ -34,16 +34,16 @@ import optuna
 
 from shrinknets_core.errors import ConfigError
 from studies._checkpoints import load_checkpoint, save_checkpoint, trainer_from_state
-from studies._search_space import TrialPlan, fixed_plan, train_config
+from studies._search_space import TrialPlan, train_config
 from studies._trial import trial_seed
 from studies.objectives import (
+    WARM_UP_SEED,
     EpochHook,
     TrialRun,
-    build_trial_model,
     for_epochs,
-    load_study_data,
     merge_runs,
     train_trial,
+    train_warm_up,
 )
 from studies.spec import WARM_START_ATTR, StudySpec
 
@@ -51,7 +51,6 @@ __all__ = ["warm_started_trial"]
 
 _STATES: dict[str, dict[str, Any]] = {}  # warm-up states this process holds, by token
 _KEPT = 8  # the most a long-lived worker keeps (a study's is read again from its store)
-_WARMUP_SEED = 10_000
 
 
 def warm_started_trial(
@@ -115,11 +114,8 @@ def _warm_state(
             _keep(token, saved["trainer"])
         return _STATES[token], None
     warm, _, _ = spec.search.warm_start.epochs(spec.training.epochs)
-    seed = trial_seed(spec, _WARMUP_SEED)
-    plan = fixed_plan(spec, 0.0)
-    model = build_trial_model(spec, plan, load_study_data(spec), seed=seed)
-    config = for_epochs(spec, train_config(spec, plan, seed=seed, device=device), warm)
-    run = train_trial(spec, plan, config, hooks=hooks, model=model, finetune_epochs=0)
+    run = train_warm_up(spec, warm, seed=trial_seed(spec, WARM_UP_SEED), hooks=hooks,
+                        device=device)
     if run.stopped_by is not None:
         return {}, run
     state = copy.deepcopy(run.trainer.state_dict())

@@ -78,6 +78,7 @@ from shrinknets_core.network.pricing import neuron_prices
 from shrinknets_core.training.penalties import prox_lambda_max
 from studies._checkpoints import load_checkpoint, trainer_from_state
 from studies._path_refine import (
+    budget_spent,
     pass_count,
     refines,
     restore_snapshots,
@@ -89,18 +90,19 @@ from studies._path_steps import (
     PathWriter,
     record_interrupted,
     start_pass,
-    step_config,
     stored_trials,
 )
 from studies._search_space import fixed_plan
 from studies._trial import TrialStopped, trial_seed
-from studies.budget import Spent, exhausted, spent
+from studies.budget import spent
 from studies.models import ModelKeeper
 from studies.objectives import (
+    WARM_UP_SEED,
     EpochHook,
     build_trial_model,
+    fixed_config,
     load_study_data,
-    train_trial,
+    train_warm_up,
 )
 from studies.spec import StudySpec
 from studies.writes import Patience
@@ -252,7 +254,7 @@ def _budget_spent(study: optuna.Study, spec: StudySpec) -> bool:
     if not spec.search.compute_budget:
         return False
     used = spent(study.get_trials(deepcopy=False))
-    if exhausted(spec, Spent(0, used.macs, used.seconds)) is None:
+    if budget_spent(spec, {"cost_macs": used.macs, "wall_time_s": used.seconds}) is None:
         return False
     study.set_user_attr(_END_ATTR, "compute budget spent")
     return True
@@ -269,19 +271,12 @@ def _warm_up(
         what it spent and the grid is not set).
     """
 
-    data = load_study_data(spec)
     warm = spec.search.path.warmup_epochs
     warm = float(spec.training.epochs) if warm is None else warm
-    seed = trial_seed(spec, 10_000 + segment)
-    plan = fixed_plan(spec, 0.0)
-    model = build_trial_model(spec, plan, data, seed=seed)
+    seed = trial_seed(spec, WARM_UP_SEED + segment)
     state = PathState(next_step=0, grid=[], segment=segment)
     if warm > 0:
-        plan, config = step_config(spec, 0.0, warm, seed=seed, device=device)
-        result = train_trial(
-            spec, plan, config, hooks=hooks, model=model, branch=True,
-            finetune_epochs=0,
-        )
+        result = train_warm_up(spec, warm, seed=seed, hooks=hooks, device=device)
         res = result.result
         state.pending = {"macs": res.cost_macs, "wall": res.wall_time_s}
         if result.stopped_by is not None:
@@ -293,7 +288,8 @@ def _warm_up(
         state.totals = {"cost_macs": res.cost_macs, "wall_time_s": res.wall_time_s,
                         "cost_inputs": res.cost_inputs}
     else:
-        run.model = model
+        run.model = build_trial_model(spec, fixed_plan(spec, 0.0), load_study_data(spec),
+                                      seed=seed)
     grid = study.user_attrs.get(_GRID_ATTR)
     if grid:
         state.grid = [float(x) for x in grid]
@@ -315,7 +311,7 @@ def _restore(
     if saved is None:
         return None
     state = PathState(**saved["path"])
-    _, config = step_config(spec, state.grid[0], 1.0, seed=0, device=device)
+    _, config = fixed_config(spec, state.grid[0], 1.0, seed=0, device=device)
     run.follow(trainer_from_state(spec, saved["trainer"], device, config))
     run.warm = saved.get("warm")
     run.snapshots = restore_snapshots(spec, saved.get("snapshots", []), device)

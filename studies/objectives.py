@@ -22,14 +22,16 @@ from shrinknets_core.errors import StopTraining
 from shrinknets_core.network.models import ShrinkNet, build_model
 from shrinknets_core.removal.dead import DeadRule
 from shrinknets_core.training.trainer import EpochRecord, TrainConfig, Trainer, TrainResult
-from studies._search_space import TrialPlan, model_spec
+from studies._search_space import TrialPlan, fixed_plan, model_spec, train_config
 from studies._selection import BestEpoch
 from studies.spec import DatasetSpec, StudySpec
 
 __all__ = [
+    "WARM_UP_SEED",
     "EpochHook",
     "TrialRun",
     "continue_finetune",
+    "fixed_config",
     "for_epochs",
     "load_study_data",
     "max_width_params",
@@ -39,6 +41,7 @@ __all__ = [
     "selected_epoch",
     "train_plan",
     "train_trial",
+    "train_warm_up",
 ]
 
 EpochHook = Callable[[EpochRecord], None]
@@ -364,6 +367,30 @@ def for_epochs(spec: StudySpec, config: TrainConfig, epochs: float) -> TrainConf
     per_epoch = math.ceil(len(load_study_data(spec).x_train) / spec.training.batch_size)
     return replace(config, epochs=max(1, math.ceil(epochs)),
                    max_steps=max(1, round(epochs * per_epoch)))
+
+
+def fixed_config(spec: StudySpec, lam: float, epochs: float, *, seed: int,
+                 device: str | None) -> tuple[TrialPlan, TrainConfig]:
+    """The full-width plan at ``lam`` and its trainer options for ``epochs`` (fractional:
+    :func:`for_epochs`): a λ-path step's, or a warm-up's at λ = 0."""
+    plan = fixed_plan(spec, lam)
+    return plan, for_epochs(spec, train_config(spec, plan, seed=seed, device=device), epochs)
+
+
+#: The ``trial_seed`` index of a warm-up (a λ path adds its restart count).
+WARM_UP_SEED = 10_000
+
+
+def train_warm_up(
+    spec: StudySpec, epochs: float, *, seed: int, hooks: list[EpochHook], device: str | None,
+) -> TrialRun:
+    """Build the ``max_width`` ShrinkNet with ``seed`` and train it at λ = 0 for ``epochs``:
+    the first phase of a λ path and λ search's shared warm start. Its trainer
+    (``TrialRun.trainer``) holds the network, optimizer and dead rule to go on from."""
+    plan, config = fixed_config(spec, 0.0, epochs, seed=seed, device=device)
+    model = build_trial_model(spec, plan, load_study_data(spec), seed=seed)
+    return train_trial(spec, plan, config, hooks=hooks, model=model, branch=True,
+                       finetune_epochs=0)
 
 
 def merge_runs(first: TrialRun, second: TrialRun) -> TrialRun:
