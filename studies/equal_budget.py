@@ -226,7 +226,6 @@ def run_line(
 ) -> dict[str, Any]:
     """The per-(dataset, seed) line of a comparison, with each arm's CPU and wall seconds
     and the digest of its first trials' parameters (:func:`params_digest`)."""
-    width = c.arm("width")
     studies = dict(zip(c.arm_names, c.sources, strict=False))
     arms = {}
     for a in c.arms:
@@ -235,13 +234,8 @@ def run_line(
             "compute_share": _round(a.compute_share),
             "reached": a.reached,
             "hv": _round(a.hypervolume),
-            "hv_at_width_compute_ratio": _round(
-                a.hv_at_baseline_compute / width.hypervolume if width.hypervolume else None
-            ),
-            "test_hv_at_width_compute_ratio": _round(
-                a.test_hv_at_baseline_compute / width.test_hypervolume
-                if width.test_hypervolume else None
-            ),
+            "hv_at_width_compute_ratio": _round(_hv_ratio(c, a.arm)),
+            "test_hv_at_width_compute_ratio": _round(_hv_ratio(c, a.arm, test=True)),
             "best_val_loss": _round(a.best_val_loss, 4),
             "trials": a.n_finished,
             "pruned": a.n_pruned,
@@ -275,18 +269,19 @@ def _shares(runs: list[tuple[str, Comparison]], factor: str | None = None) -> di
     return out
 
 
-def _hv_ratios(runs: list[tuple[str, Comparison]], *, test: bool = False) -> dict[str, Any]:
-    """Per arm, the geometric mean over runs of its useful hypervolume at width search's
-    total compute ÷ width search's final one (``test``: both scored on the test split)."""
-    def ratio(c: Comparison, arm: str) -> float | None:
-        width = c.arm("width")
-        own = c.arm(arm)
-        top = width.test_hypervolume if test else width.hypervolume
-        at = own.test_hv_at_baseline_compute if test else own.hv_at_baseline_compute
-        return at / top if top > 0 else None
+def _hv_ratio(c: Comparison, arm: str, *, test: bool = False) -> float | None:
+    """An arm's useful hypervolume at width search's total compute ÷ width search's final
+    one (``test``: both scored on the test split); ``None`` when width search has none."""
+    width, own = c.arm("width"), c.arm(arm)
+    top = width.test_hypervolume if test else width.hypervolume
+    at = own.test_hv_at_baseline_compute if test else own.hv_at_baseline_compute
+    return at / top if top > 0 else None
 
+
+def _hv_ratios(runs: list[tuple[str, Comparison]], *, test: bool = False) -> dict[str, Any]:
+    """Per arm, the geometric mean over runs of :func:`_hv_ratio`."""
     return {
-        arm: _round(_gmean([r for _, c in runs if (r := ratio(c, arm)) is not None]))
+        arm: _round(_gmean([r for _, c in runs if (r := _hv_ratio(c, arm, test=test)) is not None]))
         for arm in runs[0][1].arm_names
     }
 
