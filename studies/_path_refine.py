@@ -61,13 +61,11 @@ __all__ = [
     "budget_spent",
     "continue_snapshot",
     "drop_dominated",
-    "finetune_epochs",
     "next_candidate",
     "pass_count",
     "pass_grid",
     "pass_plan",
     "pass_shift",
-    "refines",
     "restore_snapshots",
     "round_order",
     "snapshot_states",
@@ -117,22 +115,6 @@ class Snapshot:
     def key(self) -> tuple[int, int]:
         """Cheapest first: fewest parameters, then grid step."""
         return (self.params, self.step)
-
-
-def finetune_epochs(spec: StudySpec) -> int:
-    """Epochs a path's snapshot is fine-tuned (``path.finetune_epochs``, else
-    ``training.finetune_epochs``)."""
-    path = spec.search.path
-    return path.finetune_epochs if path.finetune_epochs is not None \
-        else spec.training.finetune_epochs
-
-
-def refines(spec: StudySpec) -> bool:
-    """True when a path of ``spec`` goes on after its grid (module docstring)."""
-    path = spec.search.path
-    if path.refine == "none" or not finetune_epochs(spec):
-        return False
-    return spec.search.compute_budget or path.refine_rounds is not None
 
 
 def _dominated(s: Snapshot, snaps: dict[int, Snapshot]) -> bool:

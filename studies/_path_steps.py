@@ -27,10 +27,8 @@ from studies._path_refine import (
     budget_spent,
     continue_snapshot,
     drop_dominated,
-    finetune_epochs,
     next_candidate,
     pass_plan,
-    refines,
     snapshot_states,
 )
 from studies._search_space import TrialPlan, fixed_plan
@@ -173,7 +171,7 @@ class PathWriter:
         self.study, self.spec, self.run, self.state = study, spec, run, state
         self.hooks, self.call, self.checkpoints, self.models = hooks, call, checkpoints, models
         self.stored = stored
-        self.keep = refines(spec)
+        self.keep = spec.path_refines
 
     def grid(self, device: str | None) -> str | None:
         """Train the current pass's remaining steps, storing each; sets ``grid_end``.
@@ -183,7 +181,7 @@ class PathWriter:
         """
         spec, state, run = self.spec, self.state, self.run
         epochs = spec.search.path_epochs_per_step
-        finetune = finetune_epochs(spec)
+        finetune = spec.path_finetune_epochs
         values, scales = pass_plan(spec, state.grid, state.pass_index)
         for step in range(state.next_step, len(values)):
             if budget_spent(spec, state.totals) is not None:

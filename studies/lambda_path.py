@@ -80,7 +80,6 @@ from studies._checkpoints import load_checkpoint, trainer_from_state
 from studies._path_refine import (
     budget_spent,
     pass_count,
-    refines,
     restore_snapshots,
 )
 from studies._path_steps import (
@@ -202,7 +201,7 @@ def run_lambda_path(
     call = patience.call if patience is not None else _now
     run = PathRun()
     state = _restore(study, spec, checkpoints, run, device)
-    if state is None and grid_done and not refines(spec):
+    if state is None and grid_done and not spec.path_refines:
         call(study.set_user_attr, _END_ATTR, "end of the grid")
         return
     if state is None and (grid_done or stored.refined or any(p for p, _ in stored.steps)):
@@ -226,7 +225,7 @@ def run_lambda_path(
                 call(study.set_user_attr, _END_ATTR, ended)
                 return
         assert state.grid_end is not None
-        if not refines(spec):
+        if not spec.path_refines:
             call(study.set_user_attr, _END_ATTR, state.grid_end)
             return
         if state.pass_index == 0:
@@ -282,7 +281,7 @@ def _warm_up(
         if result.stopped_by is not None:
             return state, True
         run.follow(result.trainer)
-        if refines(spec) and pass_count(spec):
+        if spec.path_refines and pass_count(spec):
             run.keep_warm()
         state.epoch_offset = len(result.trainer.history)
         state.totals = {"cost_macs": res.cost_macs, "wall_time_s": res.wall_time_s,

@@ -427,6 +427,23 @@ class StudySpec(_Strict):
         )
 
     @property
+    def path_finetune_epochs(self) -> int:
+        """Epochs a λ-path snapshot is fine-tuned: ``path.finetune_epochs``, else
+        ``training.finetune_epochs``."""
+        tune = self.search.path.finetune_epochs
+        return self.training.finetune_epochs if tune is None else tune
+
+    @property
+    def path_refines(self) -> bool:
+        """True when a λ path of this spec goes on past its grid (``studies._path_refine``):
+        ``path.refine`` is on, its snapshots are fine-tuned, and a compute budget or
+        ``path.refine_rounds`` bounds it. The one rule; progress reads it too."""
+        path = self.search.path
+        if path.refine == "none" or not self.path_finetune_epochs:
+            return False
+        return self.search.compute_budget or path.refine_rounds is not None
+
+    @property
     def multi_objective(self) -> bool:
         """True when the study minimises (val_loss, params)."""
         return len(self.search.objectives) == 2

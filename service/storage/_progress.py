@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import StorageUnavailableError
 from service.storage._optuna_private import optuna_models
+from studies.spec import load_spec
 
 if TYPE_CHECKING:
     from service.storage._records import StudyRecord
@@ -142,11 +143,13 @@ def compute_limits(spec: Mapping[str, Any]) -> tuple[float | None, float | None]
 
 def trials_bound(spec: Mapping[str, Any]) -> bool:
     """False for a stored spec (JSON) whose study is not bounded by its trial count: a λ
-    path with a compute budget, which refines past its grid (``studies._path_refine``)."""
-    search = spec.get("search") or {}
-    if search.get("kind") != "lambda_path" or compute_limits(spec) == (None, None):
+    path that goes on past its grid (``StudySpec.path_refines``) until its compute budget
+    is spent, which then says how far it is. Only a path's spec is parsed; the listing of
+    other studies reads no spec."""
+    if (spec.get("search") or {}).get("kind") != "lambda_path":
         return True
-    return (search.get("path") or {}).get("refine", "finetune") == "none"
+    parsed = load_spec(dict(spec))
+    return not (parsed.path_refines and parsed.search.compute_budget)
 
 
 def _state(value: TrialState | int) -> TrialState:

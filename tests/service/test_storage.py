@@ -437,3 +437,17 @@ def test_a_study_whose_every_trial_fails_ends_failed_with_the_reason(
     assert study_progress(storage, record).failed == failures
     assert optuna.load_study(study_name=record.study_name, storage=storage).user_attrs[
         "status"] == "failed"
+
+
+def test_a_refining_path_is_bounded_by_its_compute_not_its_trials() -> None:
+    from service.storage._progress import Progress, trials_bound
+
+    path = {"name": "p", "dataset": {"name": "digits"},
+            "search": {"kind": "lambda_path", "n_trials": 4, "max_macs": 1e9}}
+    assert not trials_bound(path)
+    assert trials_bound({**path, "search": {**path["search"], "path": {"refine": "none"}}})
+    assert trials_bound({**path, "search": {"kind": "lambda_path", "n_trials": 4}})
+    assert trials_bound({**path, "search": {"kind": "width", "n_trials": 4, "max_macs": 1e9}})
+    progress = Progress(complete=9, running=0, failed=0, pruned=0, budget=4,
+                        spent_macs=2.5e8, max_macs=1e9, trials_bound=False)
+    assert progress.fraction == 0.25  # 9 trials past a 4-point grid: the compute says
