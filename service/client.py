@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 API = "/api/v1"
-_SETTLED = ("finished", "failed", "cancelled")
+_SETTLED = ("finished", "failed", "cancelled")  # service.storage.SETTLED_STATUSES (tested)
 
 
 class ClientError(ServiceError):

@@ -94,3 +94,12 @@ def test_submit_follow_detach_status_cancel_and_errors(procs: ProcGroup, tmp_pat
     assert "--server" in gone.stderr
     nothing = _cli(["status", "no-such-id"], server=server)
     assert nothing.returncode == 2 and "no study or comparison" in nothing.stderr
+
+
+def test_the_client_settles_on_the_service_s_settled_statuses() -> None:
+    """The client keeps its own copy (it must start without the storage's imports): the
+    same statuses as ``service.storage``."""
+    from service import client
+    from service.storage import SETTLED_STATUSES
+
+    assert set(client._SETTLED) == set(SETTLED_STATUSES)
