@@ -21,7 +21,6 @@ from studies.spec import StudySpec
 __all__ = ["check_comparison"]
 
 
-
 def _problem(error: ConfigError) -> ErrorItem:
     field = error.field or "arms"
     return ErrorItem("validation_error", f"{field}: {error.detail}", field=field,

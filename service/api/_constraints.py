@@ -149,10 +149,6 @@ def field_info_at(model: type[BaseModel], path: Sequence[Any]) -> FieldInfo | No
 
 def body_model(request: Request) -> type[BaseModel] | None:
     """The pydantic model of the current route's body (``None``: none, or unknown)."""
-    return _body_model(request)
-
-
-def _body_model(request: Request) -> type[BaseModel] | None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return None
@@ -192,7 +188,7 @@ def allowed_for_loc(request: Request, loc: Sequence[Any], ctx: dict[str, Any]) -
     model does not describe) falls back to the bound in the error's ``ctx``.
     """
     if loc and loc[0] == "body" and len(loc) > 1:
-        model = _body_model(request)
+        model = body_model(request)
         if model is not None:
             info = field_info_at(model, list(loc[1:]))
             if info is not None:
