@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 from _api_helpers import API, THREE_ARMS, app_for, run_trials, tiny_spec
-from _pg import fresh_pg_database
 from fastapi.testclient import TestClient
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def api_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database per test: an SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'api.db'}"
-        return
-    with fresh_pg_database() as (url, _name):
-        yield url
-
 @pytest.fixture
-def client(tmp_path: Path, api_storage_url: str) -> Iterator[TestClient]:
+def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
     """A client of an app on an empty database (SQLite, then PostgreSQL)."""
-    with TestClient(app_for(tmp_path, api_storage_url)) as c:
+    with TestClient(app_for(tmp_path, db_url)) as c:
         yield c
 
 @pytest.fixture(scope="module")

@@ -64,17 +64,17 @@ def test_unexpected_error_is_500_without_a_trace(tmp_path: Path) -> None:
     assert "server log" in error["message"]
 
 
-def test_healthz_reports_storage_and_workers(tmp_path: Path, api_storage_url: str) -> None:
+def test_healthz_reports_storage_and_workers(tmp_path: Path, db_url: str) -> None:
     from service.storage import record_worker_heartbeat
 
-    app = app_for(tmp_path, api_storage_url)
+    app = app_for(tmp_path, db_url)
     with TestClient(app) as client:
         record_worker_heartbeat(app.state.backends.get(app.state.settings).engine,
                                 f"w-{tmp_path.name}", host="h", device="cpu")
         for url in (f"{API}/healthz", "/healthz"):
             body = client.get(url).json()
             assert body["status"] == "ok"
-            assert body["storage"] == ("sqlite" if api_storage_url.startswith("sqlite") else
+            assert body["storage"] == ("sqlite" if db_url.startswith("sqlite") else
                                        "postgresql")
             assert f"w-{tmp_path.name}" in [w["worker_id"] for w in body["workers"]]
 

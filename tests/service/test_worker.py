@@ -7,13 +7,10 @@ on the bundled digits data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
-import pytest
-from _pg import fresh_pg_database
 from _procs import (
     ProcGroup,
     procs,
@@ -48,16 +45,6 @@ def spec(name: str, *, n_trials: int, epochs: int, batch_size: int = 128,
         "search": {"kind": kind, "n_trials": n_trials, "sampler": "random",
                    "warm_start": False},
     }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database per test (SQLite file or a new PostgreSQL database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'service.db'}"
-        return
-    with fresh_pg_database() as (url, _name):
-        yield url
 
 
 class Db:
