@@ -46,8 +46,8 @@ torch thread; denormals flushed for every arm. ``--quick``: digits, 2 seeds, a b
 4 full trainings of 10 epochs (a few minutes).
 
 λ variants (what "λ search that earns its place" is judged on): ``--variants
-prox/uniform layer_normalised/params …`` runs the two λ arms once more per
-``beta_step/penalty_weight`` pair beside the default ones (the width arms, and so the
+none/uniform grad/params …`` runs the two λ arms once more per
+``lam_scale/penalty_weight`` pair beside the default ones (the width arms, and so the
 reference and the level, are the same for all); their shares are reported under
 ``variants``. ``--path-*`` set the λ path's warm-up, epochs per step and fine-tune.
 """
@@ -96,8 +96,8 @@ def main() -> None:
     parser.add_argument("--path-finetune", type=int, default=None, help="snapshot fine-tune")
     parser.add_argument(
         "--variants", nargs="*", default=[],
-        help="extra λ arms as beta_step/penalty_weight[:path_key=value,...], e.g. prox/uniform "
-        "layer_normalised/params layer_normalised/uniform:epochs_per_step=3",
+        help="extra λ arms as lam_scale/penalty_weight[:path_key=value,...], e.g. none/uniform "
+        "grad/params grad/uniform:epochs_per_step=3",
     )
     parser.add_argument(
         "--variant-arms", nargs="*", default=["lambda", "lambda_path"],
@@ -105,7 +105,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--lambda-variant", default=None,
-        help="beta_step/penalty_weight of the default λ arms (default: the spec's defaults)",
+        help="lam_scale/penalty_weight of the default λ arms (default: the spec's defaults)",
     )
     args = parser.parse_args()
     path = {k: v for k, v in (("warmup_epochs", args.path_warmup),

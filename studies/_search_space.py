@@ -7,9 +7,9 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
   the sampler resolves the interesting region near 1); with ``search_lr`` also ``lr`` ~
   log-uniform [lr/10, lr·10] around the spec's lr (clipped to [1e-6, 1]).
   Every layer starts at ``max_width``; training uses the proximal β step, the sign-variance
-  dead rule and live removal, with ``|β| ≤ 1``. ``training.beta_step`` picks the step:
-  ``prox`` (the paper's objective, threshold ``beta_lr·λ``) or ``layer_normalised``
-  (``lam_scale="grad"``; ``shrinknets_core.training._optim``): λ is then the share of its layer's
+  dead rule and live removal, with ``|β| ≤ 1``. ``training.lam_scale`` picks the step:
+  ``none`` (the paper's objective, threshold ``beta_lr·λ``) or ``grad``
+  (``shrinknets_core.training._optim``): λ is then the share of its layer's
   gradient norm a neuron must carry to survive (a layer settles near 1/λ² neurons), so it
   acts from the first steps and sizes move gradually with λ (measured against the plain
   step: docs/method.md §8, "β step").
@@ -21,7 +21,6 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import optuna
 
@@ -32,8 +31,6 @@ from studies.spec import StudySpec
 __all__ = ["TrialPlan", "lam_distribution", "model_spec", "suggest", "train_config"]
 
 GAMMA_RANGE = (1e-4, 0.5)
-#: ``training.beta_step`` → the trainer's ``lam_scale`` (``shrinknets_core.training._optim``)
-LAM_SCALES: dict[str, Literal["none", "grad"]] = {"prox": "none", "layer_normalised": "grad"}
 BETA_MAX = 1.0  # λ trials: |β| ≤ 1 (Prop. A.3: the scale moves into the weights)
 
 
@@ -133,7 +130,8 @@ def train_config(
         lam=plan.lam,
         lam2=t.lam2,
         beta_lr=t.beta_lr,
-        lam_scale=LAM_SCALES[t.beta_step],
+        beta_optimizer=t.beta_optimizer,
+        lam_scale=t.lam_scale,
         penalty_weight=t.penalty_weight,
         beta_max=BETA_MAX,
         gamma=plan.gamma,

@@ -6,13 +6,14 @@ spec and the data before anything runs: ``budget`` × the MACs of training the
 ``max_width``-wide static net for all its epochs (``epochs + finetune_epochs``). No trial
 starts once an arm's budget is spent (:mod:`studies.budget`).
 
-A *variant* changes how the λ arms train β, written ``beta_step/penalty_weight`` (the two β
-steps, ``layer_normalised`` and ``prox``; the penalty ``uniform``, ``params`` or ``macs``),
-optionally followed by λ-path, training or warm-start settings:
-``layer_normalised/uniform:epochs_per_step=3``,
-``prox/uniform:gamma=0.99,removal_every_steps=10``,
-``layer_normalised/uniform:refine=none`` (the path ends at its grid) or
-``layer_normalised/uniform:warm_start=false`` (λ search from scratch). The width arms,
+A *variant* changes how the λ arms train β, written ``lam_scale/penalty_weight`` (the β
+step's scale, ``grad`` or ``none``, as ``training.lam_scale``; the penalty ``uniform``,
+``params`` or ``macs``), optionally followed by λ-path, training or warm-start settings:
+``grad/uniform:epochs_per_step=3``, ``none/uniform:gamma=0.99,removal_every_steps=10``,
+``grad/uniform:refine=none`` (the path ends at its grid) or
+``grad/uniform:warm_start=false`` (λ search from scratch). The legacy words of
+``training.beta_step`` (``layer_normalised`` = ``grad``, ``prox`` = ``none``) still read, so
+the commands recorded in the docs rerun. The width arms,
 and so the reference and the level of the comparison, are the same for every variant.
 """
 
@@ -35,7 +36,7 @@ from studies.budget import _macs_per_sample
 from studies.compare import SENSITIVITY_FACTORS, USEFUL_FACTOR, Comparison
 from studies.execute import run_study
 from studies.objectives import load_study_data
-from studies.spec import StudySpec, load_spec
+from studies.spec import LEGACY_BETA_STEPS, StudySpec, load_spec
 
 __all__ = [
     "LAMBDA_ARMS",
@@ -113,8 +114,9 @@ def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any] | No
     warm: dict[str, Any] = {}
     if variant:
         head, _, extra = variant.partition(":")
-        step, weight = head.split("/")
-        changes: dict[str, Any] = {"beta_step": step, "penalty_weight": weight}
+        scale, weight = head.split("/")
+        changes: dict[str, Any] = {"lam_scale": LEGACY_BETA_STEPS.get(scale, scale),
+                                   "penalty_weight": weight}
         for item in filter(None, extra.split(",")):
             key, value = item.split("=")
             if key in type(training).model_fields:
@@ -123,7 +125,7 @@ def variant_spec(spec: StudySpec, variant: str | None, path: dict[str, Any] | No
                 warm["enabled"] = _value(value)
             else:
                 path[key] = _value(value)
-        training = training.model_copy(update=changes)
+        training = type(training).model_validate({**training.model_dump(), **changes})
     search = spec.search.model_copy(update={
         "path": spec.search.path.model_copy(update=path),
         "warm_start": spec.search.warm_start.model_copy(update=warm),

@@ -7,7 +7,7 @@ than one training, because every step continues from the last:
    (default ``training.epochs``; fractional allowed).
 2. **Grid**: ``n_trials`` λ values, geometric, increasing (networks only shrink). With
    ``path.calibrate`` (the default) the top is taken from the data at the warm-up's end:
-   for the plain proximal step (``training.beta_step="prox"``) the bottom is
+   for the plain proximal step (``training.lam_scale="none"``) the bottom is
    ``path.lam_ratio × λ_max``, λ_max being the smallest λ that keeps a whole layer switched
    off (``shrinknets_core.training.penalties.prox_lambda_max``, as glmnet's λ_max), and the top the
    larger of λ_max and the λ whose threshold moves |β| ≤ 1 to 0 within one step's batches
@@ -134,7 +134,7 @@ def lambda_grid(spec: StudySpec) -> list[float]:
 def calibrated_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
     """The grid taken from the data and the β step (module docstring), for a trained model."""
     n = spec.search.trial_budget
-    if spec.training.beta_step == "layer_normalised":
+    if spec.training.lam_scale == "grad":
         return _geometric(1.0 / (4 * math.sqrt(spec.architecture.max_width)), 1.0, n)
     data = load_study_data(spec)
     param = next(model.parameters())

@@ -30,6 +30,7 @@ from shrinknets_core.errors import ConfigError
 
 __all__ = [
     "LAM_RANGES",
+    "LEGACY_BETA_STEPS",
     "SEARCH_KINDS",
     "WARM_START_ATTR",
     "ArchitectureSpec",
@@ -49,6 +50,10 @@ MAX_DEPTH = 8
 MAX_EPOCHS = 500
 MAX_TRIALS = 1000
 MAX_BATCH_SIZE = 65536
+
+#: Legacy ``training.beta_step`` words → ``training.lam_scale`` (deprecated since 0.1.0,
+#: removed in 0.3.0): stored specs and recorded variant strings still read.
+LEGACY_BETA_STEPS: dict[str, str] = {"prox": "none", "layer_normalised": "grad"}
 
 #: What a study searches (``search.kind``); the one list the API, the pages and the arms use.
 SearchKind = Literal["lambda", "width", "lambda_path", "target_size"]
@@ -147,13 +152,20 @@ class TrainingSpec(_Strict):
         finetune_epochs: λ trials train ``epochs`` with λ, then this many more with λ = 0
             on the shrunk network (undoes the L1 shrinkage of β; dead neurons stay gone);
             width trials train ``epochs + finetune_epochs``, so all trials get equal epochs.
-        beta_step: how λ trials update β (``shrinknets_core.training._optim``):
-            ``"prox"`` is the paper's objective — plain SGD on β and the soft threshold
+        beta_optimizer: how λ trials update β, in the trainer's words
+            (``shrinknets_core.training.TrainConfig``): ``"prox"`` = plain SGD on β with
+            ``beta_lr`` then a soft threshold — the only one studies offer (``"same"``, β in
+            the weight optimizer, is the core's and the γ experiment's; it has no exact zeros
+            for a λ search to rank).
+        lam_scale: the proximal step's scale (``shrinknets_core.training._optim``):
+            ``"none"`` is the paper's objective — SGD on the raw gradient and the threshold
             ``beta_lr·λ``, a proximal step on L + λ‖β‖₁ (λ in units of the loss's gradient);
-            ``"layer_normalised"`` divides each layer's β step by its RMS gradient and
-            thresholds at ``beta_lr·λ·√n`` — it minimises no fixed objective (scaling the
-            loss changes nothing) and keeps a neuron while it carries a share ≥ λ of its
-            layer's gradient norm, so a layer settles near 1/λ² neurons.
+            ``"grad"`` divides each layer's β step by its RMS gradient and thresholds at
+            ``beta_lr·λ·√n`` — it minimises no fixed objective (scaling the loss changes
+            nothing) and keeps a neuron while it carries a share ≥ λ of its layer's gradient
+            norm, so a layer settles near 1/λ² neurons. ``beta_step`` (``"prox"`` =
+            ``"none"``, ``"layer_normalised"`` = ``"grad"``) is its legacy name, read from
+            stored specs; deprecated since 0.1.0, removed in 0.3.0.
         penalty_weight: ``"uniform"`` (λ‖β‖₁: every neuron costs the same), ``"params"`` or
             ``"macs"`` (each neuron's |β| weighted by the parameters / MACs per sample it
             carries, recomputed after every removal: λ is the price of one parameter;
@@ -169,9 +181,26 @@ class TrainingSpec(_Strict):
     beta_lr: Annotated[float, *_bounded(1e-6, 100.0)] = 0.1
     removal_every_steps: Annotated[int, *_bounded(1, 1_000_000)] | None = 2
     finetune_epochs: Annotated[int, *_bounded(0, MAX_EPOCHS)] = 0
-    beta_step: Literal["layer_normalised", "prox"] = "layer_normalised"
+    beta_optimizer: Literal["prox"] = "prox"
+    lam_scale: Literal["none", "grad"] = "grad"
     penalty_weight: Literal["uniform", "params", "macs"] = "uniform"
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_beta_step(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "beta_step" not in data:
+            return data
+        data = dict(data)
+        step = data.pop("beta_step")
+        if step not in LEGACY_BETA_STEPS:
+            raise field_error("beta_step", f"must be one of {sorted(LEGACY_BETA_STEPS)} "
+                              "(legacy name of lam_scale: set lam_scale to 'none' or 'grad')")
+        scale = LEGACY_BETA_STEPS[step]
+        if data.setdefault("lam_scale", scale) != scale:
+            raise field_error("beta_step", f"{step!r} means lam_scale={scale!r}, but lam_scale "
+                              f"is {data['lam_scale']!r}: set lam_scale only")
+        return data
 
 
 class PathSpec(_Strict):
@@ -265,16 +294,16 @@ class WarmStartSpec(_Strict):
         return {"enabled": data} if isinstance(data, bool) else data
 
 
-#: Default λ range of each β step (``training.beta_step``) and penalty weight, used when
+#: Default λ range of each β step scale (``training.lam_scale``) and penalty weight, used when
 #: ``search.lam_min`` / ``lam_max`` are not given: from about the full network to a
 #: collapsed one (the single-λ trials that set them: docs/method.md §8, "λ range").
 LAM_RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("layer_normalised", "uniform"): (0.02, 0.5),
-    ("layer_normalised", "params"): (0.02, 0.5),
-    ("layer_normalised", "macs"): (0.02, 0.5),
-    ("prox", "uniform"): (1e-3, 0.1),
-    ("prox", "params"): (3e-6, 3e-4),
-    ("prox", "macs"): (3e-6, 3e-4),
+    ("grad", "uniform"): (0.02, 0.5),
+    ("grad", "params"): (0.02, 0.5),
+    ("grad", "macs"): (0.02, 0.5),
+    ("none", "uniform"): (1e-3, 0.1),
+    ("none", "params"): (3e-6, 3e-4),
+    ("none", "macs"): (3e-6, 3e-4),
 }
 
 
@@ -410,8 +439,8 @@ class StudySpec(_Strict):
             raise field_error(
                 "search",
                 f"lam_min ({lo:g}) must be smaller than lam_max ({hi:g}) "
-                f"(the default range of beta_step {self.training.beta_step!r} is "
-                f"{LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]})",
+                f"(the default range of lam_scale {self.training.lam_scale!r} is "
+                f"{LAM_RANGES[(self.training.lam_scale, self.training.penalty_weight)]})",
             )
         return self
 
@@ -419,7 +448,7 @@ class StudySpec(_Strict):
     def lam_range(self) -> tuple[float, float]:
         """``(lam_min, lam_max)``: the spec's own, else the β step's default
         (:data:`LAM_RANGES`)."""
-        lo, hi = LAM_RANGES[(self.training.beta_step, self.training.penalty_weight)]
+        lo, hi = LAM_RANGES[(self.training.lam_scale, self.training.penalty_weight)]
         search = self.search
         return (
             search.lam_min if search.lam_min is not None else lo,

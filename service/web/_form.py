@@ -25,11 +25,16 @@ _CHOICE_LABELS = {
     "target_size": "target size", "mlp": "MLP", "cnn": "small CNN (image data)",
     "relu": "ReLU", "leaky_relu": "leaky ReLU", "adam": "Adam", "sgd": "SGD",
     "adamw": "AdamW", "adagrad": "Adagrad", "tpe": "TPE", "nsga2": "NSGA-II",
-    "layer_normalised": "layer-normalised (λ = a neuron's share of its layer's gradient)",
-    "prox": "proximal (the paper's λ‖β‖₁)", "uniform": "uniform (every neuron alike)",
+    "uniform": "uniform (every neuron alike)",
     "params": "by parameters (λ = price of one parameter)", "macs": "by MACs per sample",
     "none": "none", "median": "median", "hyperband": "Hyperband",
 }
+
+#: ``training.lam_scale``'s values say what the β step does ("none" alone says nothing).
+_LAM_SCALE_CHOICES = (
+    ("grad", "layer-normalised (λ = a neuron's share of its layer's gradient)"),
+    ("none", "proximal (the paper's λ‖β‖₁)"),
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ def form_groups(*, limits: dict[str, float], datasets: list[tuple[str, str]]) ->
             f("training.optimizer", "Optimizer"),
             f("training.lr", "Learning rate"),
             f("training.lam2", "λ₂ (weight decay)", hint="> 0 needed by the method"),
-            f("training.beta_step", "β step (λ arms)",
+            f("training.lam_scale", "β step (λ arms)", choices=_LAM_SCALE_CHOICES,
               hint="how λ acts; each step has its own default λ range"),
             f("training.penalty_weight", "Penalty weight (λ arms)",
               hint="price each neuron by what it carries"),

@@ -60,7 +60,7 @@ class HyperoptConfig:
         path_steps: Grid points of the λ path.
         arms: The arms (:data:`studies.arms.ARMS`; ``width`` always runs: it sets the
             reference and the level).
-        variants: Extra ``beta_step/penalty_weight`` settings of the λ arms
+        variants: Extra ``lam_scale/penalty_weight`` settings of the λ arms
             (:mod:`studies.equal_budget`), each run beside the defaults.
         variant_arms: Which λ arms each variant runs.
     """
@@ -72,7 +72,7 @@ class HyperoptConfig:
     max_width: int = 256
     path_steps: int = 16
     arms: tuple[str, ...] = ARMS
-    variants: tuple[str, ...] = ("prox/uniform", "layer_normalised/params")
+    variants: tuple[str, ...] = ("none/uniform", "grad/params")
     variant_arms: tuple[str, ...] = LAMBDA_ARMS
 
     def __post_init__(self) -> None:
@@ -88,7 +88,7 @@ class HyperoptConfig:
         for variant in self.variants:
             head = variant.partition(":")[0]
             require(self, "variants", head.count("/") == 1,
-                    "a list of 'beta_step/penalty_weight' strings")
+                    "a list of 'lam_scale/penalty_weight' strings")
 
     @classmethod
     def preset(cls, name: Preset, **overrides: Any) -> HyperoptConfig:
@@ -97,7 +97,7 @@ class HyperoptConfig:
         base = cls()
         if name == "quick":
             base = replace(base, datasets=("digits",), seeds=(0,), epochs=2, budget=1.5,
-                           max_width=16, path_steps=3, variants=("prox/uniform",),
+                           max_width=16, path_steps=3, variants=("none/uniform",),
                            variant_arms=("lambda",))
         elif name == "reduced":
             base = replace(base, seeds=(0, 1), epochs=10, budget=4.0)

@@ -143,21 +143,35 @@ def test_a_study_cancelled_mid_trial_shows_the_trial_when_it_ends(client: TestCl
         assert [t["state"] for t in items] == ["COMPLETE"]
 
 
-def test_beta_step_penalty_weight_and_path_round_trip(client: TestClient) -> None:
+def test_lam_scale_penalty_weight_and_path_round_trip(client: TestClient) -> None:
     """The λ methods' choices go from the body into the stored spec and back unchanged,
     and the trials of the study train with them."""
-    body = tiny_spec(**{"training.beta_step": "prox", "training.penalty_weight": "params",
+    body = tiny_spec(**{"training.lam_scale": "none", "training.penalty_weight": "params",
                         "search.kind": "lambda_path", "search.path.warmup_epochs": 0.5,
                         "search.path.epochs_per_step": 0.25})
     created = client.post(f"{API}/studies", json=body)
     assert created.status_code == 201, created.text
     spec = client.get(created.json()["links"]["self"]).json()["spec"]
-    assert spec["training"]["beta_step"] == "prox"
+    assert (spec["training"]["lam_scale"], spec["training"]["beta_optimizer"]) == ("none", "prox")
     assert spec["training"]["penalty_weight"] == "params"
     assert spec["search"]["path"]["warmup_epochs"] == 0.5
     assert spec["search"]["path"]["epochs_per_step"] == 0.25
     assert spec["search"]["lam_min"] is None  # the β step's default range applies
-    bad = client.post(f"{API}/studies", json=tiny_spec(**{"training.beta_step": "adam"}))
+    bad = client.post(f"{API}/studies", json=tiny_spec(**{"training.lam_scale": "adam"}))
     assert bad.status_code == 422
-    assert bad.json()["error"]["field"] == "training.beta_step"
-    assert "'layer_normalised'" in bad.json()["error"]["allowed"]
+    assert bad.json()["error"]["field"] == "training.lam_scale"
+    assert "'grad'" in bad.json()["error"]["allowed"]
+
+
+def test_the_legacy_beta_step_is_read_as_lam_scale(client: TestClient) -> None:
+    """A body (or a stored spec) written with ``training.beta_step`` keeps working: it is
+    stored in the new words; an unknown legacy word or a contradiction names the field."""
+    created = client.post(f"{API}/studies", json=tiny_spec(**{"training.beta_step": "prox"}))
+    assert created.status_code == 201, created.text
+    training = client.get(created.json()["links"]["self"]).json()["spec"]["training"]
+    assert training["lam_scale"] == "none" and "beta_step" not in training
+    for changes in ({"training.beta_step": "adam"},
+                    {"training.beta_step": "prox", "training.lam_scale": "grad"}):
+        bad = client.post(f"{API}/studies", json=tiny_spec(**changes))
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["field"] == "training.beta_step"

@@ -89,7 +89,7 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("search.epochs_per_step", 6, 422, "search.epochs_per_step", "1..5"),
     ("search.path.warmup_epochs", 6, 422, "search.path.warmup_epochs", "0..5"),
     ("search.path.epochs_per_step", 0.01, 422, "search.path.epochs_per_step", "0.05..500"),
-    ("training.beta_step", "sgd", 422, "training.beta_step", "'prox'"),
+    ("training.lam_scale", "sgd", 422, "training.lam_scale", "'grad'"),
     ("training.penalty_weight", "flops", 422, "training.penalty_weight", "'params'"),
     ("unknown_field", 1, 422, "unknown_field", None),
     ("training.unknown", 1, 422, "training.unknown", None),

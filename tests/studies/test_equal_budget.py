@@ -25,10 +25,10 @@ def test_a_variant_changes_only_the_lambda_arms_settings() -> None:
     spec = equal_budget_spec("digits", 0, epochs=3, budget=1.0, max_width=16)
     same = variant_spec(spec, None)
     assert same == spec
-    other = variant_spec(spec, "prox/params:gamma=0.9,removal_every_steps=10,epochs_per_step=3",
+    other = variant_spec(spec, "none/params:gamma=0.9,removal_every_steps=10,epochs_per_step=3",
                          {"warmup_epochs": 2})
     training = other.training
-    assert (training.beta_step, training.penalty_weight) == ("prox", "params")
+    assert (training.lam_scale, training.penalty_weight) == ("none", "params")
     assert training.gamma == 0.9 and training.removal_every_steps == 10
     assert other.search.path.epochs_per_step == 3 and other.search.path.warmup_epochs == 2
     # everything else is the shared spec's

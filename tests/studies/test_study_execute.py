@@ -118,7 +118,7 @@ def test_lambda_path_fractional_steps_and_calibrated_grid(request: pytest.Fixtur
     path = {"warmup_epochs": 0.5, "epochs_per_step": 0.25, "finetune_epochs": 1}
     spec = tiny_spec(
         "lambda_path", _unique(request, "frac"), n_trials=4, path=path,
-        training_overrides={"beta_step": "prox"},
+        training_overrides={"lam_scale": "none"},
     )
     study = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
     steps = sorted(_complete(study), key=lambda t: t.user_attrs["path_step"])

@@ -97,3 +97,19 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(ConfigError, match="expected a JSON object"):
         load_spec("[1, 2]")
+
+
+@pytest.mark.parametrize(("legacy", "scale"), [("prox", "none"), ("layer_normalised", "grad")])
+def test_a_stored_spec_with_the_legacy_beta_step_loads_in_the_trainers_words(
+    tmp_path: Path, legacy: str, scale: str
+) -> None:
+    """Specs stored before ``training.lam_scale`` replaced ``training.beta_step`` load with
+    the same β step, the same default λ range, and dump in the new words."""
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"name": "old", "dataset": {"name": "digits"},
+                                "training": {"beta_step": legacy}}))
+    spec = load_spec(path)
+    assert (spec.training.beta_optimizer, spec.training.lam_scale) == ("prox", scale)
+    new = load_spec({"name": "old", "dataset": {"name": "digits"}, "training": {"lam_scale": scale}})
+    assert spec == new and spec.lam_range == new.lam_range
+    assert "beta_step" not in spec.model_dump()["training"]

@@ -256,7 +256,7 @@ def test_form_sends_the_checked_arms_and_a_compute_budget(stack: Stack, page: An
         first, body = (page.text_content("#spec-preview") or "").split("\n", 1)
         return first, json.loads(body)
 
-    page.select_option("[name='training.beta_step']", "prox")
+    page.select_option("[name='training.lam_scale']", "none")
     page.select_option("[name='training.penalty_weight']", "params")
     page.fill("[name='search.path.warmup_epochs']", "4")
     page.fill("[name='search.path.epochs_per_step']", "0.5")
@@ -264,7 +264,7 @@ def test_form_sends_the_checked_arms_and_a_compute_budget(stack: Stack, page: An
     assert route == "POST api/v1/comparisons"
     assert spec["arms"] == ["width", "width_hyperband"] and "kind" not in spec["search"]
     assert spec["search"]["n_trials"] is None and spec["search"]["max_macs"] == 5e7
-    assert spec["training"]["beta_step"] == "prox"
+    assert spec["training"]["lam_scale"] == "none"
     assert spec["training"]["penalty_weight"] == "params"
     assert spec["search"]["path"] == {"warmup_epochs": 4, "epochs_per_step": 0.5,
                                       "finetune_epochs": 5}

@@ -267,7 +267,7 @@
     var arch = spec.architecture || {}, train = spec.training || {}, search = spec.search || {};
     var found = bestAndSmallest(d.pareto_front || []);
     var best = found.best, small = found.small;
-    var step = train.beta_step || "layer_normalised";
+    var step = train.lam_scale === "none" ? "proximal" : "layer-normalised";
     var calibrated = d.kind === "lambda_path" && (search.path || {}).calibrate !== false;
     var lamRange = d.kind === "width" ? ""
       : calibrated ? ", λ grid calibrated from the data (" + step + " step)"
