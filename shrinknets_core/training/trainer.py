@@ -33,6 +33,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -42,6 +43,7 @@ from shrinknets_core.errors import ConfigError, StopTraining
 from shrinknets_core.network.models import ShrinkNet
 from shrinknets_core.removal._remove import remove_dead
 from shrinknets_core.removal.dead import DeadRule, make_dead_rule
+from shrinknets_core.removal.importance import PruneOutcome, importance_scores, prune_to_params
 from shrinknets_core.training._evaluate import check_data, data_loss, evaluate
 from shrinknets_core.training._history import BatchEnd, EpochRecord, TrainResult
 from shrinknets_core.training._optim import (
@@ -292,6 +294,42 @@ class Trainer:
             self.penalty_grad.add_grad()
         if self.config.penalty == "group" and self.config.lam > 0:
             group_penalty(self.model, lam=self.config.lam).backward()
+
+    def prune_to(self, target_params: int, importance: str, *, batches: int = 4
+                 ) -> PruneOutcome:
+        """Prune by importance now: mark the least important neurons dead until the network
+        has at most ``target_params`` parameters (:mod:`shrinknets_core.removal.importance`)
+        and remove them at once, through the same removal as the dead rules (optimizer and
+        dead-rule state sliced, the removal logged, ``on_removal`` fired).
+
+        Args:
+            target_params: the size to reach.
+            importance: ``"taylor"`` (scored on ``batches`` training batches of a seeded
+                draw) or ``"l2"``.
+            batches: batches of ``batch_size`` rows for the Taylor score.
+
+        Returns:
+            What was pruned, with the scoring's MACs and seconds (add them to the run's
+            cost: they are not in :attr:`history`).
+        """
+        t0 = time.perf_counter()
+        x, y = self._train
+        rows = min(x.shape[0], batches * self.config.batch_size)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.config.seed * 1_000_003 + 999_983 + self.step)
+        order = torch.randperm(x.shape[0], generator=gen, device=self.device)[:rows]
+        bs = self.config.batch_size
+        data = [(x[order[i:i + bs]], y[order[i:i + bs]]) for i in range(0, rows, bs)]
+        macs = 3 * self._macs * rows if importance == "taylor" else 0
+
+        def loss_fn(out: Tensor, target: Tensor) -> Tensor:
+            return data_loss(out, target, classify=self._classify)
+
+        scores = importance_scores(self.model, importance, batches=data, loss_fn=loss_fn)
+        outcome = prune_to_params(self.model, scores, target_params)
+        if outcome.killed:
+            self._remove()
+        return replace(outcome, cost_macs=float(macs), wall_time_s=time.perf_counter() - t0)
 
     def _remove(self) -> int:
         """Physically remove dead neurons; returns how many went (0 = nothing to do)."""
