@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import torch
 from torch import Tensor, nn
@@ -121,9 +121,9 @@ def importance_scores(
 def _l2(g: RemovalGroup) -> Tensor:
     """``‖producer row‖ · ‖consumer columns‖ · |β|`` per neuron."""
     assert g.producer is not None and g.switch is not None
-    w_in = g.producer.weight.detach()
+    w_in = cast(Tensor, g.producer.weight).detach()
     incoming = w_in.reshape(w_in.shape[0], -1).norm(dim=1)
-    w_out = g.consumer.weight.detach()
+    w_out = cast(Tensor, g.consumer.weight).detach()
     cols = w_out.shape[1] // g.block
     outgoing = w_out.transpose(0, 1).reshape(cols, -1).norm(dim=1)  # block i → neuron i
     return incoming * outgoing * g.switch.beta.detach().abs()
