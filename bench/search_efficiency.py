@@ -68,6 +68,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from studies.arms import ARMS
 from studies.compare import Comparison, compare_studies
 from studies.equal_budget import (
+    LAMBDA_ARMS,
+    VARIANT_ARMS,
     arm_names,
     equal_budget_spec,
     run_case,
@@ -100,8 +102,8 @@ def main() -> None:
         "grad/params grad/uniform:epochs_per_step=3",
     )
     parser.add_argument(
-        "--variant-arms", nargs="*", default=["lambda", "lambda_path"],
-        choices=["lambda", "lambda_path"], help="which λ arms each variant runs",
+        "--variant-arms", nargs="*", default=list(LAMBDA_ARMS),
+        choices=list(VARIANT_ARMS), help="which λ arms (or the prune path) each variant runs",
     )
     parser.add_argument(
         "--lambda-variant", default=None,

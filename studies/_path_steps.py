@@ -172,6 +172,12 @@ class PathWriter:
         self.hooks, self.call, self.checkpoints, self.models = hooks, call, checkpoints, models
         self.stored = stored
         self.keep = spec.path_refines
+        self.prune = spec.search.kind == "prune_path"
+
+    def lam(self, value: float) -> float:
+        """The λ a step of grid value ``value`` trains at (a prune path's value is its size
+        target: it trains at λ = 0)."""
+        return 0.0 if self.prune else value
 
     def grid(self, device: str | None) -> str | None:
         """Train the current pass's remaining steps, storing each; sets ``grid_end``.
@@ -187,21 +193,24 @@ class PathWriter:
             if budget_spent(spec, state.totals) is not None:
                 record_interrupted(self.study, state, "before a step: compute budget spent")
                 return "compute budget spent"
-            lam = values[step]
+            value = values[step]
             key = state.key(step)
-            plan, config = fixed_config(spec, lam, epochs, seed=trial_seed(spec, key),
-                                        device=device)
+            plan, config = fixed_config(spec, self.lam(value), epochs,
+                                        seed=trial_seed(spec, key), device=device)
             if scales is not None:
                 config = replace(config, lam_layer_scales=scales)
             start = list(run.model.alive_widths()) if run.model is not None \
                 else list(plan.widths)
+            if self.prune:
+                self.prune_to(value, config)
             result = train_trial(
                 spec, plan, config, hooks=self.hooks, model=run.model,
                 optimizer=run.optimizer, dead_rule=run.rule, epoch_offset=state.epoch_offset,
                 branch=True, finetune_epochs=finetune,
             )
             self.charged(result, f"during step {step} of pass {state.pass_index} "
-                         f"(λ={lam:.3g}); {len(self.stored.steps)} step(s) are stored")
+                         f"({self.param}={value:.4g}); {len(self.stored.steps)} step(s) are "
+                         "stored")
             run.follow(result.trainer)
             state.epoch_offset += len(result.trainer.history)
             state.next_step = step + 1
@@ -212,10 +221,11 @@ class PathWriter:
                     extra["path_pass"] = state.pass_index
                 if scales is not None:
                     extra["path_layer_scales"] = list(scales)
-                self.store(result, plan, start, lam, extra, f"pass{state.pass_index}-step{step}")
+                self.store(result, plan, start, value, extra,
+                           f"pass{state.pass_index}-step{step}")
                 self.stored.steps.add(where)
             if self.keep:
-                run.snapshots[key] = Snapshot.of_step(key, lam, result, finetune)
+                run.snapshots[key] = Snapshot.of_step(key, value, result, finetune)
                 drop_dominated(run.snapshots)
             collapsed = all(w <= 1 for w in run.model.alive_widths())  # type: ignore[union-attr]
             if collapsed:  # every later λ would give the same network
@@ -251,7 +261,7 @@ class PathWriter:
             self.charged(cont, f"refining snapshot {key} (round {state.refine_round})")
             where = (key, state.refine_round)
             if where not in self.stored.refined:
-                self.store(cont, fixed_plan(spec, snap.lam), start, snap.lam,
+                self.store(cont, fixed_plan(spec, self.lam(snap.lam)), start, snap.lam,
                            {"path_snapshot": key, "path_round": state.refine_round,
                             "finetune_epochs_total": snap.epochs},
                            f"snapshot{key}-round{state.refine_round}")
@@ -259,6 +269,26 @@ class PathWriter:
             state.refine_next += 1
             drop_dominated(run.snapshots)
             self.save()
+
+    @property
+    def param(self) -> str:
+        """The parameter a stored trial carries: ``lam``, or a prune path's size target."""
+        return "target_params" if self.prune else "lam"
+
+    def prune_to(self, target: float, config: Any) -> None:
+        """A prune path's step starts here: prune the path's network by importance to
+        ``target`` parameters (``Trainer.prune_to``), charging the scoring's compute."""
+        run, state = self.run, self.state
+        if run.trainer is None:  # no warm-up: the step's trainer starts here
+            assert run.model is not None
+            run.follow(Trainer(run.model, load_study_data(self.spec), config))
+        assert run.trainer is not None
+        outcome = run.trainer.prune_to(int(target), self.spec.search.path.importance)
+        run.follow(run.trainer)  # the optimizer's parameters were swapped for sliced ones
+        for total, pend, amount in (("cost_macs", "macs", outcome.cost_macs),
+                                    ("wall_time_s", "wall", outcome.wall_time_s)):
+            state.totals[total] += amount
+            state.pending[pend] += amount
 
     def charged(self, run: TrialRun, where: str) -> None:
         """Charge a training's costs to the path; when a hook stopped it, charge them as
@@ -268,11 +298,12 @@ class PathWriter:
             record_interrupted(self.study, self.state, where)
             raise TrialStopped(f"λ path of study {self.study.study_name!r} stopped {where}")
 
-    def store(self, run: TrialRun, plan: TrialPlan, start: list[int], lam: float,
+    def store(self, run: TrialRun, plan: TrialPlan, start: list[int], value: float,
               extra: dict[str, Any], label: str) -> None:
-        """Store a step or refinement as a finished trial (:func:`_store_trial`)."""
-        store_trial(self.study, self.spec, self.state, run, plan, start, lam=lam,
-                     extra=extra, label=label, models=self.models, call=self.call)
+        """Store a step or refinement as a finished trial (:func:`store_trial`)."""
+        store_trial(self.study, self.spec, self.state, run, plan, start, value=value,
+                    param=self.param, extra=extra, label=label, models=self.models,
+                    call=self.call)
 
     def save(self) -> None:
         """Checkpoint the path (when it has a store)."""
@@ -331,14 +362,17 @@ def store_trial(
     plan: TrialPlan,
     start: list[int],
     *,
-    lam: float,
+    value: float,
+    param: str = "lam",
     extra: dict[str, Any],
     label: str,
     models: ModelKeeper | None,
     call: Callable[..., Any],
 ) -> None:
     """Store a step or a refinement as a finished trial (``extra``: ``path_step`` or
-    ``path_snapshot``…) charged with what ``state.pending`` holds, which it then clears."""
+    ``path_snapshot``…) charged with what ``state.pending`` holds, which it then clears;
+    its one parameter ``param`` (``lam``, or a prune path's ``target_params``) is
+    ``value``."""
     result = run.result
     attrs = result_attrs(spec, result, plan)
     attrs.update(
@@ -358,18 +392,19 @@ def store_trial(
     values = objective_values(spec, result)
     finite = all(math.isfinite(v) for v in values)
     lo, hi = min(state.grid), max(state.grid)
+    distribution = optuna.distributions.FloatDistribution(min(lo, value), max(hi, value),
+                                                          log=True)
     links: dict[str, Any] = {}
     if models is not None and finite:
         attrs[MODEL_ATTR], links = models.files_for_new_trial(
-            study, spec, load_study_data(spec), run.model, attrs, {"lam": lam},
+            study, spec, load_study_data(spec), run.model, attrs, {param: value},
             values, label=label,
         )
     trial = optuna.trial.create_trial(
         state=TrialState.COMPLETE if finite else TrialState.FAIL,
         values=values if finite else None,
-        params={"lam": lam},
-        distributions={"lam": optuna.distributions.FloatDistribution(
-            min(lo, lam), max(hi, lam), log=True)},
+        params={param: value},
+        distributions={param: distribution},
         user_attrs=attrs,
         system_attrs=links,
         intermediate_values={int(h["epoch"]): float(h["val_loss"]) for h in run.history},

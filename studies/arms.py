@@ -5,6 +5,10 @@ An *arm* is a way of searching for a small network, run as one Optuna study:
 * ``lambda``: λ search — TPE on log λ, every trial a ShrinkNet that starts at
   ``max_width`` and removes dead neurons while it trains;
 * ``lambda_path``: one training whose λ is raised along a grid, each step a trial;
+* ``prune_path``: the same schedule at λ = 0, each step pruning the least important
+  neurons (Taylor or weight-norm importance, ranked across layers) to a size target —
+  structured pruning after training, the rival that tells whether the λ path's results
+  come from the switches or from the schedule;
 * ``width``: width search — TPE on every layer's width, static networks, no pruning;
 * ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
   per-epoch validation loss (single-objective, as Optuna requires for pruning; the
@@ -20,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from shrinknets_core.errors import ConfigError
-from studies.spec import SEARCH_KINDS, SearchSpec, StudySpec
+from studies.spec import PATH_KINDS, SEARCH_KINDS, SearchSpec, StudySpec
 
 __all__ = [
     "ARMS",
@@ -37,13 +41,14 @@ __all__ = [
     "plan_comparison",
 ]
 
-Arm = Literal["lambda", "lambda_path", "width", "width_hyperband", "target_size"]
-ARMS: tuple[str, ...] = ("lambda", "lambda_path", "width", "width_hyperband")
+Arm = Literal["lambda", "lambda_path", "prune_path", "width", "width_hyperband", "target_size"]
+ARMS: tuple[str, ...] = ("lambda", "lambda_path", "prune_path", "width", "width_hyperband")
 """The arms a comparison accepts (``target_size`` studies run alone)."""
 DEFAULT_ARMS: tuple[str, ...] = ("lambda", "width")
 ARM_LABELS: dict[str, str] = {
     "lambda": "λ search",
     "lambda_path": "λ path",
+    "prune_path": "prune path",
     "width": "width search",
     "width_hyperband": "width search + Hyperband",
     "target_size": "target size",
@@ -53,6 +58,7 @@ ARM_LABELS: dict[str, str] = {
 ARM_COLOURS: dict[str, str] = {
     "lambda": "#1f77b4",
     "lambda_path": "#9467bd",
+    "prune_path": "#e377c2",
     "width": "#ff7f0e",
     "width_hyperband": "#2ca02c",
     "target_size": "#17becf",
@@ -101,9 +107,9 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     * ``width_hyperband``: kind ``width``, pruner ``hyperband``, objective ``val_loss``;
     * ``width``: kind ``width``; a ``hyperband`` pruner of the shared spec is dropped (that
       is the other arm), any other pruner is kept;
-    * ``lambda_path``: a path needs grid points: ``n_trials`` (``path_steps``, default 20,
-      when the shared spec has a compute budget only; a server passes at most its trial
-      limit);
+    * ``lambda_path``, ``prune_path``: a path needs steps: ``n_trials`` (``path_steps``,
+      default 20, when the shared spec has a compute budget only; a server passes at most
+      its trial limit);
     * ``lambda``: kind ``lambda``.
 
     Raises:
@@ -117,7 +123,7 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
         update.update(pruner="hyperband", objectives=["val_loss"])
     elif search.pruner == "hyperband":
         update["pruner"] = "none"
-    if arm == "lambda_path" and search.n_trials is None:
+    if arm in PATH_KINDS and search.n_trials is None:
         update["n_trials"] = path_steps
     data = search.model_dump()
     data.update(update)

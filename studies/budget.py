@@ -26,7 +26,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from shrinknets_core.network.models import ModelSpec, build_model
-from studies.spec import StudySpec
+from studies.spec import PATH_KINDS, StudySpec
 
 __all__ = ["Spent", "exhausted", "least_trial_macs", "min_trial_macs", "spent", "trial_cost"]
 
@@ -142,7 +142,7 @@ def min_trial_macs(
         epochs = 1 if search.pruner != "none" else training.epochs + training.finetune_epochs
         return epochs * per_epoch(1)
     epochs = training.epochs + training.finetune_epochs
-    if search.kind == "lambda_path":  # the warm-up and one step: the path's first trial
+    if search.kind in PATH_KINDS:  # the warm-up and one step: the path's first trial
         path = search.path
         warm = training.epochs if path.warmup_epochs is None else path.warmup_epochs
         first = warm + search.path_epochs_per_step

@@ -40,6 +40,7 @@ from studies.spec import LEGACY_BETA_STEPS, StudySpec, load_spec
 
 __all__ = [
     "LAMBDA_ARMS",
+    "VARIANT_ARMS",
     "ArmRun",
     "arm_names",
     "equal_budget_spec",
@@ -157,6 +158,9 @@ def run_arm(spec: StudySpec, arm: str, *, path_steps: int, name: str | None = No
 
 
 LAMBDA_ARMS: tuple[str, ...] = ("lambda", "lambda_path")
+#: The arms a variant may change: the λ arms and the prune path (it runs the λ path's
+#: schedule — warm-up, β step at λ = 0, steps — so it takes the same settings).
+VARIANT_ARMS: tuple[str, ...] = (*LAMBDA_ARMS, "prune_path")
 
 
 def arm_names(arms: Sequence[str], variants: Sequence[str] = (),
@@ -179,10 +183,10 @@ def run_case(
 ) -> tuple[dict[str, optuna.Study], dict[str, tuple[float, float]]]:
     """Run every arm of :func:`arm_names` on one shared spec (one dataset and seed).
 
-    The λ arms take ``lambda_variant`` (``None`` = the spec's own settings), an
-    ``arm[variant]`` its variant, both with the λ-path fields ``path``; the width arms run
-    the shared spec. Each study is named after the spec and the arm (``[``, ``/`` and other
-    characters a study name cannot hold become ``_``).
+    The λ arms and the prune path take ``lambda_variant`` (``None`` = the spec's own
+    settings), an ``arm[variant]`` its variant, both with the path fields ``path``; the
+    width arms run the shared spec. Each study is named after the spec and the arm (``[``,
+    ``/`` and other characters a study name cannot hold become ``_``).
 
     Returns:
         The studies and their (CPU, wall) seconds, both by arm name; ``on_arm(name)`` is
@@ -192,7 +196,7 @@ def run_case(
     times: dict[str, tuple[float, float]] = {}
     for name in names:
         arm, _, variant = name.partition("[")
-        if arm.startswith("lambda"):
+        if arm in VARIANT_ARMS:
             one = variant_spec(spec, variant.rstrip("]") or lambda_variant, path)
         else:
             one = spec
@@ -297,6 +301,7 @@ def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float
     out: dict[str, Any] = {
         "lambda_search_compute_share": shares.get("lambda"),
         "lambda_path_compute_share": shares.get("lambda_path"),
+        "prune_path_compute_share": shares.get("prune_path"),
         "width_hyperband_compute_share": shares.get("width_hyperband"),
         "reached": {
             arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}"

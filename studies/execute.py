@@ -35,7 +35,7 @@ from studies.objectives import (
     selected_epoch,
     train_trial,
 )
-from studies.spec import StudySpec, load_spec
+from studies.spec import PATH_KINDS, StudySpec, load_spec
 from studies.target_size import TargetSizeSampler
 from studies.writes import Patience, TrialWriter
 
@@ -173,11 +173,12 @@ def ask_trial(study: optuna.Study, spec: StudySpec) -> optuna.Trial:
     is installed first (it keeps no state, so replacing the sampler is safe).
 
     Raises:
-        ConfigError: the spec's kind is ``lambda_path`` (use :func:`run_lambda_path`).
+        ConfigError: the spec's kind is a path's (use :func:`run_lambda_path`).
     """
-    if spec.search.kind == "lambda_path":
+    if spec.search.kind in PATH_KINDS:
         raise ConfigError(
-            "search.kind 'lambda_path' has no independent trials; run it with run_lambda_path"
+            f"search.kind {spec.search.kind!r} has no independent trials; run it with "
+            "run_lambda_path"
         )
     if spec.search.kind == "target_size" and not isinstance(study.sampler, TargetSizeSampler):
         study.sampler = make_sampler(spec)
@@ -320,7 +321,8 @@ def run_study(
     (``studies.budget``: trials, MACs or seconds), one attempt per trial still missing
     from the trial budget (complete and pruned trials count; a trial whose loss is not finite is
     told and ends ``FAIL``; an exception tells ``FAIL`` and is raised, so a bad dataset stops
-    the run at once; running it again retries). ``lambda_path`` studies run :func:`run_lambda_path`.
+    the run at once; running it again retries). Path studies (``lambda_path``,
+    ``prune_path``) run :func:`run_lambda_path`.
 
     Args:
         spec: the validated spec.
@@ -343,7 +345,7 @@ def run_study(
     name = study_name or spec.name
     study = _load_or_create(spec, storage, name)
     budget = spec.search.trial_budget
-    if spec.search.kind == "lambda_path":
+    if spec.search.kind in PATH_KINDS:
         steps = spec.search.path_epochs_per_step
         warm = spec.search.path.warmup_epochs
         of_total = f"/{(spec.training.epochs if warm is None else warm) + budget * steps:g}"
@@ -362,7 +364,7 @@ def run_study(
         )
 
     try:
-        if spec.search.kind == "lambda_path":
+        if spec.search.kind in PATH_KINDS:
 
             def step_done(record: EpochRecord) -> None:
                 show(record)

@@ -42,6 +42,16 @@ than one training, because every step continues from the last:
    warm-up's end (``path_pass``) whose snapshots are refined the same way
    (``path.refine = "none"`` ends the path at its grid).
 
+**The prune path** (kind ``prune_path``, the rival a pruning practitioner would pick) runs
+this very schedule — the same warm-up, steps, snapshots, refinement, passes, costs and
+resume — at λ = 0: its grid is ``n_trials`` parameter targets, geometric from the
+warm-up's network down to one neuron per layer (:func:`size_grid`), and each step first
+prunes the path's network by importance to its target (``path.importance``;
+``Trainer.prune_to``, ``shrinknets_core.removal.importance``: the least important neurons
+across all layers, removed with their optimizer state like dead ones), charging the
+scoring's compute, then trains ``epochs_per_step``. Its trials carry ``target_params``
+instead of ``lam``.
+
 Every trial keeps the network of its best validation epoch at its final widths
 (``studies._selection``), as every other arm's trials do.
 
@@ -75,6 +85,7 @@ import optuna
 from shrinknets_core.errors import ConfigError
 from shrinknets_core.network.models import ShrinkNet
 from shrinknets_core.network.pricing import neuron_prices
+from shrinknets_core.removal.importance import params_at_widths
 from shrinknets_core.training.penalties import prox_lambda_max
 from studies._checkpoints import load_checkpoint, trainer_from_state
 from studies._path_refine import (
@@ -103,10 +114,10 @@ from studies.objectives import (
     load_study_data,
     train_warm_up,
 )
-from studies.spec import StudySpec
+from studies.spec import PATH_KINDS, StudySpec
 from studies.writes import Patience
 
-__all__ = ["PathState", "calibrated_grid", "lambda_grid", "run_lambda_path"]
+__all__ = ["PathState", "calibrated_grid", "lambda_grid", "run_lambda_path", "size_grid"]
 
 T = TypeVar("T")
 
@@ -129,6 +140,19 @@ def lambda_grid(spec: StudySpec) -> list[float]:
     """The uncalibrated grid: ``n_trials`` geometric steps over :attr:`StudySpec.lam_range`."""
     lo, hi = spec.lam_range
     return _geometric(lo, hi, spec.search.trial_budget)
+
+
+def size_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
+    """A prune path's targets: ``n_trials`` parameter counts, geometric and decreasing from
+    ``model``'s live size (not included: the warm-up is that network) to one neuron per
+    layer (the last target)."""
+    full = params_at_widths(model, model.alive_widths())
+    smallest = params_at_widths(model, [1] * len(model.alive_widths()))
+    n = spec.search.trial_budget
+    if full <= smallest:
+        return [float(smallest)] * n
+    return [float(round(full * (smallest / full) ** (i / n))) for i in range(1, n)] + [
+        float(smallest)]
 
 
 def calibrated_grid(spec: StudySpec, model: ShrinkNet) -> list[float]:
@@ -166,11 +190,12 @@ def run_lambda_path(
     models: ModelKeeper | None = None,
     patience: Patience | None = None,
 ) -> None:
-    """Train along the λ grid, storing each step as a finished trial, then spend the
-    compute budget left on the path's front (module docstring).
+    """Train along the path's grid (λ values, or a prune path's size targets), storing each
+    step as a finished trial, then spend the compute budget left on the path's front
+    (module docstring).
 
     Args:
-        study: a study created for ``spec`` (kind ``lambda_path``).
+        study: a study created for ``spec`` (kind ``lambda_path`` or ``prune_path``).
         spec: its spec.
         device: overrides ``training.device``.
         on_epoch: called after every epoch; raising ``StopTraining`` stops the path (the
@@ -185,11 +210,11 @@ def run_lambda_path(
 
     Raises:
         TrialStopped: ``on_epoch`` stopped the path.
-        ConfigError: the spec is not of kind ``lambda_path``.
+        ConfigError: the spec's kind is not a path's (``studies.spec.PATH_KINDS``).
     """
-    if spec.search.kind != "lambda_path":
+    if spec.search.kind not in PATH_KINDS:
         raise ConfigError(
-            f"search.kind is {spec.search.kind!r}; run_lambda_path needs 'lambda_path'"
+            f"search.kind is {spec.search.kind!r}; run_lambda_path needs one of {PATH_KINDS}"
         )
     if study.user_attrs.get(_END_ATTR):
         return
@@ -294,8 +319,12 @@ def _warm_up(
         state.grid = [float(x) for x in grid]
     else:
         assert run.model is not None
-        state.grid = calibrated_grid(spec, run.model) if spec.search.path.calibrate \
-            else lambda_grid(spec)
+        if spec.search.kind == "prune_path":
+            state.grid = size_grid(spec, run.model)
+        elif spec.search.path.calibrate:
+            state.grid = calibrated_grid(spec, run.model)
+        else:
+            state.grid = lambda_grid(spec)
         study.set_user_attr(_GRID_ATTR, state.grid)
     done = stored_trials(study).grid_done
     state.next_step = min((i for i in range(len(state.grid)) if i not in done), default=0)
@@ -310,7 +339,8 @@ def _restore(
     if saved is None:
         return None
     state = PathState(**saved["path"])
-    _, config = fixed_config(spec, state.grid[0], 1.0, seed=0, device=device)
+    lam = 0.0 if spec.search.kind == "prune_path" else state.grid[0]
+    _, config = fixed_config(spec, lam, 1.0, seed=0, device=device)
     run.follow(trainer_from_state(spec, saved["trainer"], device, config))
     run.warm = saved.get("warm")
     run.snapshots = restore_snapshots(spec, saved.get("snapshots", []), device)

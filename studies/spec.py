@@ -31,6 +31,7 @@ from shrinknets_core.errors import ConfigError
 __all__ = [
     "LAM_RANGES",
     "LEGACY_BETA_STEPS",
+    "PATH_KINDS",
     "SEARCH_KINDS",
     "WARM_START_ATTR",
     "ArchitectureSpec",
@@ -56,8 +57,10 @@ MAX_BATCH_SIZE = 65536
 LEGACY_BETA_STEPS: dict[str, str] = {"prox": "none", "layer_normalised": "grad"}
 
 #: What a study searches (``search.kind``); the one list the API, the pages and the arms use.
-SearchKind = Literal["lambda", "width", "lambda_path", "target_size"]
+SearchKind = Literal["lambda", "width", "lambda_path", "prune_path", "target_size"]
 SEARCH_KINDS: tuple[str, ...] = get_args(SearchKind)
+#: The kinds that run as one training whose steps are trials (``studies.lambda_path``).
+PATH_KINDS: tuple[str, ...] = ("lambda_path", "prune_path")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
 
@@ -204,7 +207,11 @@ class TrainingSpec(_Strict):
 
 
 class PathSpec(_Strict):
-    """How a λ path runs (``studies.lambda_path``): one network, λ raised step by step.
+    """How a path runs (``studies.lambda_path``): one network, shrunk step by step — by
+    raising λ (``lambda_path``) or by pruning the least important neurons to a size target
+    (``prune_path``). The prune path uses the warm-up, steps, fine-tunes, refinement and
+    passes alike; λ's grid settings (``calibrate``, ``lam_ratio``, ``ratio_passes``) are
+    the λ path's only.
 
     Attributes:
         warmup_epochs: epochs at λ = 0 and full width before the first step (fractional
@@ -239,6 +246,10 @@ class PathSpec(_Strict):
             λ spread by r: layer i of d gets λ × r^((d−1−2i)/(d−1)) (2 layers: × r and ÷ r),
             for networks whose layers want different widths. Empty (the default): none
             (measured weakest of the ways to spend the budget, docs/method.md §7).
+        importance: the prune path's neuron ranking
+            (``shrinknets_core.removal.importance``): ``taylor`` (|activation × gradient|
+            on a few training batches) or ``l2`` (incoming × outgoing weight norms × |β|),
+            each normalised per layer and ranked across layers (docs/method.md §7).
     """
 
     warmup_epochs: Annotated[float, *_bounded(0.0, MAX_EPOCHS)] | None = None
@@ -253,6 +264,7 @@ class PathSpec(_Strict):
     ratio_passes: list[Annotated[float, *_bounded(1e-3, 1e3)]] = Field(
         default_factory=list, max_length=8
     )
+    importance: Literal["taylor", "l2"] = "taylor"
 
 
 #: The study user attribute naming a λ search's stored warm-up (``studies._warm_start``).
@@ -317,9 +329,11 @@ class SearchSpec(_Strict):
     Attributes:
         kind: ``lambda`` (sample log λ, train wide with live removal), ``width`` (sample
             every layer's width, train a static net), ``lambda_path`` (one training whose λ
-            is raised along a geometric grid; each step is a trial) or ``target_size``
-            (bisection on log λ until the final network has at most ``target_params``).
-        n_trials: the trial budget (for ``lambda_path``: the number of grid points);
+            is raised along a geometric grid; each step is a trial), ``prune_path`` (the same
+            schedule at λ = 0, each step pruning the least important neurons to a size
+            target) or ``target_size`` (bisection on log λ until the final network has at
+            most ``target_params``).
+        n_trials: the trial budget (for the paths: the number of steps);
             ``None`` leaves the trial count to the compute budget (up to ``MAX_TRIALS``).
         max_macs: compute budget in training MACs (forward+backward counted as 3× forward,
             the trainer's ``cost_macs``), summed over every trial the search runs (pruned
@@ -377,8 +391,12 @@ class SearchSpec(_Strict):
                 "epochs_per_step", "set path.epochs_per_step only (epochs_per_step is its "
                 "legacy name; both were given)"
             )
-        if self.kind == "lambda_path" and self.n_trials is None:
-            raise field_error("n_trials", "required when kind is 'lambda_path' (the grid's points)")
+        if self.kind in PATH_KINDS and self.n_trials is None:
+            raise field_error("n_trials", f"required when kind is {self.kind!r} (the path's "
+                              "steps)")
+        if self.kind == "prune_path" and self.path.ratio_passes:
+            raise field_error("path.ratio_passes", "must be empty when kind is 'prune_path' "
+                              "(ratio passes spread λ across layers; a prune path has no λ)")
         if self.kind == "target_size" and self.target_params is None:
             raise ValueError("target_params is required when kind is 'target_size'")
         if self.pruner != "none" and len(self.objectives) > 1:
@@ -482,6 +500,10 @@ class StudySpec(_Strict):
         answer and the study page show them, so nothing is ignored silently)."""
         search = self.search
         notes = []
+        if search.kind == "prune_path" and (search.lam_min is not None
+                                            or search.lam_max is not None):
+            notes.append("search.lam_min / search.lam_max are not used: a prune path trains "
+                         "at λ = 0 and shrinks by importance to size targets")
         if (search.kind == "lambda_path" and search.path.calibrate
                 and (search.lam_min is not None or search.lam_max is not None)):
             notes.append(

@@ -63,8 +63,8 @@ class ComparisonRecord:
     Attributes:
         id: Public id used in URLs.
         name: The spec's name.
-        arms: Arm (``lambda``, ``lambda_path``, ``width``, ``width_hyperband``) → study id,
-            in the order the arms were created.
+        arms: Arm (``lambda``, ``lambda_path``, ``prune_path``, ``width``,
+            ``width_hyperband``) → study id, in the order the arms were created.
         created_at: Naive UTC creation time.
         spec: The shared spec as JSON (each arm's study stores its own ``arm_spec``).
     """

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.errors import StorageUnavailableError
 from service.storage._optuna_private import optuna_models
-from studies.spec import load_spec
+from studies.spec import PATH_KINDS, load_spec
 
 if TYPE_CHECKING:
     from service.storage._records import StudyRecord
@@ -146,7 +146,7 @@ def trials_bound(spec: Mapping[str, Any]) -> bool:
     path that goes on past its grid (``StudySpec.path_refines``) until its compute budget
     is spent, which then says how far it is. Only a path's spec is parsed; the listing of
     other studies reads no spec."""
-    if (spec.get("search") or {}).get("kind") != "lambda_path":
+    if (spec.get("search") or {}).get("kind") not in PATH_KINDS:
         return True
     parsed = load_spec(dict(spec))
     return not (parsed.path_refines and parsed.search.compute_budget)

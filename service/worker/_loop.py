@@ -47,6 +47,7 @@ from service.storage._optuna_private import study_id_of, trial_id_of
 from service.worker._path import run_path
 from service.worker._reap import PARENT_PID_ENV
 from shrinknets_core.errors import ShrinkNetsError
+from studies.spec import PATH_KINDS
 from studies.writes import Patience
 
 __all__ = ["REASON_CANCELLED", "REASON_STOPPED", "Worker"]
@@ -166,7 +167,7 @@ class Worker:
         for record in runnable_study_records(self.engine):
             if self.stop_event.is_set():
                 return True
-            if record.kind == "lambda_path":
+            if record.kind in PATH_KINDS:
                 if run_path(self, record):
                     return True
                 continue

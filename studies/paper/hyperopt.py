@@ -31,6 +31,7 @@ from studies.arms import ARMS
 from studies.compare import Comparison, compare_studies
 from studies.equal_budget import (
     LAMBDA_ARMS,
+    VARIANT_ARMS,
     arm_names,
     equal_budget_spec,
     run_case,
@@ -80,8 +81,8 @@ class HyperoptConfig:
                 "a non-empty list of seeds >= 0")
         require(self, "datasets", bool(self.datasets), "a non-empty list of dataset names")
         require(self, "arms", set(self.arms) <= set(ARMS), f"a list of {list(ARMS)}")
-        require(self, "variant_arms", set(self.variant_arms) <= set(LAMBDA_ARMS),
-                f"a list of {list(LAMBDA_ARMS)}")
+        require(self, "variant_arms", set(self.variant_arms) <= set(VARIANT_ARMS),
+                f"a list of {list(VARIANT_ARMS)}")
         require(self, "epochs", self.epochs >= 1, ">= 1")
         require(self, "budget", self.budget > 0, "> 0")
         require(self, "path_steps", self.path_steps >= 2, ">= 2")

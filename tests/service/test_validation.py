@@ -90,6 +90,7 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("search.path.warmup_epochs", 6, 422, "search.path.warmup_epochs", "0..5"),
     ("search.path.epochs_per_step", 0.01, 422, "search.path.epochs_per_step", "0.05..500"),
     ("training.lam_scale", "sgd", 422, "training.lam_scale", "'grad'"),
+    ("search.path.importance", "random", 422, "search.path.importance", "'taylor'"),
     ("training.penalty_weight", "flops", 422, "training.penalty_weight", "'params'"),
     ("unknown_field", 1, 422, "unknown_field", None),
     ("training.unknown", 1, 422, "training.unknown", None),
@@ -232,6 +233,6 @@ def test_the_schema_states_this_servers_page_limit_and_the_filters(client: TestC
     params = {p["name"]: p["schema"] for p in listing}
     assert {"type": "integer", "minimum": 1, "maximum": 20} in params["limit"]["anyOf"]
     kinds = next(o for o in params["kind"]["anyOf"] if "enum" in o)["enum"]
-    assert sorted(kinds) == ["lambda", "lambda_path", "target_size", "width"]
+    assert sorted(kinds) == ["lambda", "lambda_path", "prune_path", "target_size", "width"]
     delete = schema["paths"][f"{API}/studies/{{study_id}}"]["delete"]["responses"]
     assert "409" in delete and "400" in delete

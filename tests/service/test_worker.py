@@ -30,12 +30,13 @@ from service.storage import (
     open_storage,
     study_progress,
 )
+from studies.budget import spent
 
 __all__ = ["procs"]  # the fixture, re-exported for pytest
 
 
 def spec(name: str, *, n_trials: int, epochs: int, batch_size: int = 128,
-         kind: str = "lambda") -> dict[str, Any]:
+         kind: str = "lambda", **search: Any) -> dict[str, Any]:
     return {
         "name": name,
         "dataset": {"name": "digits"},
@@ -43,7 +44,7 @@ def spec(name: str, *, n_trials: int, epochs: int, batch_size: int = 128,
         "training": {"epochs": epochs, "batch_size": batch_size},
         # independent λ trials: several run at once (the warm start has its own tests)
         "search": {"kind": kind, "n_trials": n_trials, "sampler": "random",
-                   "warm_start": False},
+                   "warm_start": False, **search},
     }
 
 
@@ -103,6 +104,41 @@ def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
     assert "database is locked" not in log and "Traceback" not in log, log
     assert pool.terminate() == 0
     assert live_workers(db.engine, within_s=30) == []
+
+
+def test_two_workers_run_both_paths_to_their_compute_budgets(
+    db_url: str, procs: ProcGroup, tmp_path: Path
+) -> None:
+    """A λ path and a prune path with a compute budget, one per worker process: each
+    refines past its grid until the budget is spent (no trial starts after that), with
+    every step stored once."""
+    db = Db(db_url)
+    budget = 4e7  # ≈ 10 full-width epochs of the 64→12→12→10 net on digits
+    path = {"warmup_epochs": 1, "finetune_epochs": 1, "refine_epochs": 1, "passes": 1}
+    paths = {kind: db.create(kind, n_trials=3, epochs=1, kind=kind, max_macs=budget,
+                             path=path) for kind in ("lambda_path", "prune_path")}
+    pool = procs.worker(db_url, env=service_env(db_url, tmp_path), device="cpu",
+                        concurrency=2)
+    wait_until(lambda: {db.status(r) for r in paths.values()} == {"finished"}, timeout=120,
+               message="both paths finished", procs=[pool])
+    for kind, record in paths.items():
+        trials = sorted(db.trials(record), key=lambda t: t.number)
+        assert all(t.state != TrialState.RUNNING for t in trials)
+        steps = [(t.user_attrs.get("path_pass", 0), t.user_attrs["path_step"])
+                 for t in trials if "path_step" in t.user_attrs]
+        assert len(steps) == len(set(steps)) and {0, 1, 2} <= {s for p, s in steps if p == 0}
+        assert any("path_snapshot" in t.user_attrs for t in trials), kind  # it refined
+        param = "target_params" if kind == "prune_path" else "lam"
+        assert all(param in t.params for t in trials if t.state == TrialState.COMPLETE)
+        study = optuna.load_study(study_name=record.study_name, storage=db.storage)
+        used = spent(trials).macs
+        if study.user_attrs["path_end"] == "compute budget spent":
+            assert spent(trials[:-1]).macs < budget <= used, kind
+        else:
+            assert study.user_attrs["path_end"].startswith("refined") and used < budget
+    log = pool.log(1_000_000)
+    assert "database is locked" not in log and "Traceback" not in log, log
+    assert pool.terminate() == 0
 
 
 def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(

@@ -110,6 +110,7 @@ def test_a_stored_spec_with_the_legacy_beta_step_loads_in_the_trainers_words(
                                 "training": {"beta_step": legacy}}))
     spec = load_spec(path)
     assert (spec.training.beta_optimizer, spec.training.lam_scale) == ("prox", scale)
-    new = load_spec({"name": "old", "dataset": {"name": "digits"}, "training": {"lam_scale": scale}})
+    new = load_spec({"name": "old", "dataset": {"name": "digits"},
+                     "training": {"lam_scale": scale}})
     assert spec == new and spec.lam_range == new.lam_range
     assert "beta_step" not in spec.model_dump()["training"]
