@@ -11,7 +11,11 @@ For each dataset and seed, in this one process and on the same spec (two hidden 
   shifted passes over the grid (``studies._path_refine``);
 * ``width``: width search (TPE on both widths, log scale 1..256, static nets);
 * ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
-  per-epoch val loss (single-objective, as Optuna requires; params recorded).
+  per-epoch val loss (single-objective, as Optuna requires; params recorded);
+* ``prune_path``: the λ path's schedule at λ = 0, each step pruning the least important
+  neurons across layers to a geometric size target (``search.path.importance``);
+* ``width_mo_asha``: width search on (val loss, params) with multi-objective TPE and
+  MO-ASHA's promotion by non-dominated sorting (``studies._mo_asha``).
 
 The budget is fixed from the spec and the data before anything runs:
 ``--budget-full-trainings`` (default 6) × the MACs of training the 256×256 static net for

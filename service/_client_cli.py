@@ -75,7 +75,7 @@ def add_client_commands(sub: Any) -> None:
     submit.add_argument("spec", help="the spec file (JSON; a comparison may carry 'arms')")
     submit.add_argument("--arms", default=None, metavar="ARM,ARM[,...]",
                         help="compare these arms (lambda, lambda_path, prune_path, width, "
-                        "width_hyperband)")
+                        "width_hyperband, width_mo_asha)")
     submit.add_argument("--detach", action="store_true", help="print the id and return")
     submit.add_argument("--poll", type=float, default=2.0, help="seconds between polls")
     submit.add_argument("--server", **server)

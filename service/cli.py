@@ -293,7 +293,7 @@ def build_parser(*, optional: bool = True) -> argparse.ArgumentParser:
     demo.add_argument("--storage", metavar="URL", default=None)
     demo.add_argument("--arms", default=None, metavar="ARM,ARM[,...]",
                       help="the arms to compare, comma-separated, at least 2 of lambda, "
-                      "lambda_path, prune_path, width, width_hyperband (default: "
+                      "lambda_path, prune_path, width, width_hyperband, width_mo_asha (default: "
                       "lambda,lambda_path,width)")
     demo.add_argument("--exit-when-done", action="store_true",
                       help="stop the server once the comparison finished (tests, CI)")

@@ -12,7 +12,11 @@ An *arm* is a way of searching for a small network, run as one Optuna study:
 * ``width``: width search — TPE on every layer's width, static networks, no pruning;
 * ``width_hyperband``: the same width search with Optuna's ``HyperbandPruner`` on the
   per-epoch validation loss (single-objective, as Optuna requires for pruning; the
-  parameter count is still recorded). This is the baseline most Optuna users would pick.
+  parameter count is still recorded). This is the baseline most Optuna users would pick;
+* ``width_mo_asha``: width search on (val loss, parameters) with multi-objective TPE and
+  MO-ASHA (``studies._mo_asha``): successive halving whose rungs keep the best 1/η by
+  non-dominated sorting, so early stopping does not empty the small end of the front —
+  what a user who knows multi-fidelity search would run for "the smallest accurate net".
 
 Every arm shares the spec's dataset, split, architecture, training (epochs, optimizer,
 learning rate, λ₂) and budget; :func:`arm_spec` changes only what the arm is.
@@ -41,8 +45,10 @@ __all__ = [
     "plan_comparison",
 ]
 
-Arm = Literal["lambda", "lambda_path", "prune_path", "width", "width_hyperband", "target_size"]
-ARMS: tuple[str, ...] = ("lambda", "lambda_path", "prune_path", "width", "width_hyperband")
+Arm = Literal["lambda", "lambda_path", "prune_path", "width", "width_hyperband",
+              "width_mo_asha", "target_size"]
+ARMS: tuple[str, ...] = ("lambda", "lambda_path", "prune_path", "width", "width_hyperband",
+                         "width_mo_asha")
 """The arms a comparison accepts (``target_size`` studies run alone)."""
 DEFAULT_ARMS: tuple[str, ...] = ("lambda", "width")
 ARM_LABELS: dict[str, str] = {
@@ -51,6 +57,7 @@ ARM_LABELS: dict[str, str] = {
     "prune_path": "prune path",
     "width": "width search",
     "width_hyperband": "width search + Hyperband",
+    "width_mo_asha": "width search + MO-ASHA",
     "target_size": "target size",
 }
 #: One colour per arm on every figure and page (colour-blind safe, readable on a light and
@@ -61,6 +68,7 @@ ARM_COLOURS: dict[str, str] = {
     "prune_path": "#e377c2",
     "width": "#ff7f0e",
     "width_hyperband": "#2ca02c",
+    "width_mo_asha": "#8c564b",
     "target_size": "#17becf",
 }
 assert set(get_args(Arm)) == set(ARM_LABELS) == set(ARM_COLOURS)
@@ -68,18 +76,21 @@ assert set(SEARCH_KINDS) <= set(ARM_LABELS)  # every study kind has its label an
 
 
 def arm_of(spec: StudySpec) -> str:
-    """The arm a study's spec runs (``width`` with the Hyperband pruner is its own arm)."""
-    search = spec.search
-    if search.kind == "width" and search.pruner == "hyperband":
-        return "width_hyperband"
-    return search.kind
+    """The arm a study's spec runs (``width`` with the Hyperband or MO-ASHA pruner is its
+    own arm)."""
+    return _arm(spec.search.kind, spec.search.pruner)
+
+
+def _arm(kind: str, pruner: str | None) -> str:
+    if kind == "width" and pruner in ("hyperband", "mo_asha"):
+        return f"width_{pruner}"
+    return kind
 
 
 def arm_of_dict(spec: Mapping[str, Any]) -> str:
     """:func:`arm_of` for a stored spec dict (no validation: cheap for listings)."""
     search = spec.get("search") or {}
-    kind = str(search.get("kind") or "lambda")
-    return "width_hyperband" if kind == "width" and search.get("pruner") == "hyperband" else kind
+    return _arm(str(search.get("kind") or "lambda"), search.get("pruner"))
 
 
 def check_arms(arms: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -105,8 +116,10 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     """The spec of one arm: the shared spec with only the search kind (and pruner) changed.
 
     * ``width_hyperband``: kind ``width``, pruner ``hyperband``, objective ``val_loss``;
-    * ``width``: kind ``width``; a ``hyperband`` pruner of the shared spec is dropped (that
-      is the other arm), any other pruner is kept;
+    * ``width_mo_asha``: kind ``width``, pruner ``mo_asha``, objectives ``val_loss`` and
+      ``params`` (multi-objective TPE);
+    * ``width``: kind ``width``; a ``hyperband`` or ``mo_asha`` pruner of the shared spec is
+      dropped (those are the other arms), any other pruner is kept;
     * ``lambda_path``, ``prune_path``: a path needs steps: ``n_trials`` (``path_steps``,
       default 20, when the shared spec has a compute budget only; a server passes at most
       its trial limit);
@@ -121,7 +134,9 @@ def arm_spec(spec: StudySpec, arm: str, *, path_steps: int = 20) -> StudySpec:
     search = spec.search
     if arm == "width_hyperband":
         update.update(pruner="hyperband", objectives=["val_loss"])
-    elif search.pruner == "hyperband":
+    elif arm == "width_mo_asha":
+        update.update(pruner="mo_asha", objectives=["val_loss", "params"])
+    elif search.pruner in ("hyperband", "mo_asha"):
         update["pruner"] = "none"
     if arm in PATH_KINDS and search.n_trials is None:
         update["n_trials"] = path_steps

@@ -303,6 +303,7 @@ def summarise_runs(runs: list[tuple[str, Comparison]], cpu0: float, wall0: float
         "lambda_path_compute_share": shares.get("lambda_path"),
         "prune_path_compute_share": shares.get("prune_path"),
         "width_hyperband_compute_share": shares.get("width_hyperband"),
+        "width_mo_asha_compute_share": shares.get("width_mo_asha"),
         "reached": {
             arm: f"{sum(c.arm(arm).reached for _, c in runs)}/{len(runs)}"
             for arm in runs[0][1].arm_names

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from shrinknets_core.errors import ConfigError, StopTraining
 from shrinknets_core.training.trainer import EpochRecord
+from studies._mo_asha import MoAshaCheck
 from studies._search_space import suggest, train_config
 from studies._trial import TrialStopped, trial_seed
 from studies._warm_start import warm_started_trial
@@ -76,7 +77,9 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     * ``hyperband``: ``HyperbandPruner`` with epochs as the resource, from 1 to every epoch
       a trial trains, reduction factor 3 (Optuna's default): successive halving brackets
       that stop the worse trials after 1, 3, 9 … epochs;
-    * ``none``: ``NopPruner``.
+    * ``mo_asha``, ``none``: ``NopPruner`` (MO-ASHA is not an Optuna pruner: Optuna refuses
+      intermediate values in multi-objective studies, so :func:`run_trial` runs its rule,
+      ``studies._mo_asha``, on the epochs as they end).
     """
     if spec.search.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
@@ -252,6 +255,10 @@ def run_trial(
         writer.set_attr("history", list(history))
 
     hooks: list[EpochHook] = [store, prune]
+    if spec.search.pruner == "mo_asha":
+        hooks.append(MoAshaCheck(study, trial.number,
+                                 epochs=spec.training.epochs + spec.training.finetune_epochs,
+                                 eta=spec.search.eta, multi_objective=spec.multi_objective))
     if on_epoch is not None:
         hooks.append(on_epoch)
     if plan.switches and spec.search.kind == "lambda" and spec.search.warm_start.enabled:

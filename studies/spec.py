@@ -347,7 +347,11 @@ class SearchSpec(_Strict):
         target_params: the parameter budget of ``target_size``.
         search_gamma, search_lr: λ search also samples γ (log of 1-γ) / the learning rate.
         pruner: ``median`` or ``hyperband`` (Optuna's ``HyperbandPruner``, epochs as the
-            resource) prunes single-objective trials on the per-epoch val loss.
+            resource) prunes single-objective trials on the per-epoch val loss;
+            ``mo_asha`` (``studies._mo_asha``) prunes at rungs of η^k epochs unless a trial
+            is in the best 1/η of its rung by non-dominated sorting on (val loss,
+            parameters) — multi-objective studies too.
+        eta: MO-ASHA's reduction factor η (its rungs and the share that goes on).
         epochs_per_step: legacy name of ``path.epochs_per_step`` (whole epochs);
             deprecated since 0.1.0, removed in 0.3.0.
         path: how a λ path runs (:class:`PathSpec`).
@@ -366,7 +370,8 @@ class SearchSpec(_Strict):
     target_params: Annotated[int, *_bounded(1, 10**10)] | None = None
     search_gamma: bool = False
     search_lr: bool = False
-    pruner: Literal["none", "median", "hyperband"] = "none"
+    pruner: Literal["none", "median", "hyperband", "mo_asha"] = "none"
+    eta: Annotated[int, *_bounded(2, 10)] = 3
     epochs_per_step: Annotated[int, *_bounded(1, MAX_EPOCHS)] | None = None  # deprecated
     path: PathSpec = Field(default_factory=lambda: PathSpec())
     warm_start: WarmStartSpec = Field(default_factory=lambda: WarmStartSpec())
@@ -399,9 +404,10 @@ class SearchSpec(_Strict):
                               "(ratio passes spread λ across layers; a prune path has no λ)")
         if self.kind == "target_size" and self.target_params is None:
             raise ValueError("target_params is required when kind is 'target_size'")
-        if self.pruner != "none" and len(self.objectives) > 1:
+        if self.pruner in ("median", "hyperband") and len(self.objectives) > 1:
             raise ValueError(
-                "pruner must be 'none' for multi-objective studies (Optuna cannot prune them)"
+                "pruner must be 'none' or 'mo_asha' for multi-objective studies (Optuna's "
+                "pruners cannot prune them)"
             )
         return self
 

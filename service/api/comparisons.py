@@ -106,10 +106,10 @@ def create(
 ) -> ComparisonCreated:
     """Queue one study per arm on one spec (all or none).
 
-    ``arms`` (optional) picks at least two different arms of ``lambda``, ``lambda_path``,
-    ``width`` and ``width_hyperband``; without it a ``lambda_path`` spec runs a λ path
-    against width search and any other spec λ search against width search. Every arm
-    shares the spec's dataset, architecture, training and budget (``studies.arms``).
+    ``arms`` (optional) picks at least two different arms of ``studies.arms.ARMS``;
+    without it a ``lambda_path`` spec runs a λ path against width search and any other
+    spec λ search against width search. Every arm shares the spec's dataset,
+    architecture, training and budget (``studies.arms``).
     """
     spec, plan = check_comparison(body, settings)
     record = create_comparison(

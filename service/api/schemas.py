@@ -132,7 +132,8 @@ class StudyOut(BaseModel):
     kind: str
     arm: str = Field(
         description="the arm the study runs (studies.arms: lambda, lambda_path, prune_path, width, "
-        "width_hyperband, target_size); width with the Hyperband pruner is its own arm"
+        "width_hyperband, width_mo_asha, target_size); width with the Hyperband or MO-ASHA "
+        "pruner is its own arm"
     )
     dataset: str
     status: StudyStatus
@@ -235,8 +236,8 @@ class ComparisonRequest(StudySpec):
     arms: list[str] | None = Field(
         None,
         description="at least 2 different arms, in display order, of: lambda, lambda_path, "
-        "prune_path, width, width_hyperband (default: lambda and width; lambda_path and width when "
-        "search.kind is lambda_path)",
+        "prune_path, width, width_hyperband, width_mo_asha (default: lambda and width; "
+        "lambda_path and width when search.kind is lambda_path)",
         examples=[["lambda", "width", "width_hyperband"]],
         json_schema_extra={"allowed": ARMS_ALLOWED},
     )
@@ -266,7 +267,8 @@ class ComparisonRequest(StudySpec):
 class ArmOut(BaseModel):
     """One arm of a comparison and its study."""
 
-    arm: str = Field(description="lambda, lambda_path, prune_path, width or width_hyperband")
+    arm: str = Field(description="lambda, lambda_path, prune_path, width, width_hyperband or "
+                     "width_mo_asha")
     label: str = Field(description="what people read, e.g. 'width search + Hyperband'")
     colour: str = Field(description="the arm's CSS colour, the same on every figure and page")
     study: StudyOut

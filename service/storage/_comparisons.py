@@ -64,7 +64,8 @@ class ComparisonRecord:
         id: Public id used in URLs.
         name: The spec's name.
         arms: Arm (``lambda``, ``lambda_path``, ``prune_path``, ``width``,
-            ``width_hyperband``) → study id, in the order the arms were created.
+            ``width_hyperband``, ``width_mo_asha``) → study id, in the order the arms were
+            created.
         created_at: Naive UTC creation time.
         spec: The shared spec as JSON (each arm's study stores its own ``arm_spec``).
     """

@@ -5,7 +5,7 @@
   study finishes when its last running trial ends, failing the retries left.
 * With two real ``python -m service.worker`` processes on SQLite and on PostgreSQL: no
   trial starts after the budget was spent, the overshoot is bounded by the trials that
-  were running when it ran out, and ``n_trials: null`` works.
+  were running when it ran out, and ``n_trials: null`` works (with MO-ASHA's pruning).
 """
 
 from __future__ import annotations
@@ -261,12 +261,15 @@ def test_two_workers_stop_exactly_at_the_compute_budget(
     db_url: str, procs: ProcGroup, tmp_path: Path
 ) -> None:
     """Two worker processes, two studies: ``max_macs`` of about four of the costliest
-    trials with ``n_trials`` 60, and ``n_trials: null`` with the same ``max_macs``."""
+    trials with ``n_trials`` 60, and ``n_trials: null`` with the same ``max_macs`` — the
+    latter the ``width_mo_asha`` arm, whose pruned trials are charged the epochs they
+    trained."""
     db = Db(db_url)
     capped = _spec("macs capped", n_trials=60)
     max_macs = 4 * _widest_trial_macs(capped)
     capped["search"]["max_macs"] = max_macs
-    uncapped = _spec("macs only", n_trials=None, max_macs=max_macs)
+    uncapped = _spec("macs only", n_trials=None, max_macs=max_macs, pruner="mo_asha",
+                     objectives=["val_loss", "params"])
     a, b = db.create(capped), db.create(uncapped)
     assert (a.n_trials, b.n_trials) == (60, 1000)
     env = service_env(db_url, tmp_path)

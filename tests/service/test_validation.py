@@ -91,6 +91,8 @@ SPEC_CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("search.path.epochs_per_step", 0.01, 422, "search.path.epochs_per_step", "0.05..500"),
     ("training.lam_scale", "sgd", 422, "training.lam_scale", "'grad'"),
     ("search.path.importance", "random", 422, "search.path.importance", "'taylor'"),
+    ("search.eta", 1, 422, "search.eta", "2..10"),
+    ("search.pruner", "asha", 422, "search.pruner", "'mo_asha'"),
     ("training.penalty_weight", "flops", 422, "training.penalty_weight", "'params'"),
     ("unknown_field", 1, 422, "unknown_field", None),
     ("training.unknown", 1, 422, "training.unknown", None),

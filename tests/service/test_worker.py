@@ -73,15 +73,19 @@ class Db:
 
 def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
                                                tmp_path: Path) -> None:
-    """``worker --concurrency 2`` runs two supervised worker processes; three studies
-    (one a λ path, owned by one process) end with exactly their budgets."""
+    """``worker --concurrency 2`` runs two supervised worker processes; four studies
+    (a λ path, owned by one process, and a prune path with a compute budget, which it
+    spends refining past its steps) end with exactly their budgets."""
     db = Db(db_url)
     a = db.create("budget a", n_trials=4, epochs=2)
     b = db.create("budget b", n_trials=3, epochs=1)
     path = db.create("path", n_trials=3, epochs=1, kind="lambda_path")
+    budget = 2e7  # ≈ 6 full-width epochs of the 64→12→12→10 net on digits
+    prune = db.create("prune", n_trials=3, epochs=1, kind="prune_path", max_macs=budget,
+                      path={"warmup_epochs": 1, "finetune_epochs": 1, "refine_epochs": 1})
     pool = procs.worker(db_url, env=service_env(db_url, tmp_path), device="cuda:7",
                         concurrency=2)
-    wait_until(lambda: {db.status(r) for r in (a, b, path)} == {"finished"}, timeout=90,
+    wait_until(lambda: {db.status(r) for r in (a, b, path, prune)} == {"finished"}, timeout=120,
                message="every study finished", procs=[pool])
     for record, n in ((a, 4), (b, 3)):
         progress = study_progress(db.storage, record)
@@ -98,47 +102,23 @@ def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
     checkpoint = study.user_attrs["path_checkpoint"]
     assert checkpoint["next_step"] == 3
     assert (tmp_path / "data" / "artifacts" / checkpoint["artifact_id"]).is_file()
+    trials = sorted(db.trials(prune), key=lambda t: t.number)
+    steps = [(t.user_attrs.get("path_pass", 0), t.user_attrs["path_step"])
+             for t in trials if "path_step" in t.user_attrs]
+    assert len(steps) == len(set(steps)) and {(0, 0), (0, 1), (0, 2)} <= set(steps)
+    assert any("path_snapshot" in t.user_attrs for t in trials)  # it refined its front
+    assert all("target_params" in t.params for t in trials if t.state == TrialState.COMPLETE)
+    ended = optuna.load_study(study_name=prune.study_name, storage=db.storage).user_attrs
+    if ended["path_end"] == "compute budget spent":  # no step started once it was spent
+        assert spent(trials[:-1]).macs < budget <= spent(trials).macs
+    else:
+        assert ended["path_end"].startswith("refined") and spent(trials).macs < budget
     log = pool.log(1_000_000)
     assert len(live_workers(db.engine, within_s=30)) == 2, log
     assert log.count("falling back to cpu") == 2, log
     assert "database is locked" not in log and "Traceback" not in log, log
     assert pool.terminate() == 0
     assert live_workers(db.engine, within_s=30) == []
-
-
-def test_two_workers_run_both_paths_to_their_compute_budgets(
-    db_url: str, procs: ProcGroup, tmp_path: Path
-) -> None:
-    """A λ path and a prune path with a compute budget, one per worker process: each
-    refines past its grid until the budget is spent (no trial starts after that), with
-    every step stored once."""
-    db = Db(db_url)
-    budget = 4e7  # ≈ 10 full-width epochs of the 64→12→12→10 net on digits
-    path = {"warmup_epochs": 1, "finetune_epochs": 1, "refine_epochs": 1, "passes": 1}
-    paths = {kind: db.create(kind, n_trials=3, epochs=1, kind=kind, max_macs=budget,
-                             path=path) for kind in ("lambda_path", "prune_path")}
-    pool = procs.worker(db_url, env=service_env(db_url, tmp_path), device="cpu",
-                        concurrency=2)
-    wait_until(lambda: {db.status(r) for r in paths.values()} == {"finished"}, timeout=120,
-               message="both paths finished", procs=[pool])
-    for kind, record in paths.items():
-        trials = sorted(db.trials(record), key=lambda t: t.number)
-        assert all(t.state != TrialState.RUNNING for t in trials)
-        steps = [(t.user_attrs.get("path_pass", 0), t.user_attrs["path_step"])
-                 for t in trials if "path_step" in t.user_attrs]
-        assert len(steps) == len(set(steps)) and {0, 1, 2} <= {s for p, s in steps if p == 0}
-        assert any("path_snapshot" in t.user_attrs for t in trials), kind  # it refined
-        param = "target_params" if kind == "prune_path" else "lam"
-        assert all(param in t.params for t in trials if t.state == TrialState.COMPLETE)
-        study = optuna.load_study(study_name=record.study_name, storage=db.storage)
-        used = spent(trials).macs
-        if study.user_attrs["path_end"] == "compute budget spent":
-            assert spent(trials[:-1]).macs < budget <= used, kind
-        else:
-            assert study.user_attrs["path_end"].startswith("refined") and used < budget
-    log = pool.log(1_000_000)
-    assert "database is locked" not in log and "Traceback" not in log, log
-    assert pool.terminate() == 0
 
 
 def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(

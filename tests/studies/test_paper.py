@@ -21,6 +21,7 @@ import torch
 
 from shrinknets_core.datasets import load_dataset
 from shrinknets_core.errors import ConfigError
+from studies.arms import ARMS
 from studies.paper import (
     DynamicsConfig,
     GammaConfig,
@@ -222,12 +223,10 @@ def test_hyperopt_compares_every_arm_on_equal_compute(tmp_path: Path) -> None:
     assert {"size_space.html", "pareto.html", "compute.html"} <= set(summary["files"])
     _check_offline_html(tmp_path / "size_space.html")
     assert (tmp_path / "comparison_digits_seed0" / "comparison.json").exists()
-    assert summary["arms"] == ["lambda", "lambda_path", "width", "width_hyperband",
-                               "lambda[none/uniform]"]
+    assert summary["arms"] == [*ARMS, "lambda[none/uniform]"]
     names = {s.study_name for s in optuna.get_all_study_summaries(summary["storage"])}
-    assert names == {"paper-hyperopt-digits-0-lambda", "paper-hyperopt-digits-0-lambda_path",
-                     "paper-hyperopt-digits-0-width", "paper-hyperopt-digits-0-width_hyperband",
-                     "paper-hyperopt-digits-0-lambda_none_uniform"}
+    assert names == {f"paper-hyperopt-digits-0-{arm}" for arm in ARMS} | {
+        "paper-hyperopt-digits-0-lambda_none_uniform"}
     arms = {r["arm"]: r for r in _rows(tmp_path / "hyperopt_arms.csv")}
     assert set(arms) == set(summary["arms"])
     macs = {a: float(r["macs"]) for a, r in arms.items()}

@@ -67,7 +67,7 @@ def test_limits_are_class_constants_and_in_the_schema() -> None:
         (_with("search", kind="target_size"), r"target_params is required"),
         (
             _with("search", pruner="median", objectives=["val_loss", "params"]),
-            r"pruner must be 'none' for multi-objective",
+            r"pruner must be 'none' or 'mo_asha' for multi-objective",
         ),
         (_with("search", objectives=["params"]), r"objectives must be"),
         ({"name": "a/b", "dataset": {"name": "digits"}}, r"field name: 'a/b' may only contain"),
