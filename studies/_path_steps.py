@@ -296,7 +296,8 @@ class PathWriter:
         charge(self.state, run.result)
         if run.stopped_by is not None:
             record_interrupted(self.study, self.state, where)
-            raise TrialStopped(f"λ path of study {self.study.study_name!r} stopped {where}")
+            raise TrialStopped(f"{self.spec.search.kind} of study {self.study.study_name!r} "
+                               f"stopped {where}")
 
     def store(self, run: TrialRun, plan: TrialPlan, start: list[int], value: float,
               extra: dict[str, Any], label: str) -> None:
@@ -346,7 +347,7 @@ def record_interrupted(study: optuna.Study, state: PathState, where: str) -> Non
                 "search_cost_macs": float(state.pending["macs"]),
                 "search_wall_time_s": float(state.pending["wall"]),
                 "path_interrupted": True,
-                "failure_reason": f"λ path stopped {where}; its compute is charged here",
+                "failure_reason": f"path stopped {where}; its compute is charged here",
             },
         )
     )

@@ -238,7 +238,7 @@ def run_lambda_path(
         if stopped:
             record_interrupted(study, state, "during its warm-up")
             raise TrialStopped(
-                f"λ path of study {study.study_name!r} stopped during its warm-up; "
+                f"{spec.search.kind} of study {study.study_name!r} stopped during its warm-up; "
                 f"{len(stored.steps)} step(s) are stored"
             )
         state.totals = {k: stored.totals[k] + state.totals[k] for k in state.totals}

@@ -1,4 +1,5 @@
-"""Ownership of ``lambda_path`` studies: one training, so one worker at a time."""
+"""Ownership of path studies (``lambda_path``, ``prune_path``): one training, so one worker at
+a time."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ class StudyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # lambda_path studies run as one training owned by one worker.
+    # path studies (lambda_path, prune_path) run as one training owned by one worker.
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 

@@ -1,4 +1,5 @@
-"""``lambda_path`` studies: one training whose λ is raised step by step, owned by one worker."""
+"""Path studies (``lambda_path``, ``prune_path``): one training shrunk step by step, owned by
+one worker."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def _run(worker: PathWorker, record: StudyRecord, study: optuna.Study) -> None:
                         checkpoints=worker.artifacts, models=worker.models,
                         patience=worker.patience)
     except TrialStopped as e:
-        _log.info("study %s: λ path stopped: %s", record.study_name, e)
+        _log.info("study %s: path stopped: %s", record.study_name, e)
     except Exception as e:
         _log.exception("study %s: λ path failed", record.study_name)
         worker.patience.call(set_study_status, worker.storage, worker.engine, record.id,
