@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from shrinknets_core.errors import StopTraining
+from shrinknets_core.training.trainer import EpochRecord
 from studies.spec import StudySpec, load_spec
 
 
@@ -34,6 +37,20 @@ def tiny_spec(
             "search": {"kind": kind, "n_trials": 3, "lam_min": 1e-3, "lam_max": 0.3, **search},
         }
     )
+
+
+def crash_at(epoch: int) -> Callable[[EpochRecord], None]:
+    """An epoch hook that stops training at its ``epoch``-th call, as a crashed worker
+    would (``StopTraining``; the path then raises ``TrialStopped``)."""
+    calls = 0
+
+    def crash(record: EpochRecord) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == epoch:
+            raise StopTraining("worker crashed")
+
+    return crash
 
 
 _T0 = datetime(2026, 1, 1)

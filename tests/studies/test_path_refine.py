@@ -8,10 +8,9 @@ from typing import Any
 import optuna
 import pytest
 import torch
-from _study_helpers import tiny_spec
+from _study_helpers import crash_at, tiny_spec
 from optuna.trial import TrialState
 
-from shrinknets_core.errors import StopTraining
 from shrinknets_core.training.trainer import EpochRecord
 from studies import TrialStopped, create_study, run_lambda_path, run_study
 from studies._path_refine import (
@@ -220,13 +219,7 @@ def test_resumed_refinement_continues_the_same_schedule(
     n_grid_epochs = 1 + 3 * 2  # warm-up, then per step one λ epoch and one fine-tune epoch
     store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
     study = create_study(spec, optuna.storages.InMemoryStorage())
-    epochs = 0
-
-    def crash_while_refining(record: EpochRecord) -> None:
-        nonlocal epochs
-        epochs += 1
-        if epochs == n_grid_epochs + 3:  # the third continuation
-            raise StopTraining("worker crashed")
+    crash_while_refining = crash_at(n_grid_epochs + 3)  # the third continuation
 
     with pytest.raises(TrialStopped, match="refining"):
         run_lambda_path(study, spec, on_epoch=crash_while_refining, checkpoints=store)
@@ -242,13 +235,7 @@ def test_resumed_refinement_continues_the_same_schedule(
 def test_refining_without_a_checkpoint_ends_the_path() -> None:
     spec = _path_spec("no-ckpt", refine_rounds=3)
     study = create_study(spec, optuna.storages.InMemoryStorage())
-    epochs = 0
-
-    def crash(record: EpochRecord) -> None:
-        nonlocal epochs
-        epochs += 1
-        if epochs == 9:
-            raise StopTraining("worker crashed")
+    crash = crash_at(9)
 
     with pytest.raises(TrialStopped):
         run_lambda_path(study, spec, on_epoch=crash)

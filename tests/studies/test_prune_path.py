@@ -7,11 +7,9 @@ from typing import Any
 
 import optuna
 import pytest
-from _study_helpers import tiny_spec
+from _study_helpers import crash_at, tiny_spec
 from optuna.trial import TrialState
 
-from shrinknets_core.errors import StopTraining
-from shrinknets_core.training.trainer import EpochRecord
 from studies import TrialStopped, create_study, run_lambda_path, run_study
 from studies.budget import spent
 from studies.spec import load_spec
@@ -51,13 +49,7 @@ def test_a_stopped_prune_path_resumes_from_its_checkpoint_exactly(tmp_path: Path
     whole = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
     store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
     study = create_study(spec, optuna.storages.InMemoryStorage())
-    epochs = 0
-
-    def crash(record: EpochRecord) -> None:
-        nonlocal epochs
-        epochs += 1
-        if epochs == 1 + 2 * 2 + 1:  # warm-up, two steps, then in the third step
-            raise StopTraining("worker crashed")
+    crash = crash_at(1 + 2 * 2 + 1)  # warm-up, two steps, then in the third step
 
     with pytest.raises(TrialStopped, match="step 2"):
         run_lambda_path(study, spec, on_epoch=crash, checkpoints=store)

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from _study_helpers import tiny_spec
+from _study_helpers import crash_at, tiny_spec
 from optuna.trial import TrialState
 
 from shrinknets_core.errors import ConfigError, StopTraining
@@ -140,13 +140,7 @@ def test_lambda_path_restarts_without_a_checkpoint(
 ) -> None:
     spec = tiny_spec("lambda_path", _unique(request, "resume"), path=_PATH)
     study = create_study(spec, storage_url)
-    epochs = 0
-
-    def crash_in_second_step(record: EpochRecord) -> None:
-        nonlocal epochs
-        epochs += 1
-        if epochs == 3:  # warm-up, step 0, then step 1
-            raise StopTraining("worker crashed")
+    crash_in_second_step = crash_at(3)  # warm-up, step 0, then step 1
 
     with pytest.raises(TrialStopped, match="step 1"):
         run_lambda_path(study, spec, on_epoch=crash_in_second_step)
@@ -173,13 +167,7 @@ def test_lambda_path_resumes_from_its_checkpoint_exactly(
     whole = run_study(spec, optuna.storages.InMemoryStorage(), progress=False)
     store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path))
     study = create_study(spec, optuna.storages.InMemoryStorage())
-    epochs = 0
-
-    def crash_in_step_two(record: EpochRecord) -> None:
-        nonlocal epochs
-        epochs += 1
-        if epochs == 4:  # warm-up, steps 0 and 1, then step 2
-            raise StopTraining("worker crashed")
+    crash_in_step_two = crash_at(4)  # warm-up, steps 0 and 1, then step 2
 
     with pytest.raises(TrialStopped, match="step 2"):
         run_lambda_path(study, spec, on_epoch=crash_in_step_two, checkpoints=store)
