@@ -247,9 +247,10 @@ class PathSpec(_Strict):
             for networks whose layers want different widths. Empty (the default): none
             (measured weakest of the ways to spend the budget, docs/method.md §7).
         importance: the prune path's neuron ranking
-            (``shrinknets_core.removal.importance``): ``taylor`` (|activation × gradient|
-            on a few training batches) or ``l2`` (incoming × outgoing weight norms × |β|),
-            each normalised per layer and ranked across layers (docs/method.md §7).
+            (``shrinknets_core.removal.importance``): ``l2`` (incoming × outgoing weight
+            norms × |β|) or ``taylor`` (|activation × gradient| on a few training
+            batches), each normalised per layer and ranked across layers; ``l2`` by
+            measurement on the bench's three datasets (docs/method.md §8).
     """
 
     warmup_epochs: Annotated[float, *_bounded(0.0, MAX_EPOCHS)] | None = None
@@ -264,7 +265,7 @@ class PathSpec(_Strict):
     ratio_passes: list[Annotated[float, *_bounded(1e-3, 1e3)]] = Field(
         default_factory=list, max_length=8
     )
-    importance: Literal["taylor", "l2"] = "taylor"
+    importance: Literal["l2", "taylor"] = "l2"
 
 
 #: The study user attribute naming a λ search's stored warm-up (``studies._warm_start``).

@@ -270,7 +270,7 @@
     var step = train.lam_scale === "none" ? "proximal" : "layer-normalised";
     var calibrated = d.kind === "lambda_path" && (search.path || {}).calibrate !== false;
     var lamRange = d.kind === "width" ? ""
-      : d.kind === "prune_path" ? ", λ = 0, pruned by " + ((search.path || {}).importance || "taylor")
+      : d.kind === "prune_path" ? ", λ = 0, pruned by " + ((search.path || {}).importance || "l2")
         + " importance to size targets"
       : calibrated ? ", λ grid calibrated from the data (" + step + " step)"
       : search.lam_min == null && search.lam_max == null
