@@ -15,7 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-__all__ = ["PG_ADMIN_URL", "fresh_pg_database", "pg_reachable"]
+__all__ = ["PG_ADMIN_URL", "POSTGRES_SLOW", "fresh_pg_database", "pg_reachable"]
+
+#: Parameters for a database fixture (``indirect``) of an end-to-end test whose PostgreSQL
+#: twin repeats what other tests already cover on PostgreSQL: SQLite in ``make test``,
+#: PostgreSQL in ``make test-slow`` (keeps the default suite under 10 minutes).
+POSTGRES_SLOW = ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres,
+                                                           pytest.mark.slow])]
 
 PG_ADMIN_URL = os.environ.get(
     "SHRINKNETS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from _api_helpers import tiny_spec
+from _pg import POSTGRES_SLOW
 from _procs import REPO, Proc, api_and_workers, wait_until
 
 API = "/api/v1"
@@ -76,6 +77,7 @@ def _optuna_cli(stack: Stack, *args: str) -> Any:
     return json.loads(out.stdout)
 
 
+@pytest.mark.parametrize("stack", POSTGRES_SLOW, indirect=True)
 def test_workers_finish_a_comparison_posted_over_http(stack: Stack) -> None:
     client = stack.client()
     stack.wait("two worker heartbeats",

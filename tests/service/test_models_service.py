@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from _api_helpers import tiny_spec
+from _pg import POSTGRES_SLOW
 from _procs import REPO, api_and_workers, wait_until
 
 from shrinknets_core.datasets import load_dataset
@@ -50,6 +51,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.parametrize("stack", POSTGRES_SLOW, indirect=True)
 def test_networks_of_a_study_are_downloadable_and_reproduce_the_trial(
     stack: tuple[str, dict[str, str], httpx.Client], tmp_path: Path
 ) -> None:

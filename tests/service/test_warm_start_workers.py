@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+from _pg import POSTGRES_SLOW
 from _procs import ProcGroup, procs, service_env, wait_until
 from optuna.trial import TrialState
 
@@ -65,6 +67,7 @@ def test_two_workers_train_the_warm_up_once(db_url: str, procs: ProcGroup,
         assert worker.terminate() == 0
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_kill_9_while_training_the_warm_up(db_url: str, procs: ProcGroup,
                                            tmp_path: Path) -> None:
     """A worker killed while its trial trains the warm-up: the trial is failed by its

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
+from _pg import POSTGRES_SLOW
 from _procs import (
     ProcGroup,
     procs,
@@ -121,6 +123,7 @@ def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
     assert live_workers(db.engine, within_s=30) == []
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_killed_worker_trial_is_failed_by_heartbeat_and_retried(
     db_url: str, procs: ProcGroup, tmp_path: Path
 ) -> None:
