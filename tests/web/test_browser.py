@@ -267,7 +267,7 @@ def test_form_sends_the_checked_arms_and_a_compute_budget(stack: Stack, page: An
     assert spec["training"]["lam_scale"] == "none"
     assert spec["training"]["penalty_weight"] == "params"
     assert spec["search"]["path"] == {"warmup_epochs": 4, "epochs_per_step": 0.5,
-                                      "finetune_epochs": 5}
+                                      "finetune_epochs": 5, "importance": "l2"}
     # one arm: the server's error lands next to the arms
     page.fill("#token-input", TOKEN)
     page.dispatch_event("#token-input", "change")
