@@ -23,10 +23,13 @@ non-dominated sorting":
 It is asynchronous like Optuna's ``SuccessiveHalvingPruner``: a trial is judged against
 those that reached the rung before it, never waits for others. A pruned trial is told
 ``PRUNED``, is charged the epochs it trained, is drawn hollow and is never on a front.
+When the storage cannot be read at a rung (an outage), the trial goes on: its work is
+kept, and the next rung decides.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +41,8 @@ from shrinknets_core.errors import StopTraining
 from shrinknets_core.training.trainer import EpochRecord
 
 __all__ = ["MoAshaCheck", "Point", "mo_rank", "promoted", "rung_epochs"]
+
+_log = logging.getLogger(__name__)
 
 Point = tuple[float, float]
 """(val loss, parameters) of one trial at one rung."""
@@ -141,7 +146,13 @@ class MoAshaCheck:
             return
         others: list[Point] = []
         states = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-        for t in self.study.get_trials(deepcopy=False, states=states):
+        try:
+            trials = self.study.get_trials(deepcopy=False, states=states)
+        except Exception as e:  # the storage is away: keep the work, decide at the next rung
+            _log.warning("trial %d: MO-ASHA could not read its rung at epoch %d (%s); it "
+                         "goes on", self.number, record.epoch, type(e).__name__)
+            return
+        for t in trials:
             if t.number == self.number:
                 continue
             at = [h for h in t.user_attrs.get("history", ()) if h.get("epoch") == record.epoch]

@@ -37,7 +37,7 @@ from _hardening import (
     trial_rows,
     wait_until,
 )
-from _pg import fresh_pg_database
+from _pg import POSTGRES_SLOW, fresh_pg_database
 from sqlalchemy.engine import Engine
 
 from service.scheduler import create_study_record
@@ -150,6 +150,7 @@ def _progress(api: Api, study_id: str) -> dict[str, Any]:
     return {"status": body["status"], **body["progress"]}
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_api_restart_mid_study_loses_nothing(
     fork_server: ForkServer, db_url: str, tmp_path: Path
 ) -> None:

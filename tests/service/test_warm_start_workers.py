@@ -38,6 +38,7 @@ def _study(db_url: str, *, epochs: int = 2, warmup: int = 2,
     return storage, engine, record
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_two_workers_train_the_warm_up_once(db_url: str, procs: ProcGroup,
                                             tmp_path: Path) -> None:
     storage, engine, record = _study(db_url)

@@ -188,6 +188,7 @@ def test_cancel_then_sigterm(procs: ProcGroup, tmp_path: Path) -> None:
     assert live_workers(db.engine, within_s=60) == []
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_a_dead_pool_child_is_noticed_at_once(db_url: str, procs: ProcGroup,
                                              tmp_path: Path) -> None:
     """``kill -9`` of a worker started by a pool (``worker --concurrency 2``, as ``serve``

@@ -73,6 +73,18 @@ def test_the_hook_reads_the_other_trials_rung_from_their_histories() -> None:
     check(_record(1, 0.05, 10**5))  # the best loss: goes on
 
 
+def test_a_rung_that_cannot_be_read_keeps_the_trial() -> None:
+    """The storage away at a rung: the trial goes on (its work is kept) instead of failing."""
+
+    class Away:
+        def get_trials(self, **_: object) -> list[object]:
+            raise ConnectionError("database is away")
+
+    check = MoAshaCheck(Away(), number=0, epochs=9, eta=3,  # type: ignore[arg-type]
+                        multi_objective=True)
+    check(_record(1, 9.0, 10**6))
+
+
 def test_the_arm_is_multi_objective_width_search_with_mo_asha() -> None:
     spec = arm_spec(tiny_spec("lambda", "arm", max_macs=1e9, n_trials=None), "width_mo_asha")
     assert (spec.search.kind, spec.search.pruner) == ("width", "mo_asha")
