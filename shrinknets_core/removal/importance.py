@@ -177,7 +177,8 @@ def params_at_widths(model: ShrinkNet, alive: list[int]) -> int:
         raise ConfigError(f"expected {len(hidden)} widths (one per hidden layer), got {alive}")
     n_conv = len(spec.hidden) if spec.kind == "cnn" else len(hidden)
     shaped = replace(spec, hidden=tuple(alive[:n_conv]), dense=tuple(alive[n_conv:]))
-    return build_model(shaped, seed=0).param_count()
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        return build_model(shaped, seed=0).param_count()
 
 
 def prune_to_params(model: ShrinkNet, scores: list[Tensor], target: int) -> PruneOutcome:
