@@ -283,8 +283,8 @@ class PathWriter:
             assert run.model is not None
             run.follow(Trainer(run.model, load_study_data(self.spec), config))
         assert run.trainer is not None
+        # slices the network, its optimizer and dead rule in place: ``run`` still holds them
         outcome = run.trainer.prune_to(int(target), self.spec.search.path.importance)
-        run.follow(run.trainer)  # the optimizer's parameters were swapped for sliced ones
         for total, pend, amount in (("cost_macs", "macs", outcome.cost_macs),
                                     ("wall_time_s", "wall", outcome.wall_time_s)):
             state.totals[total] += amount
