@@ -64,15 +64,13 @@ def _dominates(a: Point, b: Point) -> bool:
 
 def _scaled(points: Sequence[Point]) -> list[tuple[float, float]]:
     """Each objective scaled to [0, 1] over ``points`` (parameters on a log scale)."""
-    cols = [[p[0] for p in points], [math.log(max(p[1], 1.0)) for p in points]]
-    out = []
-    for i in range(len(points)):
-        coords = []
-        for col in cols:
-            lo, hi = min(col), max(col)
-            coords.append((col[i] - lo) / (hi - lo) if hi > lo else 0.0)
-        out.append((coords[0], coords[1]))
-    return out
+    if not points:
+        return []
+    scaled = []
+    for col in ([p[0] for p in points], [math.log(max(p[1], 1.0)) for p in points]):
+        lo, hi = min(col), max(col)
+        scaled.append([(x - lo) / (hi - lo) if hi > lo else 0.0 for x in col])
+    return list(zip(scaled[0], scaled[1], strict=True))
 
 
 def _eps_net(front: list[int], scaled: dict[int, tuple[float, float]],
@@ -81,13 +79,15 @@ def _eps_net(front: list[int], scaled: dict[int, tuple[float, float]],
     then lowest index) first, then always the one farthest from those chosen (ties:
     lowest index)."""
     first = min(front, key=lambda i: (points[i][0], points[i][1], i))
-    order, left = [first], [i for i in front if i != first]
-    while left:
-        def gap(i: int) -> float:
-            return min(math.dist(scaled[i], scaled[j]) for j in order)
-        nxt = max(left, key=lambda i: (gap(i), -i))
+    order = [first]
+    # each point's distance to the nearest one ranked so far, updated as points are ranked
+    gap = {i: math.dist(scaled[i], scaled[first]) for i in front if i != first}
+    while gap:
+        nxt = max(gap, key=lambda i: (gap[i], -i))
         order.append(nxt)
-        left.remove(nxt)
+        del gap[nxt]
+        for i in gap:
+            gap[i] = min(gap[i], math.dist(scaled[i], scaled[nxt]))
     return order
 
 
