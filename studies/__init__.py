@@ -15,16 +15,7 @@ from shrinknets_core._lazy import lazy_attributes
 if TYPE_CHECKING:
     from studies._report import write_comparison
     from studies.compare import Comparison, compare_studies
-    from studies.execute import (
-        TrialStopped,
-        ask_trial,
-        create_study,
-        open_study,
-        run_lambda_path,
-        run_study,
-        run_trial,
-        spec_of,
-    )
+    from studies.execute import TrialStopped, run_lambda_path, run_study, run_trial
     from studies.pareto import hypervolume, pareto_front
     from studies.plots import (
         PLOTS,
@@ -34,6 +25,7 @@ if TYPE_CHECKING:
         size_space_figure,
         widths_figure,
     )
+    from studies.sampling import ask_trial, create_study, open_study, spec_of
     from studies.spec import StudySpec, load_spec
 
 __all__ = [
@@ -66,21 +58,21 @@ _EXPORTS: dict[str, str] = {
     "PLOTS": "studies.plots",
     "StudySpec": "studies.spec",
     "TrialStopped": "studies.execute",
-    "ask_trial": "studies.execute",
+    "ask_trial": "studies.sampling",
     "compare_studies": "studies.compare",
     "compute_figure": "studies.plots",
-    "create_study": "studies.execute",
+    "create_study": "studies.sampling",
     "hypervolume": "studies.pareto",
     "lambda_figure": "studies.plots",
     "load_spec": "studies.spec",
-    "open_study": "studies.execute",
+    "open_study": "studies.sampling",
     "pareto_figure": "studies.plots",
     "pareto_front": "studies.pareto",
     "run_lambda_path": "studies.execute",
     "run_study": "studies.execute",
     "run_trial": "studies.execute",
     "size_space_figure": "studies.plots",
-    "spec_of": "studies.execute",
+    "spec_of": "studies.sampling",
     "widths_figure": "studies.plots",
     "write_comparison": "studies._report",
 }

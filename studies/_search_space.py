@@ -21,12 +21,15 @@ Search spaces (parameter names as they appear in Optuna and the ``optuna`` CLI):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import optuna
 
-from shrinknets_core.network.models import ModelSpec
-from shrinknets_core.training.trainer import TrainConfig
 from studies.spec import StudySpec
+
+if TYPE_CHECKING:  # both load torch; :func:`suggest` does not need them
+    from shrinknets_core.network.models import ModelSpec
+    from shrinknets_core.training.trainer import TrainConfig
 
 __all__ = ["TrialPlan", "lam_distribution", "model_spec", "suggest", "train_config"]
 
@@ -102,6 +105,8 @@ def model_spec(
     image_shape: tuple[int, int, int] | None,
 ) -> ModelSpec:
     """The network of a trial, for a dataset of the given shape."""
+    from shrinknets_core.network.models import ModelSpec
+
     arch = spec.architecture
     return ModelSpec(
         kind=arch.kind,
@@ -121,6 +126,8 @@ def train_config(
     spec: StudySpec, plan: TrialPlan, *, seed: int, device: str | None = None
 ) -> TrainConfig:
     """The trainer options of a trial: identical for both searches except λ and removal."""
+    from shrinknets_core.training.trainer import TrainConfig
+
     t = spec.training
     base = TrainConfig(
         epochs=t.epochs,

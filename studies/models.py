@@ -32,17 +32,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, get_args
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, get_args
 
 import optuna
 from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
-from shrinknets_core.datasets import Dataset
-from shrinknets_core.export import FORMATS, SUFFIXES, Preprocessing, export_model
-from shrinknets_core.network.models import ShrinkNet
+from shrinknets_core.export.formats import FORMATS, SUFFIXES
 from studies.spec import StudySpec
+
+if TYPE_CHECKING:  # torch: loaded when a network is exported, not to open a keeper
+    from shrinknets_core.datasets import Dataset
+    from shrinknets_core.network.models import ShrinkNet
 
 __all__ = [
     "KEEP_MODES",
@@ -226,6 +228,8 @@ class ModelKeeper:
         self, spec: StudySpec, data: Dataset, model: ShrinkNet, attrs: dict[str, Any],
         params: dict[str, Any], *, study_name: str, number: int | None, label: str,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        from shrinknets_core.export import Preprocessing, export_model
+
         meta = model_metadata(spec, data, model, study_name=study_name, trial_number=number,
                               attrs=attrs, params=dict(params))
         written: list[str] = []

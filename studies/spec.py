@@ -49,7 +49,7 @@ __all__ = [
 MAX_WIDTH = 4096
 MAX_DEPTH = 8
 MAX_EPOCHS = 500
-MAX_TRIALS = 1000
+MAX_TRIALS = 100_000  # a server lowers it (``SHRINKNETS_MAX_TRIALS``, default 1000)
 MAX_BATCH_SIZE = 65536
 
 #: Legacy ``training.beta_step`` words → ``training.lam_scale`` (deprecated since 0.1.0,

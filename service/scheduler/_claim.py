@@ -1,8 +1,8 @@
 """Atomic trial claims: the exact budget across processes and machines.
 
-Every step that decides how many trials a study has — counting, ``study.ask()``,
-``study.tell()``, failing stale trials and enqueueing their retries — runs under
-one lock per database:
+Every step that decides how many trials a study has — counting, starting a trial (a
+retry or a new one), failing stale trials and enqueueing their retries, closing the
+study — runs under one lock per study:
 
 * PostgreSQL: ``pg_advisory_xact_lock(NAMESPACE, key)`` held by a transaction of our
   own engine while Optuna's connections do the work (workers on any machine);
@@ -17,8 +17,15 @@ heartbeat stopped is failed (``optuna.storages.fail_stale_trials``) and Optuna's
 the count stays the same; ``study.ask()`` pops WAITING trials before sampling new
 ones, so retries run first. A trial stopped by SIGTERM is failed and re-enqueued the
 same way; a trial that raised is failed without a copy (the next claim samples
-anew). Because ``tell`` also runs under the lock and first checks the trial is still
-RUNNING, a slow worker whose trial was failed meanwhile cannot add an extra trial.
+anew). ``tell`` runs outside the lock: Optuna changes a trial's state in one row-locked
+statement, so a slow worker whose trial was failed meanwhile cannot add an extra trial
+(its tell is refused and the retry counts instead).
+
+What holds the lock is a handful of indexed statements, independent of the study's size:
+the claim reserves the trial (``_reserve``, instead of ``study.ask()``, which reads every
+trial to find retries) and records its heartbeat; building the ``Trial`` and sampling its
+parameters (TPE reads every finished trial) happen after the lock is released, in
+parallel across workers (``bench/claim_load.py`` measures it).
 
 A λ search with a shared warm start (``search.warm_start``) starts one trial first: no
 other trial starts while it runs and the study has no warm-up stored (it trains the
@@ -41,7 +48,9 @@ finished, as readers and caches expect. While budget is left, retries still run 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import optuna
@@ -60,12 +69,21 @@ from service.storage import (
     study_spending,
     study_status,
     trial_state_counts,
+    waiting_trial_ids,
 )
-from service.storage._optuna_private import optuna_models, stale_trial_ids, study_id_of, trial_id_of
+from service.storage._optuna_private import (
+    CachedStorage,
+    optuna_models,
+    stale_trial_ids,
+    study_id_of,
+    trial_id_of,
+    trial_object,
+)
+from studies.sampling import make_sampler, open_study
 from studies.spec import WARM_START_ATTR, StudySpec
 
-# ``studies.execute`` and ``studies.budget`` load torch: imported where used, so the API
-# process (which creates studies through this package) starts without it.
+# ``studies.budget`` loads torch: imported where used, so the API process (which creates
+# studies through this package) and processes that only claim trials start without it.
 
 __all__ = [
     "MAX_EXTRA_FAILURES",
@@ -84,12 +102,30 @@ _HEARTBEAT_LOST = "heartbeat lost: its worker stopped reporting for longer than 
 _NEVER_STARTED = "heartbeat lost: its claim broke off before the first heartbeat (database away)"
 
 
-def _study(storage: optuna.storages.RDBStorage, record: StudyRecord) -> optuna.Study | None:
-    """The study with the sampler and pruner of its spec (None when deleted meanwhile)."""
-    from studies.execute import open_study
+#: The trial caches of the studies this process claimed from lately, most recent last.
+_CACHES: OrderedDict[tuple[int, str], CachedStorage] = OrderedDict()
+_CACHES_MAX = 8
+_CACHES_LOCK = threading.Lock()
 
+
+def _study(storage: optuna.storages.RDBStorage, record: StudyRecord) -> optuna.Study | None:
+    """The study with the sampler and pruner of its spec (None when deleted meanwhile).
+
+    A new ``Study`` per claim (its sampler is reseeded for that trial), on a trial cache
+    kept across claims (Optuna's ``_CachedStorage``, for the last ``_CACHES_MAX`` studies):
+    as within ``study.optimize``, each read fetches only the trials that are new or
+    unfinished since the last one, so sampling a trial (TPE reads every finished trial)
+    does not rebuild the whole study each time. Finished trials do not change, and study
+    attributes are not cached.
+    """
+    key = (id(storage), record.study_name)
+    with _CACHES_LOCK:
+        cache = _CACHES.pop(key, None) or CachedStorage(storage)
+        _CACHES[key] = cache
+        while len(_CACHES) > _CACHES_MAX:
+            _CACHES.popitem(last=False)
     try:
-        return open_study(record.study_name, storage, spec=record.study_spec)
+        return open_study(record.study_name, cache, spec=record.study_spec)
     except KeyError:
         return None
 
@@ -101,8 +137,6 @@ def _reseed(study: optuna.Study, spec: StudySpec, number: int) -> None:
     process's first random (start-up) sample would be identical. Optuna samples a
     trial's parameters lazily (at ``suggest_*``), so reseeding after ``ask`` applies.
     """
-    from studies.execute import make_sampler
-
     study.sampler = make_sampler(spec, seed=(spec.search.seed * 100_003 + number) % (2**31 - 1))
 
 
@@ -183,11 +217,13 @@ def _drop_retries(storage: optuna.storages.RDBStorage, study_id: int, reason: st
 
 
 def _close_if_done(
-    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord, study: optuna.Study
+    storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord,
+    study: optuna.Study, counts: dict[TrialState, int] | None = None,
 ) -> str | None:
     """Finish the study when its budget is reached; say whether a trial may start now.
 
-    Run under the study's lock. The trial count: ``COMPLETE + PRUNED >= n_trials``, or too
+    Run under the study's lock (``counts``: the study's trials per state, read under it).
+    The trial count: ``COMPLETE + PRUNED >= n_trials``, or too
     many failures. The compute budget: spent (running trials' epochs included) and no
     trial RUNNING any more (WAITING retries are failed, see the module docstring).
 
@@ -195,7 +231,8 @@ def _close_if_done(
         None when a trial may start; else why not (the study was finished, or its compute
         budget is spent while trials still run: it finishes when the last one ends).
     """
-    counts = trial_state_counts(storage, study_id_of(study))
+    if counts is None:
+        counts = trial_state_counts(storage, study_id_of(study))
     done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
     if done >= record.n_trials:
         set_study_status(storage, engine, record.id, "finished")
@@ -216,17 +253,32 @@ def _close_if_done(
     return reason
 
 
+def _reserve(storage: optuna.storages.RDBStorage, study_id: int) -> int:
+    """Start the study's next trial, as ``study.ask()`` would: the oldest WAITING retry
+    (each is taken by one process: ``set_trial_state_values`` is atomic), else a new one.
+    One indexed query, where ``ask`` reads every trial of the study to find retries."""
+    for trial_id in waiting_trial_ids(storage, study_id):
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return trial_id
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return storage.create_new_trial(study_id)
+
+
 def claim_trial(
     storage: optuna.storages.RDBStorage, engine: Engine, record: StudyRecord
 ) -> optuna.Trial | None:
     """Start one trial of ``record`` if its budget allows, atomically across workers.
 
-    Fails stale trials first (their retries are enqueued), then pops a WAITING retry or
-    asks a new trial when ``WAITING + RUNNING + COMPLETE + PRUNED < n_trials`` and, with a
+    Fails stale trials first (their retries are enqueued), then starts a WAITING retry or
+    a new trial when ``WAITING + RUNNING + COMPLETE + PRUNED < n_trials`` and, with a
     compute budget, what the study has spent (RUNNING trials' epochs so far included) is
-    under it (module docstring). The new
-    trial's first heartbeat is recorded before the lock is released, so a worker
-    killed from here on leaves a trial that :func:`reap_stale_trials` fails.
+    under it (module docstring). The new trial's first heartbeat is recorded before the
+    lock is released, so a worker killed from here on leaves a trial that
+    :func:`reap_stale_trials` fails. Only that reservation holds the lock: the ``Trial``
+    object is built (and its parameters sampled, lazily) after, so claims from many
+    workers queue for a few statements, not for reading or sampling the study.
 
     Args:
         storage: Storage from :func:`open_storage` (heartbeat enabled).
@@ -240,30 +292,28 @@ def claim_trial(
     study = _study(storage, record)
     if study is None:
         return None
-    with db_lock(engine, key=study_id_of(study)):
+    spec = record.study_spec
+    study_id = study_id_of(study)
+    with db_lock(engine, key=study_id):
         if study_status(engine, record.id) not in RUNNABLE_STATUSES:
             return None
         _fail_stale(study, storage)
-        if _close_if_done(storage, engine, record, study) is not None:
+        counts = trial_state_counts(storage, study_id)
+        if _close_if_done(storage, engine, record, study, counts) is not None:
             return None
-        counts = trial_state_counts(storage, study_id_of(study))
         used = sum(counts[s] for s in (TrialState.WAITING, TrialState.RUNNING,
                                        TrialState.COMPLETE, TrialState.PRUNED))
         if counts[TrialState.WAITING] == 0 and used >= record.n_trials:
             return None
-        spec = record.study_spec
         if _awaits_warm_start(study, spec, counts):
             return None
-        from studies.execute import ask_trial
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Heartbeat.*")
-            trial = ask_trial(study, spec)
-        _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
-        storage.record_heartbeat(trial_id_of(trial))
+        trial_id = _reserve(storage, study_id)
+        storage.record_heartbeat(trial_id)
         if record.status == "queued" or study_status(engine, record.id) == "queued":
             set_study_status(storage, engine, record.id, "running")
-        return trial
+    trial = trial_object(study, trial_id)
+    _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
+    return trial
 
 
 def finish_trial(
@@ -273,6 +323,10 @@ def finish_trial(
 ) -> bool:
     """Tell a claimed trial's result and mark the study finished when its budget is reached.
 
+    The tell needs no lock: Optuna changes a trial's state in one row-locked statement
+    (``set_trial_state_values``), so a trial failed by its lost heartbeat meanwhile (its
+    retry then counts instead) refuses the tell. Closing the study runs under the lock.
+
     Args:
         values: The objective values (COMPLETE) or None (PRUNED).
         state: ``COMPLETE`` or ``PRUNED``.
@@ -281,16 +335,16 @@ def finish_trial(
         False when the trial was no longer RUNNING (failed by the heartbeat meanwhile,
         or its study deleted): its result is dropped and the retry counts instead.
     """
+    try:
+        told = trial.study.tell(trial, values=values if state == TrialState.COMPLETE else None,
+                                state=state, skip_if_finished=True)
+    except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
+        return False
+    if told.state != state:  # finished by another process before this tell
+        return False
     with db_lock(engine, key=study_id_of(trial.study)):
-        try:
-            if storage.get_trial(trial_id_of(trial)).state != TrialState.RUNNING:
-                return False
-            trial.study.tell(trial, values=values if state == TrialState.COMPLETE else None,
-                             state=state)
-        except (KeyError, optuna.exceptions.UpdateFinishedTrialError):
-            return False
         _close_if_done(storage, engine, record, trial.study)
-        return True
+    return True
 
 
 def fail_trial(

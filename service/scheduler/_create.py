@@ -1,7 +1,7 @@
 """Creating studies and comparisons: their Optuna studies first, then the service's rows.
 
 A study exists for the API and the workers once its ``snk_studies`` row is committed. Its
-Optuna study (``studies.execute.create_study``: sampler, pruner, directions and the spec
+Optuna study (``studies.sampling.create_study``: sampler, pruner, directions and the spec
 as the ``spec`` user attribute, the spec's one stored copy) is created first and deleted
 again when anything fails before the row is committed, so a failure never leaves a
 half-created study visible.
@@ -27,6 +27,7 @@ from service.storage import (
     utcnow,
 )
 from studies.arms import plan_comparison
+from studies.sampling import create_study
 from studies.spec import StudySpec, load_spec
 
 __all__ = ["create_comparison", "create_study_record", "trial_cap_of"]
@@ -61,8 +62,6 @@ def _new_study(spec: StudySpec, storage: optuna.storages.BaseStorage, comparison
                created: list[str], *, trial_cap: int | None) -> StudyRecord:
     """Create the Optuna study of a new study (its name appended to ``created``) and
     return the record its row will hold."""
-    from studies.execute import create_study
-
     rid = _new_id()
     kind = spec.search.kind
     study_name = f"{_slug(spec.name)}-{kind}-{rid}"

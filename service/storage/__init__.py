@@ -40,6 +40,7 @@ from service.storage._progress import (
     study_progress,
     study_spending,
     trial_state_counts,
+    waiting_trial_ids,
 )
 from service.storage._records import (
     RUNNABLE_STATUSES,
@@ -115,5 +116,6 @@ __all__ = [
     "study_status",
     "trial_state_counts",
     "utcnow",
+    "waiting_trial_ids",
     "workers_of_process",
 ]

@@ -16,7 +16,14 @@ from optuna.storages._cached_storage import _CachedStorage as CachedStorage
 # heartbeats or sums user attributes in one query (``get_all_trials`` loads every trial).
 from optuna.storages._rdb import models as optuna_models
 
-__all__ = ["CachedStorage", "optuna_models", "stale_trial_ids", "study_id_of", "trial_id_of"]
+__all__ = [
+    "CachedStorage",
+    "optuna_models",
+    "stale_trial_ids",
+    "study_id_of",
+    "trial_id_of",
+    "trial_object",
+]
 
 
 def study_id_of(study: optuna.Study) -> int:
@@ -35,3 +42,18 @@ def stale_trial_ids(storage: optuna.storages.RDBStorage, study_id: int) -> list[
     ``fail_stale_trials`` fails them at once; the service needs the ids first to record
     why each one failed."""
     return storage._get_stale_trial_ids(study_id)
+
+
+def trial_object(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The ``Trial`` of a trial already RUNNING in ``study``: what ``study.ask()`` returns
+    after it reserved the trial. The service reserves trials itself, under its lock, without
+    ``ask`` reading every trial of the study to find WAITING ones (``_pop_waiting_trial_id``
+    loads them all), and builds the object (a read of that one trial and the sampler's
+    ``before_trial``) after releasing the lock. Optuna documents the constructor as
+    internal. A study on a trial cache (``CachedStorage``) first reads the trials new since
+    its last read, this one included: the cache writes a trial's parameters only for trials
+    it knows."""
+    storage = study._storage
+    if isinstance(storage, CachedStorage):
+        storage._read_trials_from_remote_storage(study._study_id)
+    return optuna.Trial(study, trial_id)

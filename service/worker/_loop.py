@@ -50,13 +50,19 @@ from shrinknets_core.errors import ShrinkNetsError
 from studies.spec import PATH_KINDS
 from studies.writes import Patience
 
-__all__ = ["REASON_CANCELLED", "REASON_STOPPED", "Worker"]
+__all__ = ["REASON_CANCELLED", "REASON_STOPPED", "TrialRunner", "Worker"]
 
 _log = logging.getLogger(__name__)
 
 REASON_CANCELLED = "cancelled"
 REASON_STOPPED = "worker stopped"
 _ERROR_BACKOFF_S = 5.0
+
+#: What trains a claimed trial and returns its objective values: called as
+#: ``studies.execute.run_trial`` is, ``(study, trial, spec, *, device, on_epoch, models,
+#: patience, checkpoints)``; raises ``studies._trial.TrialStopped`` when ``on_epoch`` stops
+#: it and ``optuna.TrialPruned`` when it is pruned.
+TrialRunner = Callable[..., list[float]]
 
 
 class Worker:
@@ -68,10 +74,14 @@ class Worker:
         stop_event: Set by SIGTERM/SIGINT: the current trial stops at its next epoch,
             is marked FAIL (``failure_reason="worker stopped"``) with a WAITING retry, and
             the loop returns.
+        run_trial: What trains a claimed trial (default ``studies.execute.run_trial``;
+            ``bench/claim_load.py`` passes one that sleeps, to load the claims alone).
     """
 
-    def __init__(self, settings: Settings, *, device: str, stop_event: threading.Event) -> None:
+    def __init__(self, settings: Settings, *, device: str, stop_event: threading.Event,
+                 run_trial: TrialRunner | None = None) -> None:
         self.settings = settings
+        self._run_trial_fn = run_trial
         self.device = device
         self.stop_event = stop_event
         opened = open_backend(settings)
@@ -234,8 +244,13 @@ class Worker:
         self.trials_run += 1
 
     def _train_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
-        from studies.execute import TrialStopped, run_trial
+        from studies._trial import TrialStopped
 
+        run_trial = self._run_trial_fn
+        if run_trial is None:
+            from studies.execute import run_trial as default  # loads torch
+
+            run_trial = self._run_trial_fn = default
         started = time.monotonic()
         _log.info("study %s trial %d: start", record.study_name, trial.number)
         try:

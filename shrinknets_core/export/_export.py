@@ -48,15 +48,13 @@ from torch import Tensor, nn
 from shrinknets_core.datasets import Dataset
 from shrinknets_core.errors import ShrinkNetsError
 from shrinknets_core.export.checkpoint import FORMAT_VERSION, read_checkpoint
+from shrinknets_core.export.formats import FORMATS, METADATA_FILE, SUFFIXES
 from shrinknets_core.network.models import ModelSpec, ShrinkNet, build_model
 from shrinknets_core.network.switches import InputSwitch, Switch
 from shrinknets_core.removal._fold import SelectColumns, frozen, live_copy
 from shrinknets_core.removal._remove import RemovalRecord, replay_removals
 
 __all__ = [
-    "FORMATS",
-    "METADATA_FILE",
-    "SUFFIXES",
     "Exported",
     "Preprocessing",
     "RawInputNet",
@@ -68,10 +66,6 @@ __all__ = [
     "raw_input_net",
 ]
 
-FORMATS = ("torchscript", "state_dict", "onnx")
-SUFFIXES = {"torchscript": ".pt", "state_dict": ".pth", "onnx": ".onnx"}
-METADATA_FILE = "shrinknets.json"
-"""Name of the metadata entry (TorchScript extra file, ONNX model property key stem)."""
 
 
 @dataclass(frozen=True)

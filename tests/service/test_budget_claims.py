@@ -44,7 +44,7 @@ from service.storage import (
 from shrinknets_core.network.models import ModelSpec, build_model
 from studies.budget import trial_cost
 from studies.objectives import load_study_data
-from studies.spec import load_spec
+from studies.spec import StudySpec, load_spec
 
 __all__ = ["procs"]  # the fixture, re-exported for pytest
 
@@ -135,7 +135,7 @@ def test_stale_trial_of_a_spent_budget_is_not_retried(storage_url: str) -> None:
     no trial completed, with the lost heartbeat as its reason."""
     db = Db(storage_url, grace_period=1)
     record = db.create(_spec("stale", n_trials=None, max_seconds=10, max_macs=500))
-    assert record.n_trials == 1000  # no trial cap given: MAX_TRIALS
+    assert record.n_trials == StudySpec.MAX_TRIALS  # no trial cap given
     trial = claim_trial(db.storage, db.engine, record)
     assert trial is not None
     _report(trial, 400, 400)  # then the worker dies: no more heartbeats
@@ -271,7 +271,7 @@ def test_two_workers_stop_exactly_at_the_compute_budget(
     uncapped = _spec("macs only", n_trials=None, max_macs=max_macs, pruner="mo_asha",
                      objectives=["val_loss", "params"])
     a, b = db.create(capped), db.create(uncapped)
-    assert (a.n_trials, b.n_trials) == (60, 1000)
+    assert (a.n_trials, b.n_trials) == (60, StudySpec.MAX_TRIALS)
     env = service_env(db_url, tmp_path)
     workers = [procs.worker(db_url, env=env), procs.worker(db_url, env=env)]
     wait_until(lambda: {db.record(r).status for r in (a, b)} == {"finished"}, timeout=240,

@@ -100,7 +100,7 @@ def test_the_scheduler_is_built_on_storage_and_studies(graph: nx.DiGraph) -> Non
     scheduler = [m for m in graph if m.startswith("service.scheduler")]
     targets = {t for m in scheduler for t in graph.successors(m)}
     assert any(t.startswith("service.storage") for t in targets)
-    assert {"studies.execute", "studies.spec"} <= targets
+    assert {"studies.sampling", "studies.spec"} <= targets
     assert not any(t.startswith(("service.api", "service.web", "service.worker"))
                    for t in targets)
 

@@ -13,7 +13,7 @@ from studies.budget import spent
 from studies.compare import compare_studies
 from studies.execute import make_pruner, run_study
 from studies.lambda_path import lambda_grid
-from studies.spec import load_spec
+from studies.spec import StudySpec, load_spec
 
 
 def test_arm_specs_change_only_what_the_arm_is() -> None:
@@ -35,7 +35,7 @@ def test_arm_specs_change_only_what_the_arm_is() -> None:
 
 def test_a_path_arm_without_a_trial_count_gets_grid_points() -> None:
     base = tiny_spec("width", "arms", n_trials=None, max_macs=1e9)
-    assert base.search.trial_budget == 1000
+    assert base.search.trial_budget == StudySpec.MAX_TRIALS
     path = arm_spec(base, "lambda_path")
     assert path.search.n_trials == 20 and len(lambda_grid(path)) == 20
 

@@ -34,7 +34,7 @@ def test_defaults_and_json_round_trip(tmp_path: Path) -> None:
 
 def test_limits_are_class_constants_and_in_the_schema() -> None:
     assert (StudySpec.MAX_WIDTH, StudySpec.MAX_DEPTH) == (4096, 8)
-    assert (StudySpec.MAX_EPOCHS, StudySpec.MAX_TRIALS) == (500, 1000)
+    assert (StudySpec.MAX_EPOCHS, StudySpec.MAX_TRIALS) == (500, 100_000)
     schema = StudySpec.model_json_schema()["$defs"]["ArchitectureSpec"]["properties"]
     assert schema["max_width"]["maximum"] == StudySpec.MAX_WIDTH
     assert schema["depth"]["minimum"] == 1
@@ -50,7 +50,8 @@ def test_limits_are_class_constants_and_in_the_schema() -> None:
         (_with("architecture", depth=0), r"architecture\.depth: value 0 is outside \[1, 8\]"),
         (_with("training", epochs=501), r"training\.epochs: value 501 is outside \[1, 500\]"),
         (_with("training", lr=0.0), r"training\.lr: value 0\.0 is outside \[1e-07, 10\.0\]"),
-        (_with("search", n_trials=1001), r"search\.n_trials: value 1001 is outside \[1, 1000\]"),
+        (_with("search", n_trials=100_001),
+         r"search\.n_trials: value 100001 is outside \[1, 100000\]"),
         (
             _with("training", lam2=float("nan")),
             r"training\.lam2: value nan is outside \[0\.0, 1\.0\]",
