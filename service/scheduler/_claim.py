@@ -151,6 +151,14 @@ def _awaits_warm_start(
     return counts[TrialState.RUNNING] > 0 and not study.user_attrs.get(WARM_START_ATTR)
 
 
+def _stale_reasons(storage: optuna.storages.RDBStorage, study_id: int) -> dict[int, str]:
+    """The RUNNING trials to fail as stale, each with its ``failure_reason``: without a
+    recent heartbeat, or without any (their claim broke off)."""
+    reasons = {i: _NEVER_STARTED for i in _without_heartbeat(storage, study_id)}
+    reasons.update((i, _HEARTBEAT_LOST) for i in stale_trial_ids(storage, study_id))
+    return reasons
+
+
 def _fail_stale(
     study: optuna.Study, storage: optuna.storages.RDBStorage, *, retry: bool = True
 ) -> None:
@@ -164,9 +172,7 @@ def _fail_stale(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = storage.get_heartbeat_stale_trial_callback() if retry else None
-        reasons = {i: _NEVER_STARTED for i in _without_heartbeat(storage, study_id_of(study))}
-        reasons.update((i, _HEARTBEAT_LOST) for i in stale_trial_ids(storage, study_id_of(study)))
-        for trial_id, reason in reasons.items():
+        for trial_id, reason in _stale_reasons(storage, study_id_of(study)).items():
             try:
                 storage.set_trial_user_attr(trial_id, "failure_reason", reason)
                 failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
@@ -178,8 +184,10 @@ def _fail_stale(
 
 def _without_heartbeat(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
     """RUNNING trials that never got a heartbeat: their claim broke off (the database went
-    away between ``ask`` and the first heartbeat). A claim records the heartbeat before it
-    releases the study's lock, and this runs under that lock, so no healthy trial is here;
+    away between the reservation and the first heartbeat). A claim records the heartbeat
+    before it releases the study's lock, and trials are failed only from a read under that
+    lock, so no healthy trial is failed (a read without the lock, as a claim makes first,
+    may see a claim in progress: it only decides whether to read again under the lock).
     Optuna's own stale check skips trials without a heartbeat, which would leave these
     RUNNING, holding the budget, forever. (Optuna's private table models: no public call
     lists trials without a heartbeat.)"""
@@ -253,11 +261,12 @@ def _close_if_done(
     return reason
 
 
-def _reserve(storage: optuna.storages.RDBStorage, study_id: int) -> int:
+def _reserve(storage: optuna.storages.RDBStorage, study_id: int, *, waiting: int) -> int:
     """Start the study's next trial, as ``study.ask()`` would: the oldest WAITING retry
     (each is taken by one process: ``set_trial_state_values`` is atomic), else a new one.
-    One indexed query, where ``ask`` reads every trial of the study to find retries."""
-    for trial_id in waiting_trial_ids(storage, study_id):
+    One indexed query (none when ``waiting``, the count just read, is 0), where ``ask``
+    reads every trial of the study to find retries."""
+    for trial_id in waiting_trial_ids(storage, study_id) if waiting else ():
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                 return trial_id
@@ -294,10 +303,14 @@ def claim_trial(
         return None
     spec = record.study_spec
     study_id = study_id_of(study)
+    # read before the lock (usually nothing is stale), re-read under it when something is
+    stale = _stale_reasons(storage, study_id)
     with db_lock(engine, key=study_id):
-        if study_status(engine, record.id) not in RUNNABLE_STATUSES:
+        status = study_status(engine, record.id)
+        if status not in RUNNABLE_STATUSES:
             return None
-        _fail_stale(study, storage)
+        if stale:
+            _fail_stale(study, storage)
         counts = trial_state_counts(storage, study_id)
         if _close_if_done(storage, engine, record, study, counts) is not None:
             return None
@@ -307,9 +320,9 @@ def claim_trial(
             return None
         if _awaits_warm_start(study, spec, counts):
             return None
-        trial_id = _reserve(storage, study_id)
+        trial_id = _reserve(storage, study_id, waiting=counts[TrialState.WAITING])
         storage.record_heartbeat(trial_id)
-        if record.status == "queued" or study_status(engine, record.id) == "queued":
+        if status == "queued":
             set_study_status(storage, engine, record.id, "running")
     trial = trial_object(study, trial_id)
     _reseed(study, spec, trial.number)  # parameters are sampled lazily, after this
@@ -325,7 +338,8 @@ def finish_trial(
 
     The tell needs no lock: Optuna changes a trial's state in one row-locked statement
     (``set_trial_state_values``), so a trial failed by its lost heartbeat meanwhile (its
-    retry then counts instead) refuses the tell. Closing the study runs under the lock.
+    retry then counts instead) refuses the tell. Closing the study runs under the lock,
+    taken only when the counts say it may be due (:func:`_may_close`).
 
     Args:
         values: The objective values (COMPLETE) or None (PRUNED).
@@ -342,9 +356,21 @@ def finish_trial(
         return False
     if told.state != state:  # finished by another process before this tell
         return False
-    with db_lock(engine, key=study_id_of(trial.study)):
-        _close_if_done(storage, engine, record, trial.study)
+    if _may_close(storage, record, study_id_of(trial.study)):
+        with db_lock(engine, key=study_id_of(trial.study)):
+            _close_if_done(storage, engine, record, trial.study)
     return True
+
+
+def _may_close(storage: optuna.storages.RDBStorage, record: StudyRecord, study_id: int) -> bool:
+    """Whether :func:`_close_if_done` could close the study now, read without the lock.
+    Each finisher reads after its own tell, so the one whose tell completes the budget
+    sees it; a study with a compute budget is always checked under the lock."""
+    if compute_limits(record.spec) != (None, None):
+        return True
+    counts = trial_state_counts(storage, study_id)
+    return (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED] >= record.n_trials
+            or counts[TrialState.FAIL] >= record.n_trials + MAX_EXTRA_FAILURES)
 
 
 def fail_trial(
