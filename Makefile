@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/search_efficiency.py
 	$(PY) bench/bn_scale.py
 	$(PY) bench/service_load.py
+	$(PY) bench/claim_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

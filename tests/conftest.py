@@ -35,9 +35,12 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database per test (SQLite file or a new PostgreSQL database)."""
+    """A fresh database per test: a new SQLite file, or a new PostgreSQL database that
+    already holds the (empty) tables (``fresh_pg_database(schema=True)``: copied from a
+    template, which saves creating them per test; the hardening tests start from empty
+    databases)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'service.db'}"
         return
-    with fresh_pg_database("fresh") as (url, _name):
+    with fresh_pg_database("fresh", schema=True) as (url, _name):
         yield url

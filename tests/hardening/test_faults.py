@@ -122,6 +122,7 @@ def _kill_campaign(fork: ForkServer, url: str, log_dir: Path, *, kills: int, stu
     assert failed >= len([k for k in campaign.kills if k.phase != "report"]), failed
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_kill_9_at_chosen_points_keeps_every_budget_exact(
     fork_server: ForkServer, db_url: str, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import pytest
 from _api_helpers import app_for, run_trials, tiny_spec
+from _pg import POSTGRES_SLOW
 from _procs import ProcGroup, procs, service_env, wait_until
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -257,6 +258,7 @@ def _check_exact(db: Db, record: StudyRecord, max_macs: float) -> int:
     return len(started)
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_two_workers_stop_exactly_at_the_compute_budget(
     db_url: str, procs: ProcGroup, tmp_path: Path
 ) -> None:

@@ -73,6 +73,7 @@ class Db:
                 if t.state == TrialState.RUNNING and t.user_attrs.get("history")]
 
 
+@pytest.mark.parametrize("db_url", POSTGRES_SLOW, indirect=True)
 def test_two_workers_finish_exactly_the_budget(db_url: str, procs: ProcGroup,
                                                tmp_path: Path) -> None:
     """``worker --concurrency 2`` runs two supervised worker processes; four studies
