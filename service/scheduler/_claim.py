@@ -73,6 +73,7 @@ from service.storage import (
 )
 from service.storage._optuna_private import (
     CachedStorage,
+    new_trial_id,
     optuna_models,
     stale_trial_ids,
     study_id_of,
@@ -261,18 +262,20 @@ def _close_if_done(
     return reason
 
 
-def _reserve(storage: optuna.storages.RDBStorage, study_id: int, *, waiting: int) -> int:
+def _reserve(storage: optuna.storages.RDBStorage, study: optuna.Study, *, waiting: int) -> int:
     """Start the study's next trial, as ``study.ask()`` would: the oldest WAITING retry
     (each is taken by one process: ``set_trial_state_values`` is atomic), else a new one.
     One indexed query (none when ``waiting``, the count just read, is 0), where ``ask``
-    reads every trial of the study to find retries."""
+    reads every trial of the study to find retries. A new trial is created through the
+    study's trial cache, which then knows it (as after ``ask``)."""
+    study_id = study_id_of(study)
     for trial_id in waiting_trial_ids(storage, study_id) if waiting else ():
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                 return trial_id
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
-    return storage.create_new_trial(study_id)
+    return new_trial_id(study)
 
 
 def claim_trial(
@@ -320,7 +323,7 @@ def claim_trial(
             return None
         if _awaits_warm_start(study, spec, counts):
             return None
-        trial_id = _reserve(storage, study_id, waiting=counts[TrialState.WAITING])
+        trial_id = _reserve(storage, study, waiting=counts[TrialState.WAITING])
         storage.record_heartbeat(trial_id)
         if status == "queued":
             set_study_status(storage, engine, record.id, "running")
