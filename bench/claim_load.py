@@ -469,12 +469,19 @@ def _check_connections(args: argparse.Namespace) -> None:
     with engine.connect() as conn:
         limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
     engine.dispose()
-    top = max(int(k) for k in (args.ks or ("16" if args.quick else "64")).split(","))
+    top = max(_ks(args, "postgresql"))
     need = CONNECTIONS_PER_WORKER * top + 10
     verdict = "enough" if limit >= need else (
         "too few: raise it (ALTER SYSTEM SET max_connections = ...; restart) or use PgBouncer")
     print(f"# PostgreSQL max_connections {limit}; {top} claimers need about {need}: {verdict}",
           flush=True)
+
+
+def _ks(args: argparse.Namespace, backend: str) -> list[int]:
+    """The claimer counts run on ``backend``: ``--ks``, else its default (module docstring)."""
+    default = ({"postgresql": "1,4,16", "sqlite": "1,4,8"} if args.quick
+               else {"postgresql": "1,8,32,64", "sqlite": "1,4,8"})[backend]
+    return [int(k) for k in (args.ks or default).split(",")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -490,11 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_connections(args)
     lines = []
     for backend in args.backends.split(","):
-        default_ks = {"postgresql": "1,8,32,64", "sqlite": "1,4,8"}[backend]
-        if args.quick:
-            default_ks = {"postgresql": "1,4,16", "sqlite": "1,4,8"}[backend]
         for size in sizes:
-            for k in [int(x) for x in (args.ks or default_ks).split(",")]:
+            for k in _ks(args, backend):
                 for arm in args.arms.split(","):
                     line = run_one(arm, backend, size, k, args)
                     lines.append(line)

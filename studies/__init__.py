@@ -14,8 +14,9 @@ from shrinknets_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from studies._report import write_comparison
+    from studies._trial import TrialStopped
     from studies.compare import Comparison, compare_studies
-    from studies.execute import TrialStopped, run_lambda_path, run_study, run_trial
+    from studies.execute import run_lambda_path, run_study, run_trial
     from studies.pareto import hypervolume, pareto_front
     from studies.plots import (
         PLOTS,
@@ -57,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Comparison": "studies.compare",
     "PLOTS": "studies.plots",
     "StudySpec": "studies.spec",
-    "TrialStopped": "studies.execute",
+    "TrialStopped": "studies._trial",
     "ask_trial": "studies.sampling",
     "compare_studies": "studies.compare",
     "compute_figure": "studies.plots",

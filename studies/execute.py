@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 
-
 class _PruneCheck:
     """Reports each epoch's val loss to Optuna; stops training when the pruner says so."""
 

@@ -8,6 +8,7 @@ Unreachable server: the test is skipped, or failed under ``CI`` (CI must have Po
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -45,15 +46,11 @@ def _url_of(name: str) -> str:
     return f"{base}/{name}"
 
 
-_template: list[str] = []
-
-
+@functools.cache
 def _schema_template() -> str:
     """A database holding the service's and Optuna's tables and nothing else, made once per
     test process (dropped at its exit): ``CREATE DATABASE … TEMPLATE`` copies it in a
     fraction of the time the tables take to create."""
-    if _template:
-        return _template[0]
     import atexit
 
     import psycopg
@@ -80,7 +77,6 @@ def _schema_template() -> str:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     atexit.register(drop)
-    _template.append(name)
     return name
 
 

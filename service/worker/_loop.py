@@ -60,7 +60,7 @@ _ERROR_BACKOFF_S = 5.0
 
 #: What trains a claimed trial and returns its objective values: called as
 #: ``studies.execute.run_trial`` is, ``(study, trial, spec, *, device, on_epoch, models,
-#: patience, checkpoints)``; raises ``studies._trial.TrialStopped`` when ``on_epoch`` stops
+#: patience, checkpoints)``; raises ``studies.TrialStopped`` when ``on_epoch`` stops
 #: it and ``optuna.TrialPruned`` when it is pruned.
 TrialRunner = Callable[..., list[float]]
 
@@ -244,7 +244,7 @@ class Worker:
         self.trials_run += 1
 
     def _train_trial(self, record: StudyRecord, trial: optuna.Trial) -> None:
-        from studies._trial import TrialStopped
+        from studies import TrialStopped  # torch-free
 
         run_trial = self._run_trial_fn
         if run_trial is None:
